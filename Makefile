@@ -1,0 +1,67 @@
+# siov-sim — every target bootstraps .venv first (python3, g++, make and perl are all it needs).
+SHELL       := /bin/bash
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+JOBS        ?= auto
+PYTEST_ARGS ?=
+# make sim knobs (see README): number of VDEVs, bytes per transfer, FST waves
+VDEVS       ?= 4
+SIZE        ?= 4096
+WAVES       ?= 0
+export WAVES
+
+.PHONY: all venv sim test test-all lint synth regs check-gen cfgdump bench cov clean distclean
+
+all: test
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+## the main job: bring-up + SIOV demo through the real RTL, prints a report, writes build/sim/report.json
+sim: $(STAMP)
+	$(PY) -m siov_sim.tb.sim --vdevs $(VDEVS) --size $(SIZE)
+
+## fast regression (model, sw, RTL module and system tests; not the slow ones)
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" -n $(JOBS) $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+
+## Verilator -Wall lint, Yosys read + synth smoke, ruff, mypy --strict on model/ and sw/
+lint: $(STAMP)
+	$(PY) -m siov_sim.tb.lint
+
+synth: $(STAMP)
+	$(PY) -m siov_sim.tb.lint --synth-only --full
+
+## regenerate everything derived from the SystemRDL register source
+regs: $(STAMP)
+	$(PY) -m siov_sim.tb.regs
+
+check-gen: regs
+	git diff --exit-code -- rtl/gen sw/regs docs/datasheet.md
+
+## whole 4 KiB config space of the simulated RTL, in `lspci -xxxx` format (feed it to lspci -F)
+cfgdump: $(STAMP)
+	@$(PY) -m siov_sim.tb.cfgdump --out build/cfgdump.txt && cat build/cfgdump.txt
+
+## all benchmarks; each prints numbers and writes build/bench/<name>.json
+bench: $(STAMP)
+	@set -e; mkdir -p build/bench; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+cov: $(STAMP)
+	$(PY) -m siov_sim.tb.coverage_merge
+
+clean:
+	rm -rf sim_build build .pytest_cache .mypy_cache .ruff_cache
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,158 @@
+"""Simulated host memory: a sparse, page-backed byte store plus a page allocator.
+
+Everything the host keeps in RAM lives here: IOMMU tables, descriptor rings, data buffers.
+The IOMMU model reads its tables through :class:`HostMemory` synchronously (a table walk is
+done by the IOMMU's own hardware, it does not travel as a TLP); the root complex maps the same
+object into its address space so device DMA lands in the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+_PAGE_MASK = PAGE_SIZE - 1
+
+
+class BusError(Exception):
+    """An access outside the populated host memory range (the model of a master abort)."""
+
+    def __init__(self, addr: int, length: int) -> None:
+        super().__init__(f"host memory access outside RAM: addr=0x{addr:x} len={length}")
+        self.addr = addr
+        self.length = length
+
+
+@dataclass(slots=True)
+class HostMemory:
+    """Byte-addressable RAM at ``[base, base + size)``; pages are created on first write.
+
+    Reads of never-written pages return zeros, as freshly allocated zeroed memory does.
+    Accesses outside the range raise :class:`BusError`.
+    """
+
+    base: int = 0
+    size: int = 1 << 32
+    _pages: dict[int, bytearray] = field(default_factory=dict, repr=False)
+
+    def contains(self, addr: int, length: int = 1) -> bool:
+        return self.base <= addr and addr + length <= self.base + self.size and length >= 0
+
+    def _check(self, addr: int, length: int) -> None:
+        if not self.contains(addr, length):
+            raise BusError(addr, length)
+
+    def read(self, addr: int, length: int) -> bytes:
+        self._check(addr, length)
+        off = addr & _PAGE_MASK
+        if off + length <= PAGE_SIZE:  # fast path: inside one page
+            page = self._pages.get(addr >> PAGE_SHIFT)
+            return bytes(length) if page is None else bytes(page[off : off + length])
+        out = bytearray()
+        while length:
+            off = addr & _PAGE_MASK
+            n = min(length, PAGE_SIZE - off)
+            page = self._pages.get(addr >> PAGE_SHIFT)
+            out += bytes(n) if page is None else page[off : off + n]
+            addr += n
+            length -= n
+        return bytes(out)
+
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        length = len(data)
+        self._check(addr, length)
+        pos = 0
+        while pos < length:
+            off = addr & _PAGE_MASK
+            n = min(length - pos, PAGE_SIZE - off)
+            pfn = addr >> PAGE_SHIFT
+            page = self._pages.get(pfn)
+            if page is None:
+                page = self._pages[pfn] = bytearray(PAGE_SIZE)
+            page[off : off + n] = data[pos : pos + n]
+            addr += n
+            pos += n
+
+    def read_u32(self, addr: int) -> int:
+        return int.from_bytes(self.read(addr, 4), "little")
+
+    def read_u64(self, addr: int) -> int:
+        return int.from_bytes(self.read(addr, 8), "little")
+
+    def write_u32(self, addr: int, value: int) -> None:
+        self.write(addr, (value & 0xFFFF_FFFF).to_bytes(4, "little"))
+
+    def write_u64(self, addr: int, value: int) -> None:
+        self.write(addr, (value & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "little"))
+
+    def fill(self, addr: int, length: int, byte: int = 0) -> None:
+        self.write(addr, bytes([byte]) * length)
+
+    def pages_touched(self) -> int:
+        return len(self._pages)
+
+
+class OutOfMemory(Exception):
+    """The allocator has no free range of the requested size."""
+
+
+@dataclass(slots=True)
+class PageAllocator:
+    """First-fit allocator of page-aligned ranges inside ``[base, base + size)``.
+
+    Used by host software for tables, rings and buffers. ``in_use()`` lets tests prove that
+    create/remove churn leaks no page.
+    """
+
+    base: int
+    size: int
+    _free: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    _used: dict[int, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.base & _PAGE_MASK or self.size & _PAGE_MASK:
+            raise ValueError("allocator range must be page aligned")
+        self._free = [(self.base, self.size)]
+
+    def alloc(self, size: int, align: int = PAGE_SIZE) -> int:
+        if size <= 0:
+            raise ValueError("allocation size must be positive")
+        if align < PAGE_SIZE or align & (align - 1):
+            raise ValueError("alignment must be a power of two >= 4 KiB")
+        size = (size + _PAGE_MASK) & ~_PAGE_MASK
+        for i, (start, length) in enumerate(self._free):
+            addr = (start + align - 1) & ~(align - 1)
+            pad = addr - start
+            if pad + size <= length:
+                del self._free[i]
+                if pad:
+                    self._free.insert(i, (start, pad))
+                    i += 1
+                rest = length - pad - size
+                if rest:
+                    self._free.insert(i, (addr + size, rest))
+                self._used[addr] = size
+                return addr
+        raise OutOfMemory(f"no free range of {size} bytes aligned to {align}")
+
+    def free(self, addr: int) -> None:
+        size = self._used.pop(addr, None)
+        if size is None:
+            raise ValueError(f"0x{addr:x} was not allocated (or freed twice)")
+        self._free.append((addr, size))
+        self._free.sort()
+        merged: list[tuple[int, int]] = []
+        for start, length in self._free:
+            if merged and merged[-1][0] + merged[-1][1] == start:
+                merged[-1] = (merged[-1][0], merged[-1][1] + length)
+            else:
+                merged.append((start, length))
+        self._free = merged
+
+    def in_use(self) -> int:
+        """Bytes currently allocated."""
+        return sum(self._used.values())
+
+    def allocations(self) -> int:
+        return len(self._used)

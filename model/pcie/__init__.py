@@ -1,0 +1,1 @@
+"""PCIe wire-format helpers (pure Python)."""

@@ -1,0 +1,1 @@
+// rtl/adi: one file per line, relative to this list

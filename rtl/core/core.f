@@ -1,0 +1,1 @@
+// rtl/core: one file per line, relative to this list

@@ -1,0 +1,1 @@
+// rtl/dma: one file per line, relative to this list

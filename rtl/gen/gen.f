@@ -1,0 +1,1 @@
+// rtl/gen: one file per line, relative to this list

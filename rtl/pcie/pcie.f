@@ -1,0 +1,1 @@
+// rtl/pcie: one file per line, relative to this list

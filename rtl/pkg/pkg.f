@@ -1,0 +1,1 @@
+// rtl/pkg: one file per line, relative to this list

@@ -1,0 +1,1 @@
+// rtl/prim: one file per line, relative to this list

