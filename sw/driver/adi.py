@@ -1,0 +1,76 @@
+"""The PF driver's view of the ADI slow path: a small interface over the PF control registers.
+
+:class:`AdiControl` is what the VDCM needs from the hardware: configure a queue block (ring
+bases, PASID, PMR), program its IMS entry, enable / drain / reset it, read its state, and
+program the embedded switch's forwarding table. Only the PF driver holds an implementation;
+guests never see one. The register-level implementation sits on the register layer generated
+from ``rtl/regs/ep_regs.rdl`` (``sw/regs``); tests use an in-Python fake with the same
+behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Protocol
+
+from siov_sim.sw.bus import MsiMessage
+
+
+class AdiState(IntEnum):
+    DISABLED = 0
+    ENABLED = 1
+    ERROR = 2
+    DRAINING = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AdiConfig:
+    """Everything the slow path programs into one ADI (queue block).
+
+    Addresses are in the ADI's own DMA address space (what its PASID translates: GPA, IOVA or
+    process VA). ``ring_size`` and ``rx_size`` are entry counts (powers of two; rx 0 = no SEND
+    receive ring).
+    """
+
+    ring_base: int
+    ring_size: int
+    cpl_base: int
+    pasid: int
+    pmr: bool = False
+    rx_base: int = 0
+    rx_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AdiStatus:
+    state: AdiState
+    error: int  # device error code (0 = none), meaning per docs/datasheet.md
+    sq_head: int
+    completed: int  # descriptors completed since enable (counter)
+
+
+class AdiControl(Protocol):
+    """Slow-path control of the ADIs of one PF (implemented over BAR0 PF control registers)."""
+
+    @property
+    def num_adis(self) -> int: ...
+
+    async def configure(self, adi: int, cfg: AdiConfig) -> None:
+        """Write ring bases/sizes, PASID and PMR of a DISABLED ADI."""
+
+    async def set_ims(self, adi: int, msg: MsiMessage | None, masked: bool = False) -> None:
+        """Program (``msg``) or clear (``None``) the ADI's IMS entry."""
+
+    async def enable(self, adi: int) -> None: ...
+
+    async def drain(self, adi: int) -> None:
+        """Abort/drain: stop fetching, return once the device reports no outstanding request."""
+
+    async def reset(self, adi: int) -> None:
+        """Back to DISABLED with configuration, error and counters cleared (after a drain)."""
+
+    async def status(self, adi: int) -> AdiStatus: ...
+
+    async def set_route(self, src_adi: int, dst_adi: int | None) -> None:
+        """Embedded switch forwarding entry: SEND from ``src_adi`` goes to ``dst_adi`` (None = drop)."""

@@ -1,0 +1,221 @@
+"""PF driver: probe, SIOV DVSEC / PASID discovery, IOMMU bring-up, ADI resource ownership.
+
+Mirrors what a Linux SIOV PF driver (idxd, ice) does at ``probe()``::
+
+    pci_enable_device_mem + pci_set_master          -> COMMAND.MEM | COMMAND.MASTER
+    pci_find_dvsec_capability(pdev, 0x8086, 5)      -> find_dvsec_capability()
+    pci_enable_pasid(pdev, features)                -> PASID ctrl enable
+    write System Page Size in the DVSEC             -> portal pages sized to it
+    (IOMMU already up: intel_iommu_init at boot)    -> iommu.bring_up() when asked
+    iommu_attach_device(RID domain)                 -> PF's own DMA (no PASID prefix)
+
+Everything after probe that touches ADIs goes through :class:`AdiControl` (the PF control
+registers in BAR0); only the PF driver and the VDCM on top of it use it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from siov_sim.sw.bus import HostBus
+from siov_sim.sw.driver import pci
+from siov_sim.sw.driver.adi import AdiControl
+from siov_sim.sw.driver.iommu_api import DomainKind, IoDomain, IommuApi
+
+log = logging.getLogger(__name__)
+
+
+class PfError(Exception):
+    """The PF does not look like a SIOV endpoint, or a requested setting is unsupported."""
+
+
+@dataclass(frozen=True, slots=True)
+class SiovCaps:
+    """What probe learnt from config space."""
+
+    vendor_id: int
+    device_id: int
+    dvsec: int  # config offset of the Intel SIOV DVSEC
+    pasid_cap: int  # config offset of the PASID extended capability
+    msix_cap: int | None
+    pcie_cap: int | None
+    homogeneous: bool
+    ims: bool
+    supported_page_sizes: int  # bitmap, bit n = 2^(n+12)
+    max_pasid_width: int
+    priv_supported: bool
+    func_dep_link: int
+
+
+@dataclass(frozen=True, slots=True)
+class PfResources:
+    """Handed to the :class:`AdiControl` factory after probe."""
+
+    bdf: int
+    bar0: pci.Bar
+    bar2: pci.Bar
+    page_size: int
+
+
+AdiControlFactory = Callable[[HostBus, PfResources], AdiControl]
+
+
+class PfDriver:
+    """Owner of one SIOV PF: its config space, its PF control registers, its ADI pool."""
+
+    def __init__(
+        self,
+        bus: HostBus,
+        bdf: int,
+        iommu: IommuApi,
+        adi_factory: AdiControlFactory,
+        *,
+        page_size: int = 4096,
+    ) -> None:
+        if page_size < 4096 or page_size & (page_size - 1):
+            raise PfError(f"system page size {page_size} is not a power of two >= 4 KiB")
+        self.bus = bus
+        self.bdf = bdf
+        self.iommu = iommu
+        self.page_size = page_size
+        self._adi_factory = adi_factory
+        self._adi: AdiControl | None = None
+        self._caps: SiovCaps | None = None
+        self._bars: dict[int, pci.Bar] = {}
+        self._free_adis: list[int] = []
+        self._rid_domain: IoDomain | None = None
+        self.log = logging.getLogger(f"{__name__}.{pci.bdf_str(bdf)}")
+
+    # ---- probe ------------------------------------------------------------------------------
+    async def probe(self, *, bring_up_iommu: bool = True) -> SiovCaps:
+        bus, bdf = self.bus, self.bdf
+        vendor = await pci.cfg_read16(bus, bdf, pci.PCI_VENDOR_ID)
+        device = await pci.cfg_read16(bus, bdf, pci.PCI_DEVICE_ID)
+        if vendor == 0xFFFF:
+            raise PfError(f"no function at {pci.bdf_str(bdf)}")
+        self._bars = await pci.read_bars(bus, bdf)
+        if 0 not in self._bars or 2 not in self._bars:
+            raise PfError(f"BAR0 and BAR2 are required, found {sorted(self._bars)}")
+        cmd = await pci.cfg_read16(bus, bdf, pci.PCI_COMMAND)
+        await pci.cfg_write16(
+            bus, bdf, pci.PCI_COMMAND, cmd | pci.PCI_COMMAND_MEMORY | pci.PCI_COMMAND_MASTER
+        )
+
+        dvsec = await pci.find_dvsec_capability(
+            bus, bdf, pci.PCI_VENDOR_ID_INTEL, pci.PCI_DVSEC_ID_INTEL_SIOV
+        )
+        if dvsec is None:
+            raise PfError("no Intel SIOV DVSEC (vendor 0x8086, ID 5): not a SIOV device")
+        pasid = await pci.find_ext_capability(bus, bdf, pci.PCI_EXT_CAP_ID_PASID)
+        if pasid is None:
+            raise PfError("no PASID extended capability: ADIs cannot be told apart upstream")
+        flags = await pci.cfg_read8(bus, bdf, dvsec + pci.SIOV_DVSEC_FLAGS)
+        supp = await pci.cfg_read32(bus, bdf, dvsec + pci.SIOV_DVSEC_SUPP_PAGE_SIZES)
+        cap = await pci.cfg_read32(bus, bdf, dvsec + pci.SIOV_DVSEC_CAP)
+        fdl = await pci.cfg_read8(bus, bdf, dvsec + pci.SIOV_DVSEC_FUNC_DEP)
+        pcap = await pci.cfg_read16(bus, bdf, pasid + pci.PCI_PASID_CAP)
+        caps = SiovCaps(
+            vendor_id=vendor,
+            device_id=device,
+            dvsec=dvsec,
+            pasid_cap=pasid,
+            msix_cap=await pci.find_capability(bus, bdf, pci.PCI_CAP_ID_MSIX),
+            pcie_cap=await pci.find_capability(bus, bdf, pci.PCI_CAP_ID_EXP),
+            homogeneous=bool(flags & pci.SIOV_DVSEC_FLAGS_HOMOGENEOUS),
+            ims=bool(cap & pci.SIOV_DVSEC_CAP_IMS),
+            supported_page_sizes=supp,
+            max_pasid_width=(pcap >> 8) & 0x1F,
+            priv_supported=bool(pcap & pci.PCI_PASID_CAP_PRIV),
+            func_dep_link=fdl,
+        )
+        self._caps = caps
+        self.log.info(
+            "SIOV PF %04x:%04x DVSEC@0x%x PASID@0x%x (width %d) IMS=%s pages=0x%x",
+            vendor,
+            device,
+            dvsec,
+            pasid,
+            caps.max_pasid_width,
+            caps.ims,
+            supp,
+        )
+
+        # System page size: exactly one bit, must be among the supported ones.
+        bit = (self.page_size >> 12).bit_length() - 1
+        if not supp & (1 << bit):
+            raise PfError(f"page size {self.page_size} not in supported bitmap 0x{supp:x}")
+        await pci.cfg_write32(bus, bdf, dvsec + pci.SIOV_DVSEC_SYS_PAGE_SIZE, 1 << bit)
+        readback = await pci.cfg_read32(bus, bdf, dvsec + pci.SIOV_DVSEC_SYS_PAGE_SIZE)
+        if readback != 1 << bit:
+            raise PfError(f"system page size did not stick: wrote 0x{1 << bit:x}, read 0x{readback:x}")
+
+        # PASID enable (pci_enable_pasid): privileged mode only if the device supports it.
+        ctrl = pci.PCI_PASID_CTRL_ENABLE | (pci.PCI_PASID_CTRL_PRIV if caps.priv_supported else 0)
+        await pci.cfg_write16(bus, bdf, pasid + pci.PCI_PASID_CTRL, ctrl)
+        if not (await pci.cfg_read16(bus, bdf, pasid + pci.PCI_PASID_CTRL)) & pci.PCI_PASID_CTRL_ENABLE:
+            raise PfError("PASID enable did not stick")
+
+        if bring_up_iommu:
+            await self.iommu.bring_up()
+        # The PF's own DMA (no prefix, RID_PASID) is pass-through, as the DMA API identity domain.
+        self._rid_domain = self.iommu.alloc_domain(DomainKind.PASS_THROUGH)
+        await self.iommu.attach_device(bdf, self._rid_domain)
+
+        res = PfResources(bdf=bdf, bar0=self._bars[0], bar2=self._bars[2], page_size=self.page_size)
+        self._adi = self._adi_factory(bus, res)
+        n = self._adi.num_adis
+        if n * self.page_size > self._bars[2].size:
+            raise PfError(
+                f"{n} ADIs of {self.page_size} B portal pages do not fit BAR2 ({self._bars[2].size} B)"
+            )
+        self._free_adis = list(range(n))
+        self.log.info("%d ADIs, portal pages at 0x%x", n, self._bars[2].addr)
+        return caps
+
+    # ---- resources ----------------------------------------------------------------------------
+    @property
+    def caps(self) -> SiovCaps:
+        if self._caps is None:
+            raise PfError("PF not probed")
+        return self._caps
+
+    @property
+    def adi(self) -> AdiControl:
+        if self._adi is None:
+            raise PfError("PF not probed")
+        return self._adi
+
+    @property
+    def num_adis(self) -> int:
+        return self.adi.num_adis
+
+    @property
+    def sid(self) -> int:
+        """Requester ID the IOMMU sees for every DMA of this PF and its ADIs."""
+        return self.bdf
+
+    def bar(self, index: int) -> pci.Bar:
+        return self._bars[index]
+
+    def portal_addr(self, adi: int) -> int:
+        """Host physical address of an ADI's portal page."""
+        if not 0 <= adi < self.num_adis:
+            raise PfError(f"ADI {adi} out of range")
+        return self._bars[2].addr + adi * self.page_size
+
+    def free_adi_count(self) -> int:
+        return len(self._free_adis)
+
+    def alloc_adis(self, count: int) -> list[int]:
+        if count <= 0 or count > len(self._free_adis):
+            raise PfError(f"cannot allocate {count} ADIs, {len(self._free_adis)} free")
+        got, self._free_adis = self._free_adis[:count], self._free_adis[count:]
+        return got
+
+    def free_adis(self, adis: list[int]) -> None:
+        for a in adis:
+            if a in self._free_adis or not 0 <= a < self.num_adis:
+                raise PfError(f"ADI {a} freed twice or out of range")
+        self._free_adis = sorted(self._free_adis + adis)

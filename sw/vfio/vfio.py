@@ -1,0 +1,534 @@
+"""VFIO core: container (``/dev/vfio/vfio``), groups (``/dev/vfio/<n>``) and device fds.
+
+Two equivalent ways in:
+
+* Python verbs: ``container.map_dma(vaddr, iova, size, flags)``, ``device.get_region_info(i)`` ...
+* ``ioctl(request, buf)`` with the request numbers and struct layouts of ``<linux/vfio.h>``
+  (:mod:`.uapi`); ``buf`` is a ``bytearray`` read and written in place as the kernel does, and
+  the return value is the ioctl's (a negative errno is raised as :class:`VfioError` instead).
+
+The type1 backend builds second-stage tables through the host IOMMU driver: MAP_DMA pins the
+process pages (``vaddr -> hpa``) and maps them in the container's domain; UNMAP_DMA unmaps,
+which invalidates the IOTLB and waits before returning, so the pages may then be reused.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import count
+from typing import Protocol
+
+from siov_sim.sw.driver.iommu_api import DomainKind, IoDomain, IommuApi
+from siov_sim.sw.vfio import uapi as u
+from siov_sim.sw.vfio.device_ops import (
+    IrqCallback,
+    IrqInfo,
+    MmioMapping,
+    RegionInfo,
+    VfioDeviceOps,
+    VfioError,
+)
+
+log = logging.getLogger(__name__)
+
+PAGE = 4096
+#: Interrupt address window (x86): never IOVA space, reported as a hole by the IOVA-range cap.
+MSI_WINDOW = (0xFEE0_0000, 0xFEEF_FFFF)
+IOVA_LIMIT = (1 << 48) - 1  # 4-level second-stage tables
+DMA_ENTRY_LIMIT = 65535  # type1's dma_entry_limit module parameter default
+
+
+class ProcessMemory(Protocol):
+    """The calling process's address space, as MAP_DMA's ``get_user_pages`` sees it."""
+
+    def vaddr_to_hpa(self, vaddr: int) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DmaMapping:
+    iova: int
+    size: int
+    vaddr: int
+    flags: int
+
+
+class Vfio:
+    """The VFIO subsystem of one host: group registry and the container device."""
+
+    def __init__(self, iommu: IommuApi) -> None:
+        self.iommu = iommu
+        self._groups: dict[int, _GroupState] = {}
+        self._group_ids = count(0)
+
+    def register_group(self, devices: Sequence[VfioDeviceOps]) -> int:
+        """``vfio_register_group_dev`` (mdevs: one singleton group each); returns the group id."""
+        gid = next(self._group_ids)
+        self._groups[gid] = _GroupState(gid, {d.name: d for d in devices})
+        log.debug("group %d registered: %s", gid, [d.name for d in devices])
+        return gid
+
+    def unregister_group(self, gid: int) -> None:
+        st = self._groups.get(gid)
+        if st is None:
+            raise VfioError(errno.ENOENT, f"no group {gid}")
+        if st.open_devices or st.container is not None:
+            raise VfioError(errno.EBUSY, f"group {gid} still in use")
+        del self._groups[gid]
+
+    def group_in_use(self, gid: int) -> bool:
+        st = self._groups.get(gid)
+        return st is not None and (bool(st.open_devices) or st.container is not None)
+
+    def open_container(self, process: ProcessMemory) -> VfioContainer:
+        """``open("/dev/vfio/vfio")`` by ``process`` (whose pages MAP_DMA will pin)."""
+        return VfioContainer(self, process)
+
+    def open_group(self, gid: int) -> VfioGroup:
+        st = self._groups.get(gid)
+        if st is None:
+            raise VfioError(errno.ENOENT, f"/dev/vfio/{gid}: no such group")
+        return VfioGroup(self, st)
+
+
+@dataclass(slots=True)
+class _GroupState:
+    gid: int
+    devices: dict[str, VfioDeviceOps]
+    container: VfioContainer | None = None
+    open_devices: int = 0
+
+
+class VfioContainer:
+    def __init__(self, vfio: Vfio, process: ProcessMemory) -> None:
+        self.vfio = vfio
+        self.process = process
+        self.iommu_type: int | None = None
+        self.domain: IoDomain | None = None
+        self._groups: list[_GroupState] = []
+        self._maps: list[DmaMapping] = []
+
+    # ---- python verbs -----------------------------------------------------------------------
+    def get_api_version(self) -> int:
+        return u.VFIO_API_VERSION
+
+    def check_extension(self, ext: int) -> int:
+        if ext in (u.VFIO_TYPE1_IOMMU, u.VFIO_TYPE1v2_IOMMU, u.VFIO_TYPE1_NESTING_IOMMU):
+            return 1
+        if ext in (u.VFIO_DMA_CC_IOMMU, u.VFIO_UNMAP_ALL):
+            return 1
+        return 0
+
+    async def set_iommu(self, iommu_type: int) -> None:
+        if not self._groups:
+            raise VfioError(errno.EINVAL, "SET_IOMMU needs a group in the container first")
+        if self.iommu_type is not None:
+            raise VfioError(errno.EBUSY, "IOMMU model already set")
+        if iommu_type not in (u.VFIO_TYPE1_IOMMU, u.VFIO_TYPE1v2_IOMMU, u.VFIO_TYPE1_NESTING_IOMMU):
+            raise VfioError(errno.ENODEV, f"IOMMU type {iommu_type} not supported")
+        # Second-stage domain in every case: nesting adds the guest's first stage on top later.
+        self.domain = self.vfio.iommu.alloc_domain(DomainKind.SECOND_STAGE)
+        self.iommu_type = iommu_type
+        for g in self._groups:
+            for dev in g.devices.values():
+                await dev.attach_domain(self.domain)
+        log.info("container: IOMMU type %d, %d group(s) attached", iommu_type, len(self._groups))
+
+    def _require_iommu(self) -> IoDomain:
+        if self.domain is None:
+            raise VfioError(errno.EINVAL, "no IOMMU model set (VFIO_SET_IOMMU)")
+        return self.domain
+
+    def get_info(self) -> tuple[int, list[tuple[int, int]], int]:
+        """(iova_pgsizes, usable IOVA ranges [start, end], DMA mappings still available)."""
+        self._require_iommu()
+        ranges = [(0, MSI_WINDOW[0] - 1), (MSI_WINDOW[1] + 1, IOVA_LIMIT)]
+        return PAGE | (1 << 21) | (1 << 30), ranges, DMA_ENTRY_LIMIT - len(self._maps)
+
+    def mappings(self) -> list[DmaMapping]:
+        return list(self._maps)
+
+    async def map_dma(self, vaddr: int, iova: int, size: int, flags: int) -> None:
+        dom = self._require_iommu()
+        if flags & ~(u.VFIO_DMA_MAP_FLAG_READ | u.VFIO_DMA_MAP_FLAG_WRITE):
+            raise VfioError(errno.EINVAL, f"unsupported MAP_DMA flags 0x{flags:x}")
+        if not flags & u.VFIO_DMA_MAP_FLAG_READ:
+            raise VfioError(errno.EINVAL, "mappings must be readable (VT-d has no write-only)")
+        if size == 0 or (vaddr | iova | size) & (PAGE - 1):
+            raise VfioError(errno.EINVAL, "vaddr, iova and size must be page aligned and size > 0")
+        end = iova + size - 1
+        if end > IOVA_LIMIT or not (end < MSI_WINDOW[0] or iova > MSI_WINDOW[1]):
+            raise VfioError(errno.EINVAL, f"IOVA range 0x{iova:x}..0x{end:x} outside the usable ranges")
+        for m in self._maps:
+            if iova <= m.iova + m.size - 1 and m.iova <= end:
+                raise VfioError(errno.EEXIST, f"IOVA 0x{iova:x}+0x{size:x} overlaps a mapping")
+        if len(self._maps) >= DMA_ENTRY_LIMIT:
+            raise VfioError(errno.ENOSPC, "dma_entry_limit reached")
+        # get_user_pages: every page must be present in the process.
+        hpas: list[int] = []
+        for off in range(0, size, PAGE):
+            hpa = self.process.vaddr_to_hpa(vaddr + off)
+            if hpa is None:
+                raise VfioError(errno.EFAULT, f"vaddr 0x{vaddr + off:x} not mapped in the process")
+            hpas.append(hpa)
+        write = bool(flags & u.VFIO_DMA_MAP_FLAG_WRITE)
+        # Map physically contiguous runs in one call (lets the IOMMU driver use large pages).
+        run_start = 0
+        for i in range(1, len(hpas) + 1):
+            if i == len(hpas) or hpas[i] != hpas[i - 1] + PAGE:
+                dom.map(
+                    iova + run_start * PAGE, hpas[run_start], (i - run_start) * PAGE, write=write, user=True
+                )
+                run_start = i
+        self._maps.append(DmaMapping(iova, size, vaddr, flags))
+        log.debug("MAP_DMA iova=0x%x size=0x%x vaddr=0x%x", iova, size, vaddr)
+
+    async def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:
+        """Unmap every mapping inside [iova, iova+size); returns the bytes unmapped."""
+        dom = self._require_iommu()
+        if flags & ~u.VFIO_DMA_UNMAP_FLAG_ALL:
+            raise VfioError(errno.EINVAL, f"unsupported UNMAP_DMA flags 0x{flags:x}")
+        if flags & u.VFIO_DMA_UNMAP_FLAG_ALL:
+            if iova or size:
+                raise VfioError(errno.EINVAL, "UNMAP_ALL needs iova = size = 0")
+            victims = list(self._maps)
+        else:
+            if size == 0 or (iova | size) & (PAGE - 1):
+                raise VfioError(errno.EINVAL, "iova and size must be page aligned and size > 0")
+            end = iova + size - 1
+            victims = []
+            for m in self._maps:
+                m_end = m.iova + m.size - 1
+                if m.iova > end or m_end < iova:
+                    continue
+                if m.iova < iova or m_end > end:  # type1v2: no bisecting a mapping
+                    raise VfioError(errno.EINVAL, f"range would split the mapping at 0x{m.iova:x}")
+                victims.append(m)
+        done = 0
+        for m in victims:
+            await dom.unmap(m.iova, m.size)  # clears PTEs, invalidates IOTLB, waits
+            self._maps.remove(m)
+            done += m.size
+        log.debug("UNMAP_DMA iova=0x%x size=0x%x -> %d bytes", iova, size, done)
+        return done
+
+    async def close(self) -> None:
+        """Release: unmap everything and detach the groups (the IOMMU domain goes with them)."""
+        if self.domain is not None:
+            await self.unmap_dma(0, 0, u.VFIO_DMA_UNMAP_FLAG_ALL)
+        for g in list(self._groups):
+            await self._detach_group(g)
+
+    # ---- group plumbing -----------------------------------------------------------------------
+    async def _attach_group(self, g: _GroupState) -> None:
+        self._groups.append(g)
+        g.container = self
+        if self.domain is not None:
+            for dev in g.devices.values():
+                await dev.attach_domain(self.domain)
+
+    async def _detach_group(self, g: _GroupState) -> None:
+        if g.open_devices:
+            raise VfioError(errno.EBUSY, f"group {g.gid} has open device fds")
+        if self.domain is not None:
+            for dev in g.devices.values():
+                await dev.detach_domain()
+        self._groups.remove(g)
+        g.container = None
+        if not self._groups:  # last group gone: the IOMMU model is released (as in the kernel)
+            self._maps.clear()
+            self.domain = None
+            self.iommu_type = None
+
+    # ---- ioctl --------------------------------------------------------------------------------
+    async def ioctl(self, request: int, arg: int | bytearray = 0) -> int:
+        if request == u.VFIO_GET_API_VERSION:
+            return self.get_api_version()
+        if request == u.VFIO_CHECK_EXTENSION:
+            assert isinstance(arg, int)
+            return self.check_extension(arg)
+        if request == u.VFIO_SET_IOMMU:
+            assert isinstance(arg, int)
+            await self.set_iommu(arg)
+            return 0
+        if not isinstance(arg, bytearray):
+            raise VfioError(errno.EFAULT, "this ioctl takes a struct buffer")
+        if request == u.VFIO_IOMMU_MAP_DMA:
+            m = u.VfioIommuType1DmaMap.unpack(_argsz_check(arg, u.VfioIommuType1DmaMap.sizeof()))
+            await self.map_dma(m.vaddr, m.iova, m.size, m.flags)
+            return 0
+        if request == u.VFIO_IOMMU_UNMAP_DMA:
+            um = u.VfioIommuType1DmaUnmap.unpack(_argsz_check(arg, u.VfioIommuType1DmaUnmap.sizeof()))
+            um.size = await self.unmap_dma(um.iova, um.size, um.flags)
+            arg[: u.VfioIommuType1DmaUnmap.sizeof()] = um.pack()
+            return 0
+        if request == u.VFIO_IOMMU_GET_INFO:
+            minsz = 16  # offsetofend(struct vfio_iommu_type1_info, iova_pgsizes)
+            info = u.VfioIommuType1Info.unpack(bytes(_argsz_check(arg, minsz)) + bytes(8))
+            pgsizes, ranges, avail = self.get_info()
+            cap1 = u.VfioIommuType1InfoCapIovaRange([u.VfioIovaRange(s, e) for s, e in ranges])
+            base = u.VfioIommuType1Info.sizeof()
+            cap1_len = len(cap1.pack())
+            cap1.next = base + cap1_len
+            cap2 = struct.pack("<HHII", u.VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, 0, avail)
+            caps = cap1.pack() + cap2
+            need = base + len(caps)
+            info.flags = u.VFIO_IOMMU_INFO_PGSIZES | u.VFIO_IOMMU_INFO_CAPS
+            info.iova_pgsizes = pgsizes
+            if info.argsz >= need:
+                info.cap_offset = base
+                arg[base:need] = caps
+            else:
+                info.cap_offset = 0
+                info.argsz = need
+            out = info.pack()
+            arg[: min(len(arg), len(out))] = out[: len(arg)]
+            return 0
+        raise VfioError(errno.ENOTTY, f"container ioctl 0x{request:x} not supported")
+
+
+def _argsz_check(buf: bytearray, minsz: int) -> bytes:
+    if len(buf) < minsz:
+        raise VfioError(errno.EFAULT, f"buffer of {len(buf)} B shorter than {minsz} B")
+    argsz = struct.unpack_from("<I", buf)[0]
+    if argsz < minsz:
+        raise VfioError(errno.EINVAL, f"argsz {argsz} < {minsz}")
+    return bytes(buf)
+
+
+class VfioGroup:
+    def __init__(self, vfio: Vfio, state: _GroupState) -> None:
+        self.vfio = vfio
+        self._st = state
+
+    @property
+    def gid(self) -> int:
+        return self._st.gid
+
+    def get_status(self) -> int:
+        flags = u.VFIO_GROUP_FLAGS_VIABLE
+        if self._st.container is not None:
+            flags |= u.VFIO_GROUP_FLAGS_CONTAINER_SET
+        return flags
+
+    async def set_container(self, container: VfioContainer) -> None:
+        if self._st.container is not None:
+            raise VfioError(errno.EBUSY, f"group {self.gid} already in a container")
+        if container.iommu_type is not None and container.domain is None:
+            raise VfioError(errno.EINVAL, "container in an inconsistent state")
+        await container._attach_group(self._st)
+
+    async def unset_container(self) -> None:
+        if self._st.container is None:
+            raise VfioError(errno.EINVAL, f"group {self.gid} is not in a container")
+        await self._st.container._detach_group(self._st)
+
+    def get_device_fd(self, name: str) -> VfioDevice:
+        c = self._st.container
+        if c is None or c.domain is None:
+            raise VfioError(errno.EINVAL, "group not in a container with an IOMMU model set")
+        dev = self._st.devices.get(name)
+        if dev is None:
+            raise VfioError(errno.ENODEV, f"no device {name!r} in group {self.gid}")
+        self._st.open_devices += 1
+        return VfioDevice(dev, self._st)
+
+    async def ioctl(self, request: int, arg: int | bytearray | VfioContainer | str = 0) -> int | VfioDevice:
+        if request == u.VFIO_GROUP_GET_STATUS:
+            assert isinstance(arg, bytearray)
+            st = u.VfioGroupStatus.unpack(_argsz_check(arg, u.VfioGroupStatus.sizeof()))
+            st.flags = self.get_status()
+            arg[: u.VfioGroupStatus.sizeof()] = st.pack()
+            return 0
+        if request == u.VFIO_GROUP_SET_CONTAINER:
+            assert isinstance(arg, VfioContainer)
+            await self.set_container(arg)
+            return 0
+        if request == u.VFIO_GROUP_UNSET_CONTAINER:
+            await self.unset_container()
+            return 0
+        if request == u.VFIO_GROUP_GET_DEVICE_FD:
+            assert isinstance(arg, str)
+            return self.get_device_fd(arg)
+        raise VfioError(errno.ENOTTY, f"group ioctl 0x{request:x} not supported")
+
+
+class VfioDevice:
+    """An open device fd."""
+
+    def __init__(self, ops: VfioDeviceOps, group: _GroupState | None = None) -> None:
+        self.ops = ops
+        self._group = group
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self.ops.name
+
+    def close(self) -> None:
+        if not self._closed and self._group is not None:
+            self._group.open_devices -= 1
+        self._closed = True
+
+    def _live(self) -> VfioDeviceOps:
+        if self._closed:
+            raise VfioError(errno.EBADF, "device fd closed")
+        return self.ops
+
+    # ---- python verbs -----------------------------------------------------------------------
+    def get_info(self) -> tuple[int, int, int]:
+        """(flags, num_regions, num_irqs)."""
+        ops = self._live()
+        return u.VFIO_DEVICE_FLAGS_PCI | u.VFIO_DEVICE_FLAGS_RESET, ops.num_regions, ops.num_irqs
+
+    def get_region_info(self, index: int) -> RegionInfo:
+        ops = self._live()
+        if not 0 <= index < ops.num_regions:
+            raise VfioError(errno.EINVAL, f"region index {index} out of range")
+        return ops.region_info(index)
+
+    def get_irq_info(self, index: int) -> IrqInfo:
+        ops = self._live()
+        if not 0 <= index < ops.num_irqs:
+            raise VfioError(errno.EINVAL, f"irq index {index} out of range")
+        return ops.irq_info(index)
+
+    async def set_irqs(
+        self,
+        index: int,
+        flags: int,
+        start: int,
+        count: int,
+        data: Sequence[IrqCallback | None] | Sequence[bool] | None = None,
+    ) -> None:
+        """VFIO_DEVICE_SET_IRQS; DATA_EVENTFD carries callbacks (None = de-assign, as fd -1)."""
+        ops = self._live()
+        info = self.get_irq_info(index)
+        dtype = flags & u.VFIO_IRQ_SET_DATA_TYPE_MASK
+        action = flags & u.VFIO_IRQ_SET_ACTION_TYPE_MASK
+        if bin(dtype).count("1") != 1 or bin(action).count("1") != 1:
+            raise VfioError(errno.EINVAL, "exactly one DATA_ and one ACTION_ flag")
+        if flags & ~(u.VFIO_IRQ_SET_DATA_TYPE_MASK | u.VFIO_IRQ_SET_ACTION_TYPE_MASK):
+            raise VfioError(errno.EINVAL, f"unknown SET_IRQS flags 0x{flags:x}")
+        if info.count == 0:
+            raise VfioError(errno.EINVAL, f"irq index {index} has no vectors")
+        if start + count > info.count or (count == 0 and not (dtype == u.VFIO_IRQ_SET_DATA_NONE)):
+            raise VfioError(errno.EINVAL, f"vectors {start}+{count} beyond {info.count}")
+        if dtype != u.VFIO_IRQ_SET_DATA_NONE and (data is None or len(data) != count):
+            raise VfioError(errno.EINVAL, "data must have one element per vector")
+        if action == u.VFIO_IRQ_SET_ACTION_TRIGGER:
+            if dtype == u.VFIO_IRQ_SET_DATA_EVENTFD:
+                assert data is not None
+                cbs: list[IrqCallback | None] = []
+                for d in data:
+                    if d is not None and not callable(d):
+                        raise VfioError(errno.EINVAL, "DATA_EVENTFD needs callables (or None)")
+                    cbs.append(d if callable(d) else None)
+                await ops.set_irq_callbacks(index, start, cbs)
+            elif dtype == u.VFIO_IRQ_SET_DATA_NONE:
+                if count == 0:  # disable the whole index
+                    await ops.set_irq_callbacks(index, 0, [])
+                else:
+                    ops.trigger_irqs(index, start, count)
+            else:  # DATA_BOOL: trigger where True
+                assert data is not None
+                for i, d in enumerate(data):
+                    if d is True:
+                        ops.trigger_irqs(index, start + i, 1)
+        else:
+            if not info.flags & u.VFIO_IRQ_INFO_MASKABLE:
+                raise VfioError(errno.EINVAL, f"irq index {index} is not maskable")
+            mask = action == u.VFIO_IRQ_SET_ACTION_MASK
+            if dtype == u.VFIO_IRQ_SET_DATA_BOOL:
+                assert data is not None
+                for i, d in enumerate(data):
+                    if d is True:
+                        ops.mask_irqs(index, start + i, 1, mask)
+            elif dtype == u.VFIO_IRQ_SET_DATA_NONE:
+                ops.mask_irqs(index, start, count, mask)
+            else:
+                raise VfioError(errno.EINVAL, "mask/unmask by eventfd (irqfd) not supported")
+
+    async def reset(self) -> None:
+        await self._live().reset()
+
+    async def pread(self, offset: int, length: int) -> bytes:
+        index, off = u.VFIO_PCI_OFFSET_TO_INDEX(offset), offset & u.VFIO_PCI_OFFSET_MASK
+        info = self.get_region_info(index)
+        if not info.flags & u.VFIO_REGION_INFO_FLAG_READ or off + length > info.size or length <= 0:
+            raise VfioError(errno.EINVAL, f"read region {index} 0x{off:x}+{length} not allowed")
+        return await self._live().region_read(index, off, length)
+
+    async def pwrite(self, offset: int, data: bytes) -> int:
+        index, off = u.VFIO_PCI_OFFSET_TO_INDEX(offset), offset & u.VFIO_PCI_OFFSET_MASK
+        info = self.get_region_info(index)
+        if not info.flags & u.VFIO_REGION_INFO_FLAG_WRITE or off + len(data) > info.size or not data:
+            raise VfioError(errno.EINVAL, f"write region {index} 0x{off:x}+{len(data)} not allowed")
+        await self._live().region_write(index, off, data)
+        return len(data)
+
+    def mmap(self, offset: int, size: int) -> MmioMapping:
+        index, off = u.VFIO_PCI_OFFSET_TO_INDEX(offset), offset & u.VFIO_PCI_OFFSET_MASK
+        info = self.get_region_info(index)
+        if not info.flags & u.VFIO_REGION_INFO_FLAG_MMAP:
+            raise VfioError(errno.EINVAL, f"region {index} is not mmap-able")
+        if size <= 0 or (off | size) & (PAGE - 1):
+            raise VfioError(errno.EINVAL, "mmap offset and size must be page aligned")
+        if info.sparse_mmap and not any(o <= off and off + size <= o + s for o, s in info.sparse_mmap):
+            raise VfioError(errno.EINVAL, f"0x{off:x}+0x{size:x} is not inside a sparse-mmap area")
+        return self._live().region_mmap(index, off, size)
+
+    # read/write helpers for regions (what QEMU/DPDK wrap around pread/pwrite)
+    async def region_read32(self, index: int, off: int) -> int:
+        return int.from_bytes(await self.pread(u.VFIO_PCI_INDEX_TO_OFFSET(index) + off, 4), "little")
+
+    async def region_write32(self, index: int, off: int, value: int) -> None:
+        await self.pwrite(
+            u.VFIO_PCI_INDEX_TO_OFFSET(index) + off, (value & 0xFFFF_FFFF).to_bytes(4, "little")
+        )
+
+    async def region_write64(self, index: int, off: int, value: int) -> None:
+        await self.pwrite(u.VFIO_PCI_INDEX_TO_OFFSET(index) + off, value.to_bytes(8, "little"))
+
+    # ---- ioctl --------------------------------------------------------------------------------
+    async def ioctl(self, request: int, arg: bytearray | None = None) -> int:
+        if request == u.VFIO_DEVICE_RESET:
+            await self.reset()
+            return 0
+        if arg is None:
+            raise VfioError(errno.EFAULT, "this ioctl takes a struct buffer")
+        if request == u.VFIO_DEVICE_GET_INFO:
+            minsz = 16  # offsetofend(struct vfio_device_info, num_irqs)
+            d = u.VfioDeviceInfo.unpack(_argsz_check(arg, minsz) + bytes(4))
+            d.flags, d.num_regions, d.num_irqs = self.get_info()
+            out = d.pack()[: min(len(arg), u.VfioDeviceInfo.sizeof())]
+            arg[: len(out)] = out
+            return 0
+        if request == u.VFIO_DEVICE_GET_REGION_INFO:
+            r = u.VfioRegionInfo.unpack(_argsz_check(arg, u.VfioRegionInfo.sizeof()))
+            info = self.get_region_info(r.index)
+            r.flags, r.size, r.cap_offset = info.flags, info.size, 0
+            r.offset = u.VFIO_PCI_INDEX_TO_OFFSET(r.index)
+            if info.sparse_mmap:
+                cap = u.VfioRegionInfoCapSparseMmap(
+                    [u.VfioRegionSparseMmapArea(o, s) for o, s in info.sparse_mmap]
+                ).pack()
+                base = u.VfioRegionInfo.sizeof()
+                r.flags |= u.VFIO_REGION_INFO_FLAG_CAPS
+                if r.argsz >= base + len(cap) and len(arg) >= base + len(cap):
+                    r.cap_offset = base
+                    arg[base : base + len(cap)] = cap
+                else:  # tell the caller how much to allocate, as the kernel does
+                    r.argsz = base + len(cap)
+            arg[: u.VfioRegionInfo.sizeof()] = r.pack()
+            return 0
+        if request == u.VFIO_DEVICE_GET_IRQ_INFO:
+            q = u.VfioIrqInfo.unpack(_argsz_check(arg, u.VfioIrqInfo.sizeof()))
+            ii = self.get_irq_info(q.index)
+            q.flags, q.count = ii.flags, ii.count
+            arg[: u.VfioIrqInfo.sizeof()] = q.pack()
+            return 0
+        raise VfioError(errno.ENOTTY, f"device ioctl 0x{request:x} not supported")
