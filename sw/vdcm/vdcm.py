@@ -1,0 +1,257 @@
+"""VDCM: the mdev parent of the SIOV PF. Composes VDEVs from ADIs, owns the PASID space.
+
+Linux flow it mirrors (``drivers/vfio/mdev``, idxd's VDCM patches)::
+
+    cat  .../mdev_supported_types/<type>/available_instances   -> supported_types()
+    echo <uuid> > .../mdev_supported_types/<type>/create        -> await create(type_id, uuid)
+    VFIO group of the mdev -> container -> SET_IOMMU            -> vdev.attach_domain(ss domain)
+    echo 1 > /sys/bus/mdev/devices/<uuid>/remove                -> await remove(uuid)
+
+``remove`` keeps the architecture's teardown order: drain every ADI (device reports nothing
+outstanding) -> unbind the PASID (PASID-cache + IOTLB invalidation, wait descriptor completes)
+-> free IMS vectors, PASID, ADIs. PASIDs are handed out cyclically, so a freed PASID is not
+reused soon: stale DMA tagged with it faults instead of landing in a new VDEV.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import uuid as uuidlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from siov_sim.sw.driver.iommu_api import IoDomain
+from siov_sim.sw.driver.pf import PfDriver
+from siov_sim.sw.vdcm.types import DEFAULT_TYPES, MdevType, MdevTypeInfo
+from siov_sim.sw.vdcm.vdev import Vdev
+from siov_sim.sw.vfio.device_ops import VfioError
+from siov_sim.sw.vfio.vfio import Vfio, VfioDevice
+
+log = logging.getLogger(__name__)
+
+PASID_MAX = (1 << 20) - 1
+
+
+class CyclicIdAllocator:
+    """IDs in ``[lo, hi]`` handed out round-robin (Linux ``idr_alloc_cyclic``)."""
+
+    def __init__(self, lo: int, hi: int) -> None:
+        if not 0 <= lo <= hi:
+            raise ValueError(f"bad id range [{lo}, {hi}]")
+        self.lo, self.hi = lo, hi
+        self._next = lo
+        self._used: set[int] = set()
+
+    def alloc(self) -> int:
+        span = self.hi - self.lo + 1
+        if len(self._used) >= span:
+            raise VfioError(errno.ENOSPC, f"all {span} ids in use")
+        i = self._next
+        while i in self._used:
+            i = self.lo if i == self.hi else i + 1
+        self._used.add(i)
+        self._next = self.lo if i == self.hi else i + 1
+        return i
+
+    def free(self, i: int) -> None:
+        if i not in self._used:
+            raise ValueError(f"id {i} not allocated")
+        self._used.remove(i)
+
+    def in_use(self) -> int:
+        return len(self._used)
+
+
+@dataclass(frozen=True, slots=True)
+class VdcmUsage:
+    vdevs: int
+    adis_in_use: int
+    pasids_in_use: int
+    ports_in_use: int
+
+
+class Vdcm:
+    def __init__(
+        self,
+        pf: PfDriver,
+        *,
+        vfio: Vfio | None = None,
+        types: Sequence[MdevType] = DEFAULT_TYPES,
+        pasid_range: tuple[int, int] = (1, PASID_MAX),
+    ) -> None:
+        self.pf = pf
+        self.vfio = vfio
+        self._types = {t.type_id: t for t in types}
+        self._pasids = CyclicIdAllocator(*pasid_range)
+        self._ports = CyclicIdAllocator(1, 0xFFFF)
+        self._slots = CyclicIdAllocator(1, 31)  # virtual device number on the guest's bus 0
+        self._vdevs: dict[str, Vdev] = {}
+        self._groups: dict[str, int] = {}
+        self._links: set[frozenset[str]] = set()
+        self._sva: dict[str, VfioDevice] = {}
+
+    # ---- mdev parent ------------------------------------------------------------------------------
+    def supported_types(self) -> list[MdevTypeInfo]:
+        free = self.pf.free_adi_count()
+        return [
+            MdevTypeInfo(t.type_id, t.name, t.description, t.device_api, free // t.num_queues)
+            for t in self._types.values()
+        ]
+
+    def available_instances(self, type_id: str) -> int:
+        return self.pf.free_adi_count() // self._type(type_id).num_queues
+
+    def _type(self, type_id: str) -> MdevType:
+        t = self._types.get(type_id)
+        if t is None:
+            raise VfioError(errno.EINVAL, f"no mdev type {type_id!r}")
+        return t
+
+    async def create(self, type_id: str, uuid: str, *, domain: IoDomain | None = None) -> Vdev:
+        """``echo <uuid> > mdev_supported_types/<type_id>/create``.
+
+        With ``domain`` the PASID entry is written at once (SVA: the process's first-stage
+        table; nested: a nested domain); otherwise VFIO attaches its container's domain later.
+        """
+        try:
+            uuid = str(uuidlib.UUID(uuid))
+        except ValueError as exc:
+            raise VfioError(errno.EINVAL, f"{uuid!r} is not a UUID") from exc
+        if uuid in self._vdevs:
+            raise VfioError(errno.EEXIST, f"mdev {uuid} exists")
+        t = self._type(type_id)
+        if self.pf.free_adi_count() < t.num_queues:
+            raise VfioError(errno.ENOSPC, f"type {type_id}: no instance available")
+        adis = self.pf.alloc_adis(t.num_queues)
+        pasid = self._pasids.alloc()
+        port = self._ports.alloc()
+        slot = self._slots.alloc() if self._slots.in_use() < 31 else 0
+        vdev = Vdev(
+            uuid=uuid,
+            mdev_type=t,
+            pf=self.pf,
+            adis=adis,
+            pasid=pasid,
+            port=port,
+            vbdf=slot << 3,
+            resolve_send=self._resolve_send,
+        )
+        try:
+            for adi in adis:  # start from a known state whatever the previous owner left
+                await self.pf.adi.reset(adi)
+                await self.pf.adi.set_ims(adi, None, masked=True)
+                await self.pf.adi.set_route(adi, None)
+            if domain is not None:
+                await vdev.attach_domain(domain)
+        except BaseException:
+            self.pf.free_adis(adis)
+            self._pasids.free(pasid)
+            self._ports.free(port)
+            if slot:
+                self._slots.free(slot)
+            raise
+        self._vdevs[uuid] = vdev
+        if self.vfio is not None:
+            self._groups[uuid] = self.vfio.register_group([vdev])
+        log.info("created %s type %s: ADIs %s PASID %d port %d", uuid, type_id, adis, pasid, port)
+        return vdev
+
+    async def remove(self, uuid: str) -> None:
+        """``echo 1 > /sys/bus/mdev/devices/<uuid>/remove``, in the architecture's teardown order."""
+        vdev = self.get(uuid)
+        gid = self._groups.get(uuid)
+        if self.vfio is not None and gid is not None and self.vfio.group_in_use(gid):
+            vdev.signal_request()  # VFIO REQ irq: ask the user to release the device
+            raise VfioError(errno.EBUSY, f"mdev {uuid} is in use by a VFIO user")
+        sva = self._sva.pop(uuid, None)
+        if sva is not None:
+            sva.close()
+        # Nobody may keep sending into the queues we are about to free.
+        for other in self._vdevs.values():
+            if other is not vdev:
+                for q in other.routes_to(vdev.adis):
+                    await other.drop_route(q)
+        # 1. drain, 2. unbind PASID (invalidate + wait); detach_domain does both in order.
+        await vdev.quiesce_all()
+        await vdev.detach_domain()
+        # 3. interrupts, then identifiers and ADIs.
+        await vdev.release_irqs()
+        if self.vfio is not None and gid is not None:
+            self.vfio.unregister_group(gid)
+            del self._groups[uuid]
+        self._pasids.free(vdev.pasid)
+        self._ports.free(vdev.port)
+        if vdev.vbdf:
+            self._slots.free(vdev.vbdf >> 3)
+        self.pf.free_adis(vdev.adis)
+        self._links = {link for link in self._links if uuid not in link}
+        del self._vdevs[uuid]
+        log.info("removed %s: ADIs %s and PASID %d freed", uuid, vdev.adis, vdev.pasid)
+
+    def get(self, uuid: str) -> Vdev:
+        vdev = self._vdevs.get(uuid)
+        if vdev is None:
+            raise VfioError(errno.ENODEV, f"no mdev {uuid}")
+        return vdev
+
+    def vdevs(self) -> list[Vdev]:
+        return list(self._vdevs.values())
+
+    def group_id(self, uuid: str) -> int:
+        gid = self._groups.get(uuid)
+        if gid is None:
+            raise VfioError(errno.ENODEV, f"mdev {uuid} has no VFIO group")
+        return gid
+
+    def usage(self) -> VdcmUsage:
+        return VdcmUsage(
+            vdevs=len(self._vdevs),
+            adis_in_use=self.pf.num_adis - self.pf.free_adi_count(),
+            pasids_in_use=self._pasids.in_use(),
+            ports_in_use=self._ports.in_use(),
+        )
+
+    # ---- SVA: user opens the device bound to its own address space (idxd user wq style) -----------
+    async def open_sva(self, uuid: str, process_domain: IoDomain) -> VfioDevice:
+        """Bind the VDEV's PASID to a process page table (first stage) and return a device handle.
+
+        The analogue of opening idxd's ``/dev/dsa/wqX.Y``, which calls ``iommu_sva_bind_device``.
+        """
+        vdev = self.get(uuid)
+        gid = self._groups.get(uuid)
+        if uuid in self._sva or (self.vfio is not None and gid is not None and self.vfio.group_in_use(gid)):
+            raise VfioError(errno.EBUSY, f"mdev {uuid} already open")
+        await vdev.attach_domain(process_domain)
+        dev = VfioDevice(vdev)
+        self._sva[uuid] = dev
+        return dev
+
+    async def close_sva(self, uuid: str) -> None:
+        dev = self._sva.pop(uuid, None)
+        if dev is None:
+            raise VfioError(errno.EBADF, f"mdev {uuid} not open for SVA")
+        dev.close()
+        vdev = self.get(uuid)
+        await vdev.release_irqs()
+        await vdev.detach_domain()  # drain, then unbind + invalidate
+
+    # ---- embedded switch policy (the host admin's vswitch configuration) ---------------------------
+    def connect(self, a: str, b: str) -> None:
+        """Allow SEND between two VDEVs (both directions)."""
+        self.get(a)
+        self.get(b)
+        self._links.add(frozenset((a, b)))
+
+    def disconnect(self, a: str, b: str) -> None:
+        self._links.discard(frozenset((a, b)))
+
+    def _resolve_send(self, src: Vdev, port: int, queue: int) -> int:
+        dst = next((v for v in self._vdevs.values() if v.port == port), None)
+        if dst is None:
+            raise src.reject_send(port, f"SEND to unknown port {port}")
+        if dst is not src and frozenset((src.uuid, dst.uuid)) not in self._links:
+            raise src.reject_send(port, f"SEND to port {port} is not allowed for {src.uuid}")
+        if queue >= dst.num_queues:
+            raise src.reject_send(port, f"port {port} has no queue {queue}")
+        return dst.adis[queue]
