@@ -22,6 +22,7 @@ from siov_sim.model.iommu.regs import (
     CTL_IM,
     CTL_IP,
     REG_WINDOW_SIZE,
+    TTM_ABORT,
     TTM_LEGACY,
     TTM_SCALABLE,
     Caps,
@@ -273,6 +274,8 @@ class VtdIommu:
         if ttm != TTM_SCALABLE:
             if ttm == TTM_LEGACY and pasid is not None:
                 return FR.RTA_2_LEGACY_PASID, False
+            if ttm == TTM_ABORT and caps.adms:
+                return FR.RTA_4_ABORT_MODE, False
             return FR.RTA_1_BAD_TTM, False  # 10b reserved, 11b without ADMS, legacy not modelled
         if pasid is not None:
             if pasid >> (caps.pss + 1):
