@@ -1,1 +1,5 @@
 // rtl/prim: one file per line, relative to this list
+ep_ram_sdp.sv
+ep_spill_reg.sv
+ep_fifo.sv
+ep_rr_arb.sv
