@@ -1,1 +1,2 @@
 // rtl/pkg: one file per line, relative to this list
+ep_pcie_pkg.sv

@@ -1,0 +1,301 @@
+"""ep_cfg_space: config header, capability chain, RO/RW/RW1C/HwInit semantics, BAR sizing, SIOV DVSEC.
+
+The module is driven through its own one-DW access port (the TLP path is tested in
+test_ep_tlp_path.py); inputs change on the falling edge, read data is sampled on the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import Any
+
+import cocotb
+import pytest
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge
+
+from siov_sim.tb.runner import run_rtl
+
+log = logging.getLogger(__name__)
+
+VENDOR_ID = 0x1DEA
+DEVICE_ID = 0x5105
+SUPPORTED_PAGE_SIZES = 0x15  # 4 KiB, 16 KiB, 64 KiB
+
+# DW index -> (RW mask, RW1C mask) for the registers with writable bits (BARs, PMCSR and
+# System Page Size have value-dependent rules and are tested on their own)
+RW_MASKS: dict[int, tuple[int, int]] = {
+    0x04 // 4: (0x0000_0546, 0xB900_0000),  # Command: MSE BME PER SERR IntDis / Status RW1C
+    0x0C // 4: (0x0000_00FF, 0),            # Cache Line Size
+    0x3C // 4: (0x0000_00FF, 0),            # Interrupt Line
+    0x48 // 4: (0x0000_79FF, 0x000F_0000),  # DevCtl / DevSta RW1C
+    0x50 // 4: (0x0000_00C3, 0),            # LinkCtl: ASPM, Common Clock, Extended Synch
+    0x70 // 4: (0x0000_000F, 0),            # LinkCtl2: Target Link Speed
+    0x90 // 4: (0xC000_0000, 0),            # MSI-X Enable, Function Mask
+    0x104 // 4: (0x0005_0000, 0),           # PASID Enable, Privileged Mode Enable
+}
+SPECIAL = {4, 5, 6, 7, 0x84 // 4, 0x120 // 4}
+
+RESET_VALUES: dict[int, int] = {
+    0x00: DEVICE_ID << 16 | VENDOR_ID,
+    0x04: 0x0010_0000,          # Status.Capabilities List
+    0x08: 0x0880_0001,          # class 088000, revision 1
+    0x0C: 0,
+    0x10: 0x0000_0004,          # BAR0: 64-bit memory, non-prefetchable
+    0x14: 0,
+    0x18: 0x0000_000C,          # BAR2: 64-bit memory, prefetchable
+    0x1C: 0,
+    0x2C: 0x0001_1DEA,          # subsystem
+    0x34: 0x40,
+    0x3C: 0,                    # Interrupt Pin 0
+    0x40: 0x0002_8010,          # PCIe cap v2, endpoint, next 0x80
+    0x44: 0x0000_8FE2,          # DevCap
+    0x48: 0x0000_2810,          # DevCtl: RO, NS, MRRS 512
+    0x4C: 0x0040_0083,          # LinkCap
+    0x50: 0x1083_0000,          # LinkSta
+    0x64: 0x0070_0000,          # DevCap2: ExtFmt, E2E prefix, max 1 prefix
+    0x68: 0,
+    0x6C: 0x0000_000E,          # LinkCap2
+    0x70: 0x0000_0003,          # LinkCtl2 target speed
+    0x80: 0x0003_9001,          # PM cap, next 0x90
+    0x84: 0x0000_0008,          # PMCSR: No_Soft_Reset, D0
+    0x90: 0x0007_0011,          # MSI-X: 8 vectors, end of list
+    0x94: 0x0000_2000,          # table BAR0 0x2000
+    0x98: 0x0000_3000,          # PBA BAR0 0x3000
+    0x100: 0x1101_001B,         # PASID v1, next 0x110
+    0x104: 0x0000_1404,         # PASID cap: priv, width 20
+    0x110: 0x0001_0023,         # DVSEC v1, end of list
+    0x114: 0x0180_8086,         # DVSEC vendor 8086 rev 0 len 0x18
+    0x118: 0x0100_0005,         # DVSEC ID 5, dependency link 0, Homogeneous
+    0x11C: SUPPORTED_PAGE_SIZES,
+    0x120: 0x0000_0001,         # System Page Size 4 KiB
+    0x124: 0x0000_0001,         # IMS Support
+}
+
+
+class Tb:
+    def __init__(self, dut: Any) -> None:
+        self.dut = dut
+        self.rng = random.Random(cocotb.RANDOM_SEED)
+        Clock(dut.clk, 4, unit="ns").start()
+        for sig in ("s_cfg_valid", "s_cfg_write", "s_cfg_dw", "s_cfg_wdata", "s_cfg_be",
+                    "s_cfg_target_id", "ev_ur_np", "ev_ur_p", "ev_malformed", "ev_poisoned",
+                    "ev_cpl_ur", "ev_cpl_ca", "ev_cpl_poisoned", "ev_sig_ca"):
+            getattr(dut, sig).value = 0
+
+    async def reset(self) -> None:
+        self.dut.rst.value = 1
+        for _ in range(3):
+            await RisingEdge(self.dut.clk)
+        await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+
+    async def access(self, dw: int, write: bool, data: int = 0, be: int = 0xF, tid: int = 0) -> int:
+        d = self.dut
+        d.s_cfg_valid.value = 1
+        d.s_cfg_write.value = int(write)
+        d.s_cfg_dw.value = dw
+        d.s_cfg_wdata.value = data
+        d.s_cfg_be.value = be
+        d.s_cfg_target_id.value = tid
+        await FallingEdge(d.clk)
+        d.s_cfg_valid.value = 0
+        return int(d.m_cfg_rdata.value.to_unsigned())
+
+    async def rd(self, off: int) -> int:
+        return await self.access(off >> 2, False)
+
+    async def wr(self, off: int, data: int, be: int = 0xF) -> None:
+        await self.access(off >> 2, True, data, be)
+
+    async def pulse(self, name: str) -> None:
+        getattr(self.dut, name).value = 1
+        await FallingEdge(self.dut.clk)
+        getattr(self.dut, name).value = 0
+
+
+def expected_reset(num_adi: int) -> dict[int, int]:
+    exp = dict(RESET_VALUES)
+    del num_adi  # BAR reset values do not depend on the size
+    return exp
+
+
+@cocotb.test()
+async def header_and_capability_chain(dut: Any) -> None:
+    """Every DW of the 4 KiB space after reset: implemented registers as documented, the rest 0."""
+    tb = Tb(dut)
+    await tb.reset()
+    space = [await tb.access(dw, False) for dw in range(1024)]
+    exp = expected_reset(int(os.environ["EP_NUM_ADI"]))
+    for dw, val in enumerate(space):
+        want = exp.get(dw * 4, 0)
+        assert val == want, f"cfg[{dw * 4:#05x}] = {val:#010x}, expected {want:#010x}"
+    # walk the chains the way software does
+    caps = []
+    ptr = space[0x34 // 4] & 0xFC
+    while ptr:
+        caps.append((space[ptr // 4] & 0xFF, ptr))
+        ptr = (space[ptr // 4] >> 8) & 0xFC
+    assert caps == [(0x10, 0x40), (0x01, 0x80), (0x11, 0x90)]
+    ecaps = []
+    ptr = 0x100
+    while ptr:
+        ecaps.append((space[ptr // 4] & 0xFFFF, space[ptr // 4] >> 16 & 0xF, ptr))
+        ptr = space[ptr // 4] >> 20
+    assert ecaps == [(0x1B, 1, 0x100), (0x23, 1, 0x110)]
+    assert (space[0x0C // 4] >> 16) & 0x7F == 0, "header type 0"
+
+
+@cocotb.test()
+async def ro_and_rw_semantics(dut: Any) -> None:
+    """All-ones then all-zeros then random writes to every DW: only the RW bits move."""
+    tb = Tb(dut)
+    await tb.reset()
+    model = {dw: (await tb.access(dw, False)) for dw in range(1024)}
+    for pattern in (0xFFFF_FFFF, 0, None):
+        for dw in range(1024):
+            if dw in SPECIAL:
+                continue
+            data = tb.rng.getrandbits(32) if pattern is None else pattern
+            be = tb.rng.getrandbits(4) if pattern is None else 0xF
+            await tb.access(dw, True, data, be)
+            rw, w1c = RW_MASKS.get(dw, (0, 0))
+            bm = sum(0xFF << (8 * i) for i in range(4) if be >> i & 1)
+            model[dw] = (model[dw] & ~(rw & bm)) | (data & rw & bm)
+            model[dw] &= ~(data & w1c & bm)
+        for dw in range(1024):
+            if dw in SPECIAL:
+                continue
+            got = await tb.access(dw, False)
+            assert got == model[dw], f"cfg[{dw * 4:#05x}] = {got:#010x}, expected {model[dw]:#010x}"
+    # Execute Permission Enable is RO 0 (not supported)
+    await tb.wr(0x104, 0x0007_0000)
+    assert await tb.rd(0x104) == 0x0005_1404
+    assert dut.cfg_pasid_en.value == 1 and dut.cfg_pasid_priv_en.value == 1
+    assert dut.cfg_pasid_exec_en.value == 0
+
+
+@cocotb.test()
+async def rw1c_status_bits(dut: Any) -> None:
+    """Error events set Status/DevSta bits; writing 1 clears just that bit, 0 and unenabled bytes do not."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.wr(0x04, 0x0000_0040)  # Parity Error Response enable (for Master Data Parity Error)
+    for ev in ("ev_cpl_ur", "ev_cpl_ca", "ev_sig_ca", "ev_cpl_poisoned"):
+        await tb.pulse(ev)
+    sta = await tb.rd(0x04) >> 16
+    assert sta == 0x0010 | 1 << 8 | 1 << 11 | 1 << 12 | 1 << 13 | 1 << 15, hex(sta)
+    await tb.wr(0x04, 0x2000_0040, be=0x7)  # byte 3 not enabled: nothing cleared
+    assert await tb.rd(0x04) >> 16 == sta
+    await tb.wr(0x04, 0x0000_0040)          # zeros clear nothing
+    assert await tb.rd(0x04) >> 16 == sta
+    await tb.wr(0x04, 0x2000_0040)          # clear Received Master Abort only
+    assert await tb.rd(0x04) >> 16 == sta & ~(1 << 13)
+    await tb.wr(0x04, 0xFFFF_0040)
+    assert await tb.rd(0x04) >> 16 == 0x0010
+    # Device Status
+    for ev, bits in (("ev_ur_np", 0b1001), ("ev_ur_p", 0b1010), ("ev_malformed", 0b0100)):
+        await tb.pulse(ev)
+        got = (await tb.rd(0x48)) >> 16
+        assert got & bits == bits, f"{ev}: DevSta {got:#x}"
+    assert (await tb.rd(0x48)) >> 16 == 0xF
+    await tb.wr(0x48, 0x0008_0000, be=0x4)  # clear UR Detected, DevCtl untouched (byte 0/1 off)
+    assert await tb.rd(0x48) == 0x0007_2810
+    await tb.wr(0x48, 0x000F_2810)
+    assert await tb.rd(0x48) == 0x0000_2810
+    # poisoned request: Detected Parity Error + Non-Fatal Error Detected
+    await tb.pulse("ev_poisoned")
+    assert (await tb.rd(0x04)) >> 31 == 1
+    assert (await tb.rd(0x48)) >> 16 == 0b0010
+
+
+@cocotb.test()
+async def bar_sizing(dut: Any) -> None:
+    """Write all-ones, read the size mask; bits below the size read 0; BAR2 follows the page size."""
+    tb = Tb(dut)
+    await tb.reset()
+    num_adi = int(os.environ["EP_NUM_ADI"])
+    bar0_log2 = int(os.environ["EP_BAR0_LOG2"])
+    for off in (0x10, 0x14, 0x18, 0x1C):
+        await tb.wr(off, 0xFFFF_FFFF)
+    bar0 = (await tb.rd(0x14)) << 32 | await tb.rd(0x10)
+    assert bar0 == (~((1 << bar0_log2) - 1) & (2**64 - 1)) | 0x4, hex(bar0)
+    for page_bit, page_shift in ((0, 12), (2, 14), (4, 16), (0, 12)):
+        await tb.wr(0x120, 1 << page_bit)
+        assert await tb.rd(0x120) == 1 << page_bit
+        assert dut.cfg_sys_page_shift.value.to_unsigned() == page_shift
+        await tb.wr(0x18, 0xFFFF_FFFF)
+        await tb.wr(0x1C, 0xFFFF_FFFF)
+        bar2 = (await tb.rd(0x1C)) << 32 | await tb.rd(0x18)
+        size = num_adi << page_shift
+        assert bar2 == (~(size - 1) & (2**64 - 1)) | 0xC, f"page {page_shift}: {bar2:#x}"
+        assert (~bar2 & ~0xF & (2**64 - 1)) + 16 == size
+    # assign addresses; low bits written as ones read back 0
+    await tb.wr(0x10, 0xFEDC_BA98)
+    await tb.wr(0x14, 0x0000_0012)
+    assert await tb.rd(0x10) == (0xFEDC_BA98 & ~((1 << bar0_log2) - 1) & 0xFFFF_FFFF) | 0x4
+    assert dut.cfg_bar0_addr.value.to_unsigned() == 0x12_0000_0000 | (
+        0xFEDC_BA98 & ~((1 << bar0_log2) - 1) & 0xFFFF_FFFF)
+    base2 = 0x0000_0034_5670_0000 & ~((num_adi << 16) - 1)
+    await tb.wr(0x120, 1 << 4)  # 64 KiB pages
+    await tb.wr(0x18, (base2 | 0xFFF0) & 0xFFFF_FFFF)
+    await tb.wr(0x1C, base2 >> 32)
+    assert dut.cfg_bar2_addr.value.to_unsigned() == base2
+    assert dut.cfg_bar2_mask.value.to_unsigned() == ~((num_adi << 16) - 1) & (2**64 - 1)
+    assert (await tb.rd(0x18)) == (base2 & 0xFFFF_FFFF) | 0xC
+
+
+@cocotb.test()
+async def system_page_size_rejects_illegal(dut: Any) -> None:
+    """Zero, several, or unsupported bits are rejected and the old value is kept."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.wr(0x120, 0x4)
+    for bad in (0x0, 0x3, 0x2, 0x8, 0x14, 0x8000_0000, 0x20, 0xFFFF_FFFF):
+        await tb.wr(0x120, bad)
+        assert await tb.rd(0x120) == 0x4, f"wrote {bad:#x}"
+        assert dut.cfg_sys_page_shift.value.to_unsigned() == 14
+    # byte-enable merge: writing byte 1 with a bit while byte 0 still has one -> two bits: rejected
+    await tb.wr(0x120, 0x0000_0100, be=0x2)
+    assert await tb.rd(0x120) == 0x4
+    await tb.wr(0x120, 0x0000_0010, be=0x1)
+    assert await tb.rd(0x120) == 0x10
+    assert dut.cfg_sys_page_shift.value.to_unsigned() == 16
+
+
+@cocotb.test()
+async def requester_id_and_cfg_outputs(dut: Any) -> None:
+    """Target ID captured from accesses; every cfg_* output follows its register."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.access(0, False, tid=0x0300)
+    assert dut.cfg_requester_id.value.to_unsigned() == 0x0300
+    await tb.access(1, True, 0x0000_0006, tid=0x1A08)  # MSE + BME, bus 0x1A dev 1 fn 0
+    assert dut.cfg_requester_id.value.to_unsigned() == 0x1A08
+    assert dut.cfg_mem_en.value == 1 and dut.cfg_bus_master_en.value == 1
+    await tb.wr(0x48, 0x0000_5140)  # MRRS 101b, ETE, MPS 010b
+    assert dut.cfg_max_payload.value.to_unsigned() == 2
+    assert dut.cfg_max_read_req.value.to_unsigned() == 5
+    assert dut.cfg_ext_tag_en.value == 1
+    await tb.wr(0x90, 0xC000_0000, be=0x8)
+    assert dut.cfg_msix_en.value == 1 and dut.cfg_msix_func_mask.value == 1
+    await tb.wr(0x90, 0x8000_0000, be=0x8)
+    assert dut.cfg_msix_en.value == 1 and dut.cfg_msix_func_mask.value == 0
+    # Power Management: D1/D2 are not supported (ignored); D3hot turns memory and bus mastering off
+    await tb.wr(0x84, 0x1)
+    assert await tb.rd(0x84) == 0x8
+    await tb.wr(0x84, 0x3)
+    assert await tb.rd(0x84) == 0xB
+    assert dut.cfg_mem_en.value == 0 and dut.cfg_bus_master_en.value == 0
+    await tb.wr(0x84, 0x0)
+    assert dut.cfg_mem_en.value == 1 and dut.cfg_bus_master_en.value == 1
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize(("num_adi", "bar0_log2"), [(4, 20), (1024, 16)])
+def test_ep_cfg_space(num_adi: int, bar0_log2: int) -> None:
+    run_rtl("ep_cfg_space", test_module=__name__,
+            parameters={"NumAdi": num_adi, "Bar0SizeLog2": bar0_log2},
+            extra_env={"EP_NUM_ADI": str(num_adi), "EP_BAR0_LOG2": str(bar0_log2)})
