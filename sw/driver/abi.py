@@ -32,15 +32,18 @@ class CplStatus(IntEnum):
 
 DESC_SIZE = 32
 CPL_SIZE = 16
-RX_ENTRY_SIZE = 16
+RX_HDR_SIZE = 16
 _DESC = struct.Struct("<BBHIQQII")
 _CPL = struct.Struct("<BBHIII")
-_RX = struct.Struct("<QII")
+_RX = struct.Struct("<IIQ")
 
 
 @dataclass(frozen=True, slots=True)
 class Descriptor:
-    """32 bytes: opcode, flags, rsvd16, length, src (FILL: 8-byte pattern), dst, tag, rsvd32."""
+    """32 bytes: opcode, flags, rsvd16, length, src (FILL: 8-byte pattern), dst, tag, rsvd32.
+
+    SEND: ``dst`` is the embedded switch address of the receiving queue.
+    """
 
     opcode: Opcode
     length: int
@@ -78,27 +81,27 @@ class Completion:
 
 
 @dataclass(frozen=True, slots=True)
-class RxEntry:
-    """16 bytes: buffer address, buffer length, written back: received length | DONE (bit 31)."""
+class RxHeader:
+    """First 16 bytes of a receive slot, written by the device: length, source address, rsvd."""
 
-    addr: int
-    buf_len: int
-    rx_len: int = 0
-    done: bool = False
+    length: int
+    src_addr: int  # switch address of the sender's port (0 if unknown)
+    seq: int = 0
 
     def pack(self) -> bytes:
-        return _RX.pack(self.addr, self.buf_len, (self.rx_len & 0x7FFF_FFFF) | (int(self.done) << 31))
+        return _RX.pack(self.length, self.src_addr, self.seq)
 
     @classmethod
-    def unpack(cls, raw: bytes) -> RxEntry:
-        addr, blen, word = _RX.unpack_from(raw)
-        return cls(addr, blen, word & 0x7FFF_FFFF, bool(word >> 31))
+    def unpack(cls, raw: bytes) -> RxHeader:
+        length, src, seq = _RX.unpack_from(raw)
+        return cls(length, src, seq)
 
 
 class Portal(IntEnum):
-    """Offsets inside one ADI's portal page (BAR2 + adi * system page size)."""
+    """Offsets inside one ADI's portal page (``PortalPage`` in docs/datasheet.md)."""
 
-    SQ_TAIL = 0x00  # W: new submission tail (doorbell)
-    RX_TAIL = 0x08  # W: new receive tail (buffers posted)
-    SQ_HEAD = 0x10  # R: descriptors consumed
-    STATUS = 0x18  # R: [1:0] AdiState, [15:8] error code
+    DOORBELL = 0x00  # W: new submission tail
+    RX_DOORBELL = 0x04  # W: receive head (next slot software will consume)
+    STATUS = 0x08  # R: [1:0] state, [15:8] error, [16] busy
+    HEAD = 0x0C  # R: submission head
+    RX_TAIL = 0x10  # R: receive tail (device producer index)

@@ -29,8 +29,8 @@ class AdiConfig:
     """Everything the slow path programs into one ADI (queue block).
 
     Addresses are in the ADI's own DMA address space (what its PASID translates: GPA, IOVA or
-    process VA). ``ring_size`` and ``rx_size`` are entry counts (powers of two; rx 0 = no SEND
-    receive ring).
+    process VA). ``ring_size`` and ``rx_slots`` are entry counts (powers of two; ``rx_slots`` 0 =
+    no SEND receive ring); ``rx_slot_bytes`` is the receive slot size (power of two, 64..64 KiB).
     """
 
     ring_base: int
@@ -39,7 +39,8 @@ class AdiConfig:
     pasid: int
     pmr: bool = False
     rx_base: int = 0
-    rx_size: int = 0
+    rx_slots: int = 0
+    rx_slot_bytes: int = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,8 @@ class AdiStatus:
     state: AdiState
     error: int  # device error code (0 = none), meaning per docs/datasheet.md
     sq_head: int
-    completed: int  # descriptors completed since enable (counter)
+    completed: int  # descriptors completed (counter, wraps at 2^32)
+    busy: bool = False  # requests outstanding in the DMA engine
 
 
 class AdiControl(Protocol):
@@ -72,5 +74,14 @@ class AdiControl(Protocol):
 
     async def status(self, adi: int) -> AdiStatus: ...
 
-    async def set_route(self, src_adi: int, dst_adi: int | None) -> None:
-        """Embedded switch forwarding entry: SEND from ``src_adi`` goes to ``dst_adi`` (None = drop)."""
+    @property
+    def num_switch_addrs(self) -> int: ...
+
+    async def set_switch_port(self, adi: int, group: int, *, send: bool, recv: bool) -> None:
+        """The ADI's switch port: its group (VLAN-like) and whether it may send / receive."""
+
+    async def set_forward(self, addr: int, adi: int | None) -> None:
+        """Forwarding entry: SENDs to switch address ``addr`` go to ``adi`` (None = invalid).
+
+        The hardware delivers only if the destination's group equals the sender's group.
+        """

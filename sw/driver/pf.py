@@ -16,7 +16,7 @@ registers in BAR0); only the PF driver and the VDCM on top of it use it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from siov_sim.sw.bus import HostBus
@@ -59,7 +59,7 @@ class PfResources:
     page_size: int
 
 
-AdiControlFactory = Callable[[HostBus, PfResources], AdiControl]
+AdiControlFactory = Callable[[HostBus, PfResources], Awaitable[AdiControl]]
 
 
 class PfDriver:
@@ -99,13 +99,9 @@ class PfDriver:
         if 0 not in self._bars or 2 not in self._bars:
             raise PfError(f"BAR0 and BAR2 are required, found {sorted(self._bars)}")
         cmd = await pci.cfg_read16(bus, bdf, pci.PCI_COMMAND)
-        await pci.cfg_write16(
-            bus, bdf, pci.PCI_COMMAND, cmd | pci.PCI_COMMAND_MEMORY | pci.PCI_COMMAND_MASTER
-        )
+        await pci.cfg_write16(bus, bdf, pci.PCI_COMMAND, cmd | pci.PCI_COMMAND_MEMORY | pci.PCI_COMMAND_MASTER)
 
-        dvsec = await pci.find_dvsec_capability(
-            bus, bdf, pci.PCI_VENDOR_ID_INTEL, pci.PCI_DVSEC_ID_INTEL_SIOV
-        )
+        dvsec = await pci.find_dvsec_capability(bus, bdf, pci.PCI_VENDOR_ID_INTEL, pci.PCI_DVSEC_ID_INTEL_SIOV)
         if dvsec is None:
             raise PfError("no Intel SIOV DVSEC (vendor 0x8086, ID 5): not a SIOV device")
         pasid = await pci.find_ext_capability(bus, bdf, pci.PCI_EXT_CAP_ID_PASID)
@@ -164,12 +160,10 @@ class PfDriver:
         await self.iommu.attach_device(bdf, self._rid_domain)
 
         res = PfResources(bdf=bdf, bar0=self._bars[0], bar2=self._bars[2], page_size=self.page_size)
-        self._adi = self._adi_factory(bus, res)
+        self._adi = await self._adi_factory(bus, res)
         n = self._adi.num_adis
         if n * self.page_size > self._bars[2].size:
-            raise PfError(
-                f"{n} ADIs of {self.page_size} B portal pages do not fit BAR2 ({self._bars[2].size} B)"
-            )
+            raise PfError(f"{n} ADIs of {self.page_size} B portal pages do not fit BAR2 ({self._bars[2].size} B)")
         self._free_adis = list(range(n))
         self.log.info("%d ADIs, portal pages at 0x%x", n, self._bars[2].addr)
         return caps

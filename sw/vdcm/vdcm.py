@@ -68,7 +68,8 @@ class VdcmUsage:
     vdevs: int
     adis_in_use: int
     pasids_in_use: int
-    ports_in_use: int
+    switch_addrs_in_use: int
+    groups_in_use: int
 
 
 class Vdcm:
@@ -84,11 +85,13 @@ class Vdcm:
         self.vfio = vfio
         self._types = {t.type_id: t for t in types}
         self._pasids = CyclicIdAllocator(*pasid_range)
-        self._ports = CyclicIdAllocator(1, 0xFFFF)
+        self._sw_addrs = CyclicIdAllocator(0, pf.adi.num_switch_addrs - 1)
+        self._group_ids = CyclicIdAllocator(1, 0xFFFF)
+        self._networks: dict[str, tuple[int, int]] = {}  # name -> (group, members)
         self._slots = CyclicIdAllocator(1, 31)  # virtual device number on the guest's bus 0
         self._vdevs: dict[str, Vdev] = {}
         self._groups: dict[str, int] = {}
-        self._links: set[frozenset[str]] = set()
+        self._network_of: dict[str, str | None] = {}
         self._sva: dict[str, VfioDevice] = {}
 
     # ---- mdev parent ------------------------------------------------------------------------------
@@ -108,11 +111,15 @@ class Vdcm:
             raise VfioError(errno.EINVAL, f"no mdev type {type_id!r}")
         return t
 
-    async def create(self, type_id: str, uuid: str, *, domain: IoDomain | None = None) -> Vdev:
+    async def create(
+        self, type_id: str, uuid: str, *, domain: IoDomain | None = None, network: str | None = None
+    ) -> Vdev:
         """``echo <uuid> > mdev_supported_types/<type_id>/create``.
 
         With ``domain`` the PASID entry is written at once (SVA: the process's first-stage
         table; nested: a nested domain); otherwise VFIO attaches its container's domain later.
+        VDEVs on the same ``network`` share a switch group and may SEND to each other; without
+        one a VDEV gets a private group (it can only SEND to itself).
         """
         try:
             uuid = str(uuidlib.UUID(uuid))
@@ -125,7 +132,8 @@ class Vdcm:
             raise VfioError(errno.ENOSPC, f"type {type_id}: no instance available")
         adis = self.pf.alloc_adis(t.num_queues)
         pasid = self._pasids.alloc()
-        port = self._ports.alloc()
+        addrs = [self._sw_addrs.alloc() for _ in adis]
+        group = self._join_network(network)
         slot = self._slots.alloc() if self._slots.in_use() < 31 else 0
         vdev = Vdev(
             uuid=uuid,
@@ -133,28 +141,32 @@ class Vdcm:
             pf=self.pf,
             adis=adis,
             pasid=pasid,
-            port=port,
             vbdf=slot << 3,
-            resolve_send=self._resolve_send,
+            group=group,
+            sw_addrs=addrs,
         )
         try:
-            for adi in adis:  # start from a known state whatever the previous owner left
+            for adi, addr in zip(adis, addrs, strict=True):  # known state whatever came before
                 await self.pf.adi.reset(adi)
                 await self.pf.adi.set_ims(adi, None, masked=True)
-                await self.pf.adi.set_route(adi, None)
+                await self.pf.adi.set_switch_port(adi, group, send=False, recv=False)
+                await self.pf.adi.set_forward(addr, adi)
             if domain is not None:
                 await vdev.attach_domain(domain)
         except BaseException:
             self.pf.free_adis(adis)
             self._pasids.free(pasid)
-            self._ports.free(port)
+            for addr in addrs:
+                self._sw_addrs.free(addr)
+            self._leave_network(network, group)
             if slot:
                 self._slots.free(slot)
             raise
+        self._network_of[uuid] = network
         self._vdevs[uuid] = vdev
         if self.vfio is not None:
             self._groups[uuid] = self.vfio.register_group([vdev])
-        log.info("created %s type %s: ADIs %s PASID %d port %d", uuid, type_id, adis, pasid, port)
+        log.info("created %s type %s: ADIs %s PASID %d group %d", uuid, type_id, adis, pasid, group)
         return vdev
 
     async def remove(self, uuid: str) -> None:
@@ -168,10 +180,8 @@ class Vdcm:
         if sva is not None:
             sva.close()
         # Nobody may keep sending into the queues we are about to free.
-        for other in self._vdevs.values():
-            if other is not vdev:
-                for q in other.routes_to(vdev.adis):
-                    await other.drop_route(q)
+        for addr in vdev.sw_addrs:
+            await self.pf.adi.set_forward(addr, None)
         # 1. drain, 2. unbind PASID (invalidate + wait); detach_domain does both in order.
         await vdev.quiesce_all()
         await vdev.detach_domain()
@@ -181,11 +191,12 @@ class Vdcm:
             self.vfio.unregister_group(gid)
             del self._groups[uuid]
         self._pasids.free(vdev.pasid)
-        self._ports.free(vdev.port)
+        for addr in vdev.sw_addrs:
+            self._sw_addrs.free(addr)
+        self._leave_network(self._network_of.pop(uuid), vdev.group)
         if vdev.vbdf:
             self._slots.free(vdev.vbdf >> 3)
         self.pf.free_adis(vdev.adis)
-        self._links = {link for link in self._links if uuid not in link}
         del self._vdevs[uuid]
         log.info("removed %s: ADIs %s and PASID %d freed", uuid, vdev.adis, vdev.pasid)
 
@@ -209,7 +220,8 @@ class Vdcm:
             vdevs=len(self._vdevs),
             adis_in_use=self.pf.num_adis - self.pf.free_adi_count(),
             pasids_in_use=self._pasids.in_use(),
-            ports_in_use=self._ports.in_use(),
+            switch_addrs_in_use=self._sw_addrs.in_use(),
+            groups_in_use=self._group_ids.in_use(),
         )
 
     # ---- SVA: user opens the device bound to its own address space (idxd user wq style) -----------
@@ -237,21 +249,29 @@ class Vdcm:
         await vdev.detach_domain()  # drain, then unbind + invalidate
 
     # ---- embedded switch policy (the host admin's vswitch configuration) ---------------------------
-    def connect(self, a: str, b: str) -> None:
-        """Allow SEND between two VDEVs (both directions)."""
-        self.get(a)
-        self.get(b)
-        self._links.add(frozenset((a, b)))
+    def _join_network(self, network: str | None) -> int:
+        if network is None:
+            return self._group_ids.alloc()
+        group, members = self._networks.get(network, (0, 0))
+        if not members:
+            group = self._group_ids.alloc()
+        self._networks[network] = (group, members + 1)
+        return group
 
-    def disconnect(self, a: str, b: str) -> None:
-        self._links.discard(frozenset((a, b)))
+    def _leave_network(self, network: str | None, group: int) -> None:
+        if network is None:
+            self._group_ids.free(group)
+            return
+        _, members = self._networks[network]
+        if members == 1:
+            del self._networks[network]
+            self._group_ids.free(group)
+        else:
+            self._networks[network] = (group, members - 1)
 
-    def _resolve_send(self, src: Vdev, port: int, queue: int) -> int:
-        dst = next((v for v in self._vdevs.values() if v.port == port), None)
-        if dst is None:
-            raise src.reject_send(port, f"SEND to unknown port {port}")
-        if dst is not src and frozenset((src.uuid, dst.uuid)) not in self._links:
-            raise src.reject_send(port, f"SEND to port {port} is not allowed for {src.uuid}")
-        if queue >= dst.num_queues:
-            raise src.reject_send(port, f"port {port} has no queue {queue}")
-        return dst.adis[queue]
+    def switch_addr(self, uuid: str, queue: int = 0) -> int:
+        """The switch address a peer names in a SEND descriptor to reach ``queue`` of ``uuid``."""
+        vdev = self.get(uuid)
+        if not 0 <= queue < vdev.num_queues:
+            raise VfioError(errno.EINVAL, f"{uuid} has no queue {queue}")
+        return vdev.sw_addrs[queue]

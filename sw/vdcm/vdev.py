@@ -24,7 +24,7 @@ from enum import IntEnum
 
 from siov_sim.sw.bus import HostBus, MsiMessage
 from siov_sim.sw.driver import pci
-from siov_sim.sw.driver.abi import CPL_SIZE, DESC_SIZE, RX_ENTRY_SIZE
+from siov_sim.sw.driver.abi import CPL_SIZE, DESC_SIZE, RX_HDR_SIZE
 from siov_sim.sw.driver.adi import AdiConfig, AdiState
 from siov_sim.sw.driver.iommu_api import IoDomain
 from siov_sim.sw.driver.pf import PfDriver
@@ -41,7 +41,7 @@ MSIX_TABLE_OFF = 0x2000
 MSIX_PBA_OFF = 0x3000
 Q_BASE = 0x100
 Q_STRIDE = 0x40
-MAX_RING = 1 << 16
+MAX_RING = 1 << 15  # ring_size.log2_entries is 4 bits
 ADDR_LIMIT = 1 << 57  # 5-level canonical width: anything above cannot be a DMA address
 
 
@@ -50,9 +50,10 @@ class VREG(IntEnum):
 
     ID = 0x000  # RO magic
     CAP = 0x004  # RO [7:0] queues, [11:8] log2(page size) - 12
-    PORT = 0x008  # RO this VDEV's switch port
+    NUM_VECTORS = 0x008  # RO MSI-X vectors (one per queue)
     REJECT = 0x00C  # RO [7:0] last reject reason, [31:16] count; write 0 clears
     PASID = 0x010  # RO
+    GROUP = 0x014  # RO switch group (which peers this VDEV's SENDs can reach)
 
 
 class QREG(IntEnum):
@@ -64,17 +65,16 @@ class QREG(IntEnum):
     CPL_BASE_HI = 0x14
     RX_BASE_LO = 0x18
     RX_BASE_HI = 0x1C
-    RX_SIZE = 0x20
-    SEND_DEST = 0x24  # [15:0] port, [23:16] queue, bit31 valid
-    STATUS = 0x28  # RO [1:0] state, [15:8] error (read from the ADI)
-    SRC_PORT = 0x2C  # RO: SEND source = this VDEV; a write is a spoofing attempt
+    RX_SIZE = 0x20  # receive slots, power of two (0 = cannot receive)
+    RX_SLOT_BYTES = 0x24  # power of two, 64..65536
+    STATUS = 0x28  # RO [1:0] state, [15:8] error, [16] busy (read from the ADI)
+    SW_ADDR = 0x2C  # RO: this queue's switch address; a write is a spoofing attempt
     PASID = 0x30  # RO: a write is a PASID change attempt
     COMPLETED = 0x34  # RO counter
 
 
 CTRL_ENABLE = 1
 CTRL_RESET = 2
-SEND_VALID = 1 << 31
 _CONFIG_REGS = {
     QREG.RING_BASE_LO,
     QREG.RING_BASE_HI,
@@ -84,7 +84,7 @@ _CONFIG_REGS = {
     QREG.RX_BASE_LO,
     QREG.RX_BASE_HI,
     QREG.RX_SIZE,
-    QREG.SEND_DEST,
+    QREG.RX_SLOT_BYTES,
 }
 
 
@@ -115,10 +115,6 @@ class _VQueue:
     enabled: bool = False
 
 
-SendResolver = Callable[["Vdev", int, int], int]
-"""(source vdev, dest port, dest queue) -> destination physical ADI, or raise VfioError."""
-
-
 class Vdev:
     """Implements :class:`~siov_sim.sw.vfio.device_ops.VfioDeviceOps` for one mdev instance."""
 
@@ -130,9 +126,9 @@ class Vdev:
         pf: PfDriver,
         adis: list[int],
         pasid: int,
-        port: int,
         vbdf: int,
-        resolve_send: SendResolver,
+        group: int,
+        sw_addrs: list[int],
     ) -> None:
         self.uuid = uuid
         self.mdev_type = mdev_type
@@ -140,9 +136,9 @@ class Vdev:
         self.bus: HostBus = pf.bus
         self.adis = list(adis)
         self.pasid = pasid
-        self.port = port
         self.vbdf = vbdf
-        self._resolve_send = resolve_send
+        self.group = group
+        self.sw_addrs = list(sw_addrs)
         n = len(adis)
         self.page_size = pf.page_size
         bar2 = self.page_size
@@ -296,22 +292,24 @@ class Vdev:
             return VDEV_MAGIC
         if off == VREG.CAP:
             return self.num_queues | ((self.page_size.bit_length() - 13) << 8)
-        if off == VREG.PORT:
-            return self.port
+        if off == VREG.NUM_VECTORS:
+            return self.num_queues
         if off == VREG.REJECT:
             return (self._last_reject & 0xFF) | (min(self._reject_count, 0xFFFF) << 16)
         if off == VREG.PASID:
             return self.pasid
+        if off == VREG.GROUP:
+            return self.group
         q, r = self._queue_of(off)
         if q is None:
             return 0
         if r == QREG.STATUS:
             st = await self.pf.adi.status(self.adis[q])
-            return int(st.state) | (st.error << 8)
+            return int(st.state) | (st.error << 8) | (int(st.busy) << 16)
         if r == QREG.COMPLETED:
             return (await self.pf.adi.status(self.adis[q])).completed & 0xFFFF_FFFF
-        if r == QREG.SRC_PORT:
-            return self.port
+        if r == QREG.SW_ADDR:
+            return self.sw_addrs[q]
         if r == QREG.PASID:
             return self.pasid
         return self._queues[q].regs.get(r, 0)
@@ -340,7 +338,9 @@ class Vdev:
             return
         if off == VREG.PASID:
             raise self._reject(Reject.PASID_CHANGE, off, value, "the VDEV's PASID is owned by the host")
-        if off in (VREG.ID, VREG.CAP, VREG.PORT):
+        if off == VREG.GROUP:
+            raise self._reject(Reject.SPOOF, off, value, "tried to change the switch group")
+        if off in (VREG.ID, VREG.CAP, VREG.NUM_VECTORS):
             raise self._reject(Reject.READ_ONLY, off, value, "read-only register")
         q, r = self._queue_of(off)
         if q is None:
@@ -350,16 +350,13 @@ class Vdev:
         vq = self._queues[q]
         if r == QREG.PASID:
             raise self._reject(Reject.PASID_CHANGE, off, value, f"queue {q} PASID is owned by the host")
-        if r == QREG.SRC_PORT:
-            raise self._reject(Reject.SPOOF, off, value, f"queue {q} tried to set its SEND source port")
+        if r == QREG.SW_ADDR:
+            raise self._reject(Reject.SPOOF, off, value, f"queue {q} tried to change its switch address")
         if r in (QREG.STATUS, QREG.COMPLETED):
             raise self._reject(Reject.READ_ONLY, off, value, "read-only register")
         if r in _CONFIG_REGS:
             if vq.enabled:
                 raise self._reject(Reject.QUEUE_BUSY, off, value, f"queue {q} is enabled", errno.EBUSY)
-            if r == QREG.SEND_DEST and value & SEND_VALID:
-                # Validate now so the guest learns at once; resolved again at enable.
-                self._resolve_send(self, value & 0xFFFF, (value >> 16) & 0xFF)
             vq.regs[r] = value
             return
         if r == QREG.CTRL:
@@ -370,15 +367,13 @@ class Vdev:
     # ---- queue control ----------------------------------------------------------------------------
     @staticmethod
     def _queue_reset_regs() -> dict[int, int]:
-        return {r: 0 for r in _CONFIG_REGS}
+        regs: dict[int, int] = dict.fromkeys(_CONFIG_REGS, 0)
+        regs[QREG.RX_SLOT_BYTES] = 2048
+        return regs
 
     def _qaddr(self, q: int, lo: QREG) -> int:
         regs = self._queues[q].regs
         return regs[lo] | (regs[QREG(lo + 4)] << 32)
-
-    def reject_send(self, dest: int, detail: str) -> VfioError:
-        """For the send resolver: record a spoofing attempt on this VDEV."""
-        return self._reject(Reject.SPOOF, Q_BASE, dest, detail, errno.EACCES)
 
     async def _ctrl_write(self, q: int, value: int) -> None:
         off = Q_BASE + q * Q_STRIDE + QREG.CTRL
@@ -390,12 +385,12 @@ class Vdev:
             vq.regs = self._queue_reset_regs()
             return
         if value & CTRL_ENABLE and not vq.enabled:
-            cfg, dst_adi = self._validated_config(q, off, value)
+            cfg = self._validated_config(q, off, value)
             adi = self.adis[q]
             await self.pf.adi.configure(adi, cfg)
             msg = self._host_msi[q]
             await self.pf.adi.set_ims(adi, msg, masked=msg is None)
-            await self.pf.adi.set_route(adi, dst_adi)
+            await self.pf.adi.set_switch_port(adi, self.group, send=True, recv=cfg.rx_slots > 0)
             await self.pf.adi.enable(adi)
             vq.enabled = True
             self.log.info(
@@ -409,7 +404,7 @@ class Vdev:
         elif not value & CTRL_ENABLE and vq.enabled:
             await self._quiesce(q)
 
-    def _validated_config(self, q: int, off: int, value: int) -> tuple[AdiConfig, int | None]:
+    def _validated_config(self, q: int, off: int, value: int) -> AdiConfig:
         if self.domain is None:
             raise self._reject(Reject.NOT_ATTACHED, off, value, "no IOMMU domain attached to the PASID", errno.EIO)
         if not self.config.bus_master:
@@ -420,30 +415,35 @@ class Vdev:
             self._qaddr(q, QREG.CPL_BASE_LO),
             self._qaddr(q, QREG.RX_BASE_LO),
         )
-        size, rx_size = regs[QREG.RING_SIZE], regs[QREG.RX_SIZE]
+        size, rx_slots, slot = regs[QREG.RING_SIZE], regs[QREG.RX_SIZE], regs[QREG.RX_SLOT_BYTES]
         problems = []
         if not 2 <= size <= MAX_RING or size & (size - 1):
             problems.append(f"ring size {size} not a power of two in [2, {MAX_RING}]")
-        if ring % (DESC_SIZE * 2) or not 0 < ring < ADDR_LIMIT:
-            problems.append(f"ring base 0x{ring:x} not {DESC_SIZE * 2}-byte aligned / null / non-canonical")
+        if ring % DESC_SIZE or not 0 < ring < ADDR_LIMIT:
+            problems.append(f"ring base 0x{ring:x} not {DESC_SIZE}-byte aligned / null / non-canonical")
         if cpl % CPL_SIZE or not 0 < cpl < ADDR_LIMIT:
             problems.append(f"completion base 0x{cpl:x} not {CPL_SIZE}-byte aligned / null")
-        if rx_size and (rx_size & (rx_size - 1) or rx_size > MAX_RING or rx % RX_ENTRY_SIZE or not 0 < rx < ADDR_LIMIT):
-            problems.append(f"rx ring 0x{rx:x}/{rx_size} invalid")
+        if rx_slots and (
+            rx_slots & (rx_slots - 1)
+            or rx_slots > MAX_RING
+            or slot & (slot - 1)
+            or not 64 <= slot <= 65536
+            or rx % RX_HDR_SIZE
+            or not 0 < rx < ADDR_LIMIT
+        ):
+            problems.append(f"rx ring 0x{rx:x}: {rx_slots} slots of {slot} B invalid")
         if problems:
             raise self._reject(Reject.BAD_VALUE, off, value, "; ".join(problems), errno.EINVAL)
-        dest = regs[QREG.SEND_DEST]
-        dst_adi = self._resolve_send(self, dest & 0xFFFF, (dest >> 16) & 0xFF) if dest & SEND_VALID else None
-        cfg = AdiConfig(
+        return AdiConfig(
             ring_base=ring,
             ring_size=size,
             cpl_base=cpl,
             pasid=self.pasid,
             pmr=False,
             rx_base=rx,
-            rx_size=rx_size,
+            rx_slots=rx_slots,
+            rx_slot_bytes=slot,
         )
-        return cfg, dst_adi
 
     async def _quiesce(self, q: int) -> None:
         """Drain the ADI (no request outstanding), then reset it to DISABLED."""
@@ -452,7 +452,7 @@ class Vdev:
         if st.state != AdiState.DISABLED:
             await self.pf.adi.drain(adi)
         await self.pf.adi.reset(adi)
-        await self.pf.adi.set_route(adi, None)
+        await self.pf.adi.set_switch_port(adi, self.group, send=False, recv=False)
         self._queues[q].enabled = False
 
     async def quiesce_all(self) -> None:
@@ -461,23 +461,6 @@ class Vdev:
 
     def queue_enabled(self, q: int) -> bool:
         return self._queues[q].enabled
-
-    def routes_to(self, adis: Sequence[int]) -> list[int]:
-        """Own queues whose SEND destination is one of ``adis`` (for teardown of the target)."""
-        out = []
-        for q, vq in enumerate(self._queues):
-            dest = vq.regs[QREG.SEND_DEST]
-            if vq.enabled and dest & SEND_VALID:
-                try:
-                    if self._resolve_send(self, dest & 0xFFFF, (dest >> 16) & 0xFF) in adis:
-                        out.append(q)
-                except VfioError:
-                    out.append(q)
-        return out
-
-    async def drop_route(self, q: int) -> None:
-        await self.pf.adi.set_route(self.adis[q], None)
-        self._queues[q].regs[QREG.SEND_DEST] = 0
 
     # ---- interrupts -----------------------------------------------------------------------------
     def _reset_msix_table(self) -> None:

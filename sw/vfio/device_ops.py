@@ -93,9 +93,7 @@ class VfioDeviceOps(Protocol):
 
     def irq_info(self, index: int) -> IrqInfo: ...
 
-    async def set_irq_callbacks(
-        self, index: int, start: int, callbacks: Sequence[IrqCallback | None]
-    ) -> None:
+    async def set_irq_callbacks(self, index: int, start: int, callbacks: Sequence[IrqCallback | None]) -> None:
         """Install (callable) or remove (None) the trigger of vectors ``start..``; count 0 = remove all."""
 
     def mask_irqs(self, index: int, start: int, count: int, mask: bool) -> None: ...

@@ -25,12 +25,7 @@ _IOC_NONE = 0
 
 
 def _ioc(direction: int, typ: int, nr: int, size: int) -> int:
-    return (
-        (direction << _IOC_DIRSHIFT)
-        | (typ << _IOC_TYPESHIFT)
-        | (nr << _IOC_NRSHIFT)
-        | (size << _IOC_SIZESHIFT)
-    )
+    return (direction << _IOC_DIRSHIFT) | (typ << _IOC_TYPESHIFT) | (nr << _IOC_NRSHIFT) | (size << _IOC_SIZESHIFT)
 
 
 def _io(typ: int, nr: int) -> int:
@@ -98,9 +93,7 @@ VFIO_IRQ_SET_ACTION_MASK = 1 << 3
 VFIO_IRQ_SET_ACTION_UNMASK = 1 << 4
 VFIO_IRQ_SET_ACTION_TRIGGER = 1 << 5
 VFIO_IRQ_SET_DATA_TYPE_MASK = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_DATA_BOOL | VFIO_IRQ_SET_DATA_EVENTFD
-VFIO_IRQ_SET_ACTION_TYPE_MASK = (
-    VFIO_IRQ_SET_ACTION_MASK | VFIO_IRQ_SET_ACTION_UNMASK | VFIO_IRQ_SET_ACTION_TRIGGER
-)
+VFIO_IRQ_SET_ACTION_TYPE_MASK = VFIO_IRQ_SET_ACTION_MASK | VFIO_IRQ_SET_ACTION_UNMASK | VFIO_IRQ_SET_ACTION_TRIGGER
 
 # vfio-pci fixed region and irq indexes
 VFIO_PCI_BAR0_REGION_INDEX = 0
@@ -218,9 +211,7 @@ class VfioRegionInfo(_Struct):
     offset: int
 
     def pack(self) -> bytes:
-        return struct.pack(
-            self.FMT, self.argsz, self.flags, self.index, self.cap_offset, self.size, self.offset
-        )
+        return struct.pack(self.FMT, self.argsz, self.flags, self.index, self.cap_offset, self.size, self.offset)
 
     @classmethod
     def unpack(cls, buf: bytes) -> Self:
@@ -336,9 +327,7 @@ class VfioIommuType1InfoCapIovaRange(_Struct):
         if cap_id != VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE:
             raise ValueError(f"capability {cap_id} is not IOVA_RANGE")
         base = off + struct.calcsize(cls.FMT)
-        ranges = [
-            VfioIovaRange(*struct.unpack_from(VfioIovaRange.FMT, buf, base + 16 * i)) for i in range(nr)
-        ]
+        ranges = [VfioIovaRange(*struct.unpack_from(VfioIovaRange.FMT, buf, base + 16 * i)) for i in range(nr)]
         return cls(ranges=ranges, next=nxt)
 
 

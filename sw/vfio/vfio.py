@@ -179,9 +179,7 @@ class VfioContainer:
         run_start = 0
         for i in range(1, len(hpas) + 1):
             if i == len(hpas) or hpas[i] != hpas[i - 1] + PAGE:
-                dom.map(
-                    iova + run_start * PAGE, hpas[run_start], (i - run_start) * PAGE, write=write, user=True
-                )
+                dom.map(iova + run_start * PAGE, hpas[run_start], (i - run_start) * PAGE, write=write, user=True)
                 run_start = i
         self._maps.append(DmaMapping(iova, size, vaddr, flags))
         log.debug("MAP_DMA iova=0x%x size=0x%x vaddr=0x%x", iova, size, vaddr)
@@ -238,8 +236,10 @@ class VfioContainer:
                 await dev.detach_domain()
         self._groups.remove(g)
         g.container = None
-        if not self._groups:  # last group gone: the IOMMU model is released (as in the kernel)
-            self._maps.clear()
+        if not self._groups and self.domain is not None:  # last group gone: release the IOMMU model
+            if self._maps:
+                await self.unmap_dma(0, 0, u.VFIO_DMA_UNMAP_FLAG_ALL)
+            await self.vfio.iommu.free_domain(self.domain)
             self.domain = None
             self.iommu_type = None
 
@@ -486,9 +486,7 @@ class VfioDevice:
         return int.from_bytes(await self.pread(u.VFIO_PCI_INDEX_TO_OFFSET(index) + off, 4), "little")
 
     async def region_write32(self, index: int, off: int, value: int) -> None:
-        await self.pwrite(
-            u.VFIO_PCI_INDEX_TO_OFFSET(index) + off, (value & 0xFFFF_FFFF).to_bytes(4, "little")
-        )
+        await self.pwrite(u.VFIO_PCI_INDEX_TO_OFFSET(index) + off, (value & 0xFFFF_FFFF).to_bytes(4, "little"))
 
     async def region_write64(self, index: int, off: int, value: int) -> None:
         await self.pwrite(u.VFIO_PCI_INDEX_TO_OFFSET(index) + off, value.to_bytes(8, "little"))
