@@ -1,2 +1,3 @@
 // rtl/pkg: one file per line, relative to this list
 ep_pcie_pkg.sv
+ep_dma_pkg.sv
