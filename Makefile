@@ -30,9 +30,11 @@ sim: $(STAMP)
 
 ## fast regression (model, sw, RTL module and system tests; not the slow ones)
 test: $(STAMP)
+	rm -rf build/cov
 	$(PY) -m pytest -m "not slow" -n $(JOBS) $(PYTEST_ARGS)
 
 test-all: $(STAMP)
+	rm -rf build/cov
 	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 ## Verilator -Wall lint, Yosys read + synth smoke, ruff, mypy --strict on model/ and sw/

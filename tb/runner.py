@@ -135,7 +135,7 @@ def run_rtl(
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers: first one builds, the others reuse it
         runner.build(
-            sources=[*sources, *(VerilatorControlFile(v) for v in waiver_files())],
+            sources=[*(VerilatorControlFile(v) for v in waiver_files()), *sources],
             hdl_toplevel=top,
             parameters=parameters,
             build_args=args,
@@ -144,7 +144,8 @@ def run_rtl(
             waves=waves,
             log_file=build_dir / "build.log",
         )
-    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "SIOV_COV_DIR": str(ROOT / "build" / "cov")}
     env.update(extra_env or {})
     tdir = test_dir or build_dir / f"run-{os.getpid()}"
     tdir.mkdir(parents=True, exist_ok=True)
@@ -153,6 +154,7 @@ def run_rtl(
         runner.test(
             test_module=test_module,
             hdl_toplevel=top,
+            hdl_toplevel_lang="verilog",
             testcase=testcase,
             build_dir=build_dir,
             test_dir=tdir,

@@ -29,6 +29,7 @@ from cocotbext.pcie.core import Device
 from cocotbext.pcie.core.tlp import Tlp, TlpType
 
 from siov_sim.model.pcie.prefix import is_pasid_prefix
+from siov_sim.tb.coverage import sample_tlp, tlp_kind
 from siov_sim.tb.pcie.pasid_tlp import PasidTlp, install
 
 log = logging.getLogger(__name__)
@@ -264,6 +265,8 @@ class EpDevice(Device):  # type: ignore[misc]
         if tlp.fmt_type in {TlpType.CFG_READ_0, TlpType.CFG_WRITE_0}:
             self.bus_num = tlp.completer_id.bus
         frame = TlpFrame.from_tlp(tlp)
+        sample_tlp("down", tlp_kind(tlp.fmt, tlp.type), getattr(tlp, "pasid", None),
+                   int(tlp.status) if tlp.is_completion() else None)
         if tlp.is_completion():
             self.rx_cpl.send(frame, tlp.release_fc)
         else:
@@ -288,6 +291,8 @@ class EpDevice(Device):  # type: ignore[misc]
             log.error("%s: malformed TLP from RTL (%s): hdr=0x%032x", stream, exc, frame.hdr)
             self.bad_frames.append((stream, frame, str(exc)))
             return
+        sample_tlp("up", tlp_kind(tlp.fmt, tlp.type), tlp.pasid,
+                   int(tlp.status) if tlp.is_completion() else None)
         self._tx_order.append(tlp)
         self._tx_wake.set()
 
