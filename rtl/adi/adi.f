@@ -1,1 +1,3 @@
 // rtl/adi: one file per line, relative to this list
+ep_adi_state.sv
+ep_adi_switch.sv

@@ -1,1 +1,4 @@
 // rtl/core: one file per line, relative to this list
+ep_msix.sv
+ep_msg_tlp.sv
+ep_core.sv

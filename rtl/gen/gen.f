@@ -1,1 +1,2 @@
 // rtl/gen: one file per line, relative to this list
+ep_regs.sv
