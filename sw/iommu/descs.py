@@ -39,9 +39,7 @@ def iotlb_dsi(did: int) -> bytes:
 
 
 def iotlb_psi(did: int, addr: int, am: int, ih: bool = False) -> bytes:
-    return _desc(
-        0x2 | 3 << 4 | 1 << 6 | 1 << 7 | (did & 0xFFFF) << 16, (addr & ~0xFFF) | ih << 6 | (am & 0x3F)
-    )
+    return _desc(0x2 | 3 << 4 | 1 << 6 | 1 << 7 | (did & 0xFFFF) << 16, (addr & ~0xFFF) | ih << 6 | (am & 0x3F))
 
 
 def piotlb_pasid(did: int, pasid: int) -> bytes:
@@ -49,9 +47,7 @@ def piotlb_pasid(did: int, pasid: int) -> bytes:
 
 
 def piotlb_page(did: int, pasid: int, addr: int, am: int, ih: bool = False) -> bytes:
-    return _desc(
-        0x6 | 3 << 4 | (did & 0xFFFF) << 16 | (pasid & 0xFFFFF) << 32, (addr & ~0xFFF) | ih << 6 | (am & 0x3F)
-    )
+    return _desc(0x6 | 3 << 4 | (did & 0xFFFF) << 16 | (pasid & 0xFFFFF) << 32, (addr & ~0xFFF) | ih << 6 | (am & 0x3F))
 
 
 def _devtlb_addr(addr: int, size: int) -> tuple[int, bool]:
@@ -80,9 +76,7 @@ def p_devtlb(sid: int, pasid: int, addr: int = 0, size: int = 0) -> bytes:
     return _desc(qw0, a | s << 11)
 
 
-def inv_wait(
-    status_addr: int, data: int = QI_DONE, *, sw: bool = True, irq: bool = False, fn: bool = True
-) -> bytes:
+def inv_wait(status_addr: int, data: int = QI_DONE, *, sw: bool = True, irq: bool = False, fn: bool = True) -> bytes:
     return _desc(0x5 | irq << 4 | sw << 5 | fn << 6 | (data & 0xFFFF_FFFF) << 32, status_addr & ~0x3)
 
 

@@ -132,9 +132,7 @@ class Domain:
     def levels(self) -> int:
         return self.pgtable.levels if self.pgtable is not None else 0
 
-    def map(
-        self, iova: int, hpa: int, size: int, *, read: bool = True, write: bool = True, user: bool = True
-    ) -> None:
+    def map(self, iova: int, hpa: int, size: int, *, read: bool = True, write: bool = True, user: bool = True) -> None:
         """Map ``[iova, iova+size)`` -> ``[hpa, ...)`` (not-present -> present: no invalidation)."""
         if self.pgtable is None:
             raise IommuError("a pass-through domain has no page table")
@@ -159,23 +157,41 @@ class Domain:
 
 
 class NestedTableSpace:
-    """First-stage tables of a nested domain: host pages mapped into the parent at a GPA."""
+    """First-stage tables of a nested domain: host pages mapped into the parent at a GPA.
+
+    A freed table keeps its parent mapping and is reused by the next allocation; the pages and
+    their parent mappings go away in :meth:`release` (when the nested domain is freed).
+    """
 
     def __init__(self, driver: IommuDriver, parent: Domain, gpa_offset: int) -> None:
         self._drv = driver
         self._parent = parent
         self._offset = gpa_offset
+        self._spare: list[int] = []  # GPAs of freed tables
+        self._all: list[int] = []
 
     def alloc_table(self) -> tuple[int, int]:
+        mem = self._drv.bus.mem
+        if self._spare:
+            gpa = self._spare.pop()
+            mem.fill(gpa - self._offset, PAGE, 0)
+            return gpa, gpa - self._offset
         hpa = self._drv.bus.alloc.alloc(PAGE)
-        self._drv.bus.mem.fill(hpa, PAGE, 0)
+        mem.fill(hpa, PAGE, 0)
         gpa = hpa + self._offset
         self._parent.map(gpa, hpa, PAGE, read=True, write=True)
+        self._all.append(gpa)
         return gpa, hpa
 
     def free_table(self, stored: int) -> None:
-        # the parent mapping of a freed guest table stays until the nested domain is freed
-        self._drv.bus.alloc.free(stored - self._offset)
+        self._spare.append(stored)
+
+    async def release(self) -> None:
+        for gpa in self._all:
+            await self._parent.unmap(gpa, PAGE)
+            self._drv.bus.alloc.free(gpa - self._offset)
+        self._all.clear()
+        self._spare.clear()
 
 
 @dataclass
@@ -405,9 +421,7 @@ class IommuDriver:
             raise IommuError("out of domain ids")
         return did
 
-    def alloc_domain(
-        self, kind: DomainKind, *, levels: int | None = None, parent: Domain | None = None
-    ) -> Domain:
+    def alloc_domain(self, kind: DomainKind, *, levels: int | None = None, parent: Domain | None = None) -> Domain:
         """A new domain: FS ``levels`` 4 (default) or 5; SS 3/4 (default)/5; NESTED needs an SS parent."""
         hw = self.caps
         mem = self.bus.mem
@@ -445,6 +459,8 @@ class IommuDriver:
             raise IommuError(f"domain {domain.did} still attached to {sorted(domain.devices)}")
         if domain.pgtable is not None:
             domain.pgtable.destroy()
+            if isinstance(domain.pgtable.space, NestedTableSpace):
+                await domain.pgtable.space.release()
         if domain.kind is DomainKind.NESTED and domain.parent is not None:
             domain.parent.children.remove(domain)
         elif domain.kind in (DomainKind.FIRST_STAGE, DomainKind.SECOND_STAGE):

@@ -134,9 +134,7 @@ class PageTable:
         if canon + size > limit:
             raise ValueError(f"range 0x{iova:x}+0x{size:x} beyond {self.input_bits}-bit input space")
 
-    def map(
-        self, iova: int, pa: int, size: int, *, read: bool = True, write: bool = True, user: bool = True
-    ) -> None:
+    def map(self, iova: int, pa: int, size: int, *, read: bool = True, write: bool = True, user: bool = True) -> None:
         """Map ``[iova, iova+size)`` to ``[pa, ...)``, using 2M/1G leaves where aligned."""
         self._check_range(iova, size)
         if pa % PAGE:

@@ -176,6 +176,12 @@ def test_detach_and_shutdown_free_everything() -> None:
     for sid in (SID, SID | 0x80, 0x0200):
         run(drv.attach_device(sid, ss))
         run(drv.bind_pasid(sid, 77, fs))
+    nst = drv.alloc_domain(DomainKind.NESTED, parent=ss)
+    nst.map(0x3000, 0x1000, 4096)
+    run(drv.bind_pasid(0x0200, 78, nst))
+    assert isinstance(bus.xlate(0x0200, 78, 0x3000), Translation)
+    run(drv.unbind_pasid(0x0200, 78))
+    run(drv.free_domain(nst))  # releases its guest tables and their parent mappings
     run(drv.detach_device(SID))
     f = bus.xlate(SID, None, 0x1000)
     assert isinstance(f, Fault) and f.reason == 0x41
