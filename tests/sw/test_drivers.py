@@ -28,9 +28,11 @@ def uid() -> str:
     return str(uuid.uuid4())
 
 
-async def pmd(st: Stack, type_id: str = "siov-1q", **kw: object) -> tuple[DpdkPmd, str]:
-    vdev = await st.vdcm.create(type_id, uid(), **kw)  # type: ignore[arg-type]
-    proc = UserProcess(st.host, "dpdk")
+async def pmd(
+    st: Stack, type_id: str = "siov-1q", *, network: str | None = None, va_base: int = 0x7F00_0000_0000
+) -> tuple[DpdkPmd, str]:
+    vdev = await st.vdcm.create(type_id, uid(), network=network)
+    proc = UserProcess(st.host, "dpdk", va_base=va_base)
     container, dev = await vfio_open(st.vfio, st.vdcm.group_id(vdev.uuid), vdev.uuid, proc)
     drv = DpdkPmd(proc, container, dev, st.host.runtime)
     await drv.start()
