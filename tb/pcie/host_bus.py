@@ -16,7 +16,7 @@ from cocotb.utils import get_sim_time
 from cocotbext.pcie.core.utils import PcieId
 
 from siov_sim.model.mem import PageAllocator
-from siov_sim.sw.bus import HostBus, IrqHandler, MsiMessage
+from siov_sim.sw.bus import HostBus, IrqHandler, MsiMessage, Runtime
 from siov_sim.tb.pcie.iommu_rc import IOMMU_SIZE, LOW_RAM_END, IommuRootComplex
 
 DEFAULT_ALLOC_BASE = 0x0010_0000  # keep the first MiB free (legacy, like a PC)
@@ -66,7 +66,7 @@ class RcHostBus:
             base = max(hm.base, DEFAULT_ALLOC_BASE)
             alloc = PageAllocator(base, (end - base) & ~0xFFF)
         self.alloc = alloc
-        self.runtime = CocotbRuntime()
+        self.runtime: Runtime = CocotbRuntime()
         self._irq_msgs: set[tuple[int, int]] = set()
 
     def _iommu_off(self, addr: int, length: int) -> int | None:
