@@ -165,7 +165,7 @@ class VfioInfoCapHeader(_Struct):
         return struct.pack(self.FMT, self.id, self.version, self.next)
 
     @classmethod
-    def unpack(cls, buf: bytes, off: int = 0) -> Self:
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
         return cls(*struct.unpack_from(cls.FMT, buf, off))
 
 
@@ -179,7 +179,7 @@ class VfioGroupStatus(_Struct):
         return struct.pack(self.FMT, self.argsz, self.flags)
 
     @classmethod
-    def unpack(cls, buf: bytes) -> Self:
+    def unpack(cls, buf: bytes | bytearray) -> Self:
         return cls(*struct.unpack_from(cls.FMT, buf))
 
 
@@ -196,7 +196,7 @@ class VfioDeviceInfo(_Struct):
         return struct.pack(self.FMT, self.argsz, self.flags, self.num_regions, self.num_irqs, self.cap_offset)
 
     @classmethod
-    def unpack(cls, buf: bytes) -> Self:
+    def unpack(cls, buf: bytes | bytearray) -> Self:
         return cls(*struct.unpack_from(cls.FMT, buf))
 
 
@@ -214,7 +214,7 @@ class VfioRegionInfo(_Struct):
         return struct.pack(self.FMT, self.argsz, self.flags, self.index, self.cap_offset, self.size, self.offset)
 
     @classmethod
-    def unpack(cls, buf: bytes) -> Self:
+    def unpack(cls, buf: bytes | bytearray) -> Self:
         return cls(*struct.unpack_from(cls.FMT, buf))
 
 
@@ -241,7 +241,7 @@ class VfioRegionInfoCapSparseMmap(_Struct):
         return head + b"".join(a.pack() for a in self.areas)
 
     @classmethod
-    def unpack(cls, buf: bytes, off: int = 0) -> Self:
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
         cap_id, _version, nxt, nr, _rsv = struct.unpack_from(cls.FMT, buf, off)
         if cap_id != VFIO_REGION_INFO_CAP_SPARSE_MMAP:
             raise ValueError(f"capability {cap_id} is not SPARSE_MMAP")
@@ -265,7 +265,7 @@ class VfioIrqInfo(_Struct):
         return struct.pack(self.FMT, self.argsz, self.flags, self.index, self.count)
 
     @classmethod
-    def unpack(cls, buf: bytes) -> Self:
+    def unpack(cls, buf: bytes | bytearray) -> Self:
         return cls(*struct.unpack_from(cls.FMT, buf))
 
 
@@ -284,7 +284,7 @@ class VfioIrqSet(_Struct):
         return struct.pack(self.FMT, self.argsz, self.flags, self.index, self.start, self.count)
 
     @classmethod
-    def unpack(cls, buf: bytes) -> Self:
+    def unpack(cls, buf: bytes | bytearray) -> Self:
         return cls(*struct.unpack_from(cls.FMT, buf))
 
 
@@ -300,7 +300,7 @@ class VfioIommuType1Info(_Struct):
         return struct.pack(self.FMT, self.argsz, self.flags, self.iova_pgsizes, self.cap_offset)
 
     @classmethod
-    def unpack(cls, buf: bytes) -> Self:
+    def unpack(cls, buf: bytes | bytearray) -> Self:
         return cls(*struct.unpack_from(cls.FMT, buf))
 
 
@@ -322,7 +322,7 @@ class VfioIommuType1InfoCapIovaRange(_Struct):
         return head + b"".join(struct.pack(VfioIovaRange.FMT, r.start, r.end) for r in self.ranges)
 
     @classmethod
-    def unpack(cls, buf: bytes, off: int = 0) -> Self:
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
         cap_id, _version, nxt, nr, _rsv = struct.unpack_from(cls.FMT, buf, off)
         if cap_id != VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE:
             raise ValueError(f"capability {cap_id} is not IOVA_RANGE")
@@ -344,7 +344,7 @@ class VfioIommuType1DmaMap(_Struct):
         return struct.pack(self.FMT, self.argsz, self.flags, self.vaddr, self.iova, self.size)
 
     @classmethod
-    def unpack(cls, buf: bytes) -> Self:
+    def unpack(cls, buf: bytes | bytearray) -> Self:
         return cls(*struct.unpack_from(cls.FMT, buf))
 
 
@@ -360,5 +360,5 @@ class VfioIommuType1DmaUnmap(_Struct):
         return struct.pack(self.FMT, self.argsz, self.flags, self.iova, self.size)
 
     @classmethod
-    def unpack(cls, buf: bytes) -> Self:
+    def unpack(cls, buf: bytes | bytearray) -> Self:
         return cls(*struct.unpack_from(cls.FMT, buf))

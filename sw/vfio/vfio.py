@@ -254,6 +254,8 @@ class VfioContainer:
             assert isinstance(arg, int)
             await self.set_iommu(arg)
             return 0
+        if request not in (u.VFIO_IOMMU_MAP_DMA, u.VFIO_IOMMU_UNMAP_DMA, u.VFIO_IOMMU_GET_INFO):
+            raise VfioError(errno.ENOTTY, f"container ioctl 0x{request:x} not supported")
         if not isinstance(arg, bytearray):
             raise VfioError(errno.EFAULT, "this ioctl takes a struct buffer")
         if request == u.VFIO_IOMMU_MAP_DMA:
@@ -496,6 +498,8 @@ class VfioDevice:
         if request == u.VFIO_DEVICE_RESET:
             await self.reset()
             return 0
+        if request not in (u.VFIO_DEVICE_GET_INFO, u.VFIO_DEVICE_GET_REGION_INFO, u.VFIO_DEVICE_GET_IRQ_INFO):
+            raise VfioError(errno.ENOTTY, f"device ioctl 0x{request:x} not supported")
         if arg is None:
             raise VfioError(errno.EFAULT, "this ioctl takes a struct buffer")
         if request == u.VFIO_DEVICE_GET_INFO:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from siov_sim.model.iommu import Fault, VtdIommu
 from siov_sim.model.irq import InterruptController, is_msi_address
 from siov_sim.model.mem import HostMemory, PageAllocator
-from siov_sim.sw.bus import IrqHandler, MsiMessage
+from siov_sim.sw.bus import IrqHandler, MsiMessage, Runtime
 from siov_sim.sw.driver import pci
 from siov_sim.sw.driver.abi import (
     CPL_SIZE,
@@ -441,7 +441,7 @@ class FakeHost:
         self.mem = HostMemory(0, 1 << 40)
         self.alloc = PageAllocator(0x10_0000, 0x4000_0000)
         self.irq = InterruptController()
-        self.runtime = AsyncioRuntime()
+        self.runtime: Runtime = AsyncioRuntime()
         self.iommu = VtdIommu(self.mem, msi_sink=self.msi_write)
         self.dev = FakeSiovDevice(self, num_adis, page_sizes)
 

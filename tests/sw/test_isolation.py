@@ -96,7 +96,7 @@ def test_guest_cannot_reach_queues_it_does_not_own() -> None:
         info = a.dev.get_region_info(BAR2)
         assert info.sparse_mmap == ((0, 4096),)
         # its mapping is exactly its own ADI's page
-        vdev_a = [v for v in st.vdcm.vdevs() if v.uuid != ub][0]
+        vdev_a = next(v for v in st.vdcm.vdevs() if v.uuid != ub)
         assert a.portals[0].hpa == st.pf.portal_addr(vdev_a.adis[0])
         # MSI-X vectors beyond its queue count
         with pytest.raises(VfioError):

@@ -84,7 +84,9 @@ def test_virtual_config_space_ids_bars_and_msix() -> None:
         st = await build()
         v = await st.vdcm.create("siov-4q", uid())
         cfg = u.VFIO_PCI_CONFIG_REGION_INDEX
-        rd = lambda off, n: v.region_read(cfg, off, n)  # noqa: E731
+
+        async def rd(off: int, n: int) -> bytes:
+            return await v.region_read(cfg, off, n)
 
         def le(b: bytes) -> int:
             return int.from_bytes(b, "little")
@@ -144,7 +146,7 @@ def test_remove_follows_drain_unbind_free_order() -> None:
             events.append("free_pasid")
             orig_free(p)
 
-        vdcm._pasids.free = free  # type: ignore[method-assign]
+        vdcm._pasids.free = free  # type: ignore[method-assign,assignment]
         await st.vdcm.close_sva(vdev.uuid)
         await st.vdcm.remove(vdev.uuid)
         assert events.index("drain") < events.index("unbind_pasid") < events.index("free_pasid")
