@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: Apache-2.0
+/// ep_dma_wr: DMA write engine. Turns write requests (data from the client's local buffer RAM or
+/// immediate data) and interrupt message requests into MWr TLPs on tx_wr_req_tlp, in acceptance
+/// order: split at MPS-aligned boundaries (never across 4 KiB), 3-DW/4-DW header, byte-exact
+/// first/last BE, PASID prefix per request. Docs: rtl/dma/README.md.
+/// Pipeline: request FIFO -> planner (one TLP header per clock) -> plan FIFO;
+///           planner -> job FIFO -> RAM word reader (credit-based) -> word FIFO;
+///           plan FIFO + word FIFO -> aligner (two-word window, byte rotate) -> spill -> link.
+`resetall
+`default_nettype none
+module ep_dma_wr #(
+  parameter int unsigned DataWidth    = 256,  /// TLP data / RAM word width (multiple of 64)
+  parameter int unsigned RamAddrWidth = 16,   /// local buffer byte address width
+  parameter int unsigned LenWidth     = 16,   /// request length width (bytes)
+  parameter int unsigned TagWidth     = 8,    /// client tag width
+  parameter int unsigned WordFifoDepth = 8    /// RAM read credits (covers the RAM read latency)
+) (
+  input  wire logic                       clk,
+  input  wire logic                       rst,
+  /// config (quasi-static)
+  input  wire logic [15:0]                cfg_requester_id,
+  input  wire logic                       cfg_bus_master_en,
+  input  wire logic [2:0]                 cfg_max_payload,
+  input  wire logic                       cfg_pasid_en,
+  input  wire logic                       cfg_pasid_priv_en,
+  /// write request (sink)
+  input  wire logic [63:0]                s_wr_req_addr,
+  input  wire logic [LenWidth-1:0]        s_wr_req_len,
+  input  wire logic [RamAddrWidth-1:0]    s_wr_req_ram_addr,
+  input  wire logic                       s_wr_req_imm_en,
+  input  wire logic [DataWidth-1:0]       s_wr_req_imm_data,
+  input  wire logic                       s_wr_req_pasid_valid,
+  input  wire logic [19:0]                s_wr_req_pasid,
+  input  wire logic                       s_wr_req_pmr,
+  input  wire logic [TagWidth-1:0]        s_wr_req_tag,
+  input  wire logic                       s_wr_req_valid,
+  output logic                            s_wr_req_ready,
+  /// write status (NO ready)
+  output logic [TagWidth-1:0]             m_wr_sts_tag,
+  output logic [3:0]                      m_wr_sts_error,
+  output logic                            m_wr_sts_valid,
+  /// interrupt message request (sink), no status
+  input  wire logic [63:0]                s_msi_req_addr,
+  input  wire logic [31:0]                s_msi_req_data,
+  input  wire logic                       s_msi_req_valid,
+  output logic                            s_msi_req_ready,
+  output logic                            m_stat_msi_drop,
+  /// local buffer read port: command (source), response (in order, NO ready)
+  output logic [RamAddrWidth-$clog2(DataWidth/8)-1:0] m_ram_rd_cmd_addr,
+  output logic                            m_ram_rd_cmd_valid,
+  input  wire logic                       m_ram_rd_cmd_ready,
+  input  wire logic [DataWidth-1:0]       s_ram_rd_resp_data,
+  input  wire logic                       s_ram_rd_resp_valid,
+  /// link: DMA writes
+  output logic [127:0]                    tx_wr_req_tlp_hdr,
+  output logic [DataWidth-1:0]            tx_wr_req_tlp_data,
+  output logic [DataWidth/32-1:0]         tx_wr_req_tlp_strb,
+  output logic [31:0]                     tx_wr_req_tlp_prfx,
+  output logic                            tx_wr_req_tlp_valid,
+  output logic                            tx_wr_req_tlp_sop,
+  output logic                            tx_wr_req_tlp_eop,
+  input  wire logic                       tx_wr_req_tlp_ready,
+  output logic                            m_wr_busy
+);
+  localparam int unsigned B   = DataWidth / 8;       // bytes per word
+  localparam int unsigned BW  = $clog2(B);           // byte-in-word bits
+  localparam int unsigned S   = DataWidth / 32;      // DW lanes
+  localparam int unsigned WAW = RamAddrWidth - BW;   // word address bits
+  localparam int unsigned CntW = LenWidth + 1;       // word / DW counts of a request
+
+  if (DataWidth % 64 != 0 || DataWidth < 64) begin : gen_chk_dw
+    $fatal(1, "ep_dma_wr: DataWidth must be a multiple of 64 (%m)");
+  end
+  if (RamAddrWidth <= BW) begin : gen_chk_ram
+    $fatal(1, "ep_dma_wr: RamAddrWidth too small (%m)");
+  end
+
+  // ============================ request FIFO (writes + messages, one order) ================
+  typedef struct packed {
+    logic [63:0]             addr;
+    logic [LenWidth-1:0]     len;
+    logic [RamAddrWidth-1:0] ram_addr;
+    logic                    imm;
+    logic [DataWidth-1:0]    imm_data;
+    logic                    pasid_valid;
+    logic [19:0]             pasid;
+    logic                    pmr;
+    logic [TagWidth-1:0]     tag;
+    logic                    msi;      // interrupt message: no prefix, no status
+  } req_t;
+
+  req_t req_in, req_head;
+  logic req_in_valid, req_in_ready, req_head_valid, req_head_ready;
+  logic [1:0] arb_grant;
+  logic       arb_idx, arb_valid;
+
+  ep_rr_arb #(.NumReq(2)) u_arb (
+    .clk, .rst,
+    .req         ({s_msi_req_valid, s_wr_req_valid}),
+    .ack         (req_in_valid && req_in_ready),
+    .grant       (arb_grant),
+    .grant_idx   (arb_idx),
+    .grant_valid (arb_valid)
+  );
+
+  always_comb begin
+    req_in = '0;
+    if (arb_idx) begin
+      req_in.addr     = {s_msi_req_addr[63:2], 2'b00};
+      req_in.len      = LenWidth'(4);
+      req_in.imm      = 1'b1;
+      req_in.imm_data = DataWidth'(s_msi_req_data);
+      req_in.msi      = 1'b1;
+    end else begin
+      req_in.addr        = s_wr_req_addr;
+      req_in.len         = s_wr_req_len;
+      req_in.ram_addr    = s_wr_req_ram_addr;
+      req_in.imm         = s_wr_req_imm_en;
+      req_in.imm_data    = s_wr_req_imm_data;
+      req_in.pasid_valid = s_wr_req_pasid_valid;
+      req_in.pasid       = s_wr_req_pasid;
+      req_in.pmr         = s_wr_req_pmr;
+      req_in.tag         = s_wr_req_tag;
+    end
+  end
+  assign req_in_valid    = arb_valid;
+  assign s_wr_req_ready  = req_in_ready && arb_grant[0];
+  assign s_msi_req_ready = req_in_ready && arb_grant[1];
+
+  ep_fifo #(.Width($bits(req_t)), .Depth(4)) u_req_fifo (
+    .clk, .rst,
+    .s_data (req_in),   .s_valid (req_in_valid),   .s_ready (req_in_ready),
+    .m_data (req_head), .m_valid (req_head_valid), .m_ready (req_head_ready)
+  );
+
+  // ============================ planner: one TLP per clock ==================================
+  typedef struct packed {
+    logic [127:0]     hdr;
+    logic [31:0]      prfx;
+    logic [10:0]      dw;        // payload DWs of this TLP (1..1024)
+    logic             first;     // first TLP of the request: load p_off
+    logic             last;      // last TLP of the request
+    logic [BW-1:0]    p_off;     // byte offset of the stream start in its first RAM word
+    logic             skip;      // no TLP: status only (len 0 or BME clear)
+    logic [3:0]       err;
+    logic [TagWidth-1:0] tag;
+    logic             sts_en;
+    logic             msi;
+  } plan_t;
+
+  typedef struct packed {
+    logic [WAW-1:0]       w0;      // first RAM word
+    logic [CntW-1:0]      nwords;  // words to read (>= 1)
+    logic                 imm;
+    logic [DataWidth-1:0] imm_word;
+  } job_t;
+
+  plan_t plan_in, plan_head;
+  job_t  job_in, job_head;
+  logic  plan_in_valid, plan_in_ready, plan_head_valid, plan_head_ready;
+  logic  job_in_valid, job_in_ready, job_head_valid, job_head_ready;
+
+  logic [LenWidth-1:0] off_q, off_d;     // bytes of the head request already planned
+  logic [12:0]  mps;
+  logic [63:0]  a;
+  logic [LenWidth-1:0] rem;
+  logic [12:0]  to_bound;
+  logic [12:0]  n;
+  logic         is_last, is_first, start_skip;
+  logic [14:0]  dw_full;
+  logic [1:0]   a_lo, e_lo;
+  logic [3:0]   fbe, lbe;
+  logic [RamAddrWidth-1:0] p0;
+  logic [CntW-1:0] totdw;
+  logic [CntW+1:0] p_end;                // p0[BW-1:0] + 4*totdw - 1
+  logic         do_plan;
+
+  always_comb begin
+    mps      = 13'd128 << ((cfg_max_payload > 3'd5) ? 3'd5 : cfg_max_payload);
+    a        = req_head.addr + 64'(off_q);
+    rem      = req_head.len - off_q;
+    to_bound = mps - (13'(a[11:0]) & (mps - 13'd1));
+    is_last  = (32'(rem) <= 32'(to_bound));
+    n        = is_last ? 13'(rem) : to_bound;
+    is_first = (off_q == '0);
+    start_skip = is_first && (req_head.len == '0 || !cfg_bus_master_en);
+    a_lo     = a[1:0];
+    e_lo     = 2'(a[1:0] + n[1:0] - 2'd1);
+    dw_full  = (15'(a_lo) + 15'(n) + 15'd3) >> 2;
+    fbe      = 4'hF << a_lo;
+    lbe      = 4'hF >> (2'd3 - e_lo);
+    if (dw_full == 15'd1) begin
+      fbe = fbe & lbe;
+      lbe = 4'h0;
+    end
+    // job of the whole request (issued with its first TLP)
+    p0       = req_head.imm ? '0 : (req_head.ram_addr - RamAddrWidth'(req_head.addr[1:0]));
+    totdw    = (CntW'(req_head.addr[1:0]) + CntW'(req_head.len) + CntW'(3)) >> 2;
+    p_end    = (CntW+2)'(p0[BW-1:0]) + ((CntW+2)'(totdw) << 2) - (CntW+2)'(1);
+
+    plan_in = '0;
+    plan_in.dw     = 11'(dw_full);
+    plan_in.first  = is_first;
+    plan_in.last   = is_last || start_skip;
+    plan_in.p_off  = p0[BW-1:0];
+    plan_in.skip   = start_skip;
+    plan_in.err    = (req_head.len != '0 && !cfg_bus_master_en) ? ep_dma_pkg::DMA_ERR_BME : ep_dma_pkg::DMA_OK;
+    plan_in.tag    = req_head.tag;
+    plan_in.sts_en = !req_head.msi;
+    plan_in.msi    = req_head.msi;
+    plan_in.prfx   = (req_head.pasid_valid && cfg_pasid_en && !req_head.msi)
+                     ? {ep_pcie_pkg::PRFX_PASID, req_head.pmr && cfg_pasid_priv_en, 1'b0, 2'b00, req_head.pasid}
+                     : 32'h0;
+    plan_in.hdr[127:125] = (a[63:32] != 32'h0) ? ep_pcie_pkg::FMT_4DW_DATA : ep_pcie_pkg::FMT_3DW_DATA;
+    plan_in.hdr[124:120] = ep_pcie_pkg::TYPE_MEM;
+    plan_in.hdr[105:96]  = dw_full[9:0];                 // 1024 DW encodes as 0
+    plan_in.hdr[95:80]   = cfg_requester_id;
+    plan_in.hdr[71:68]   = lbe;
+    plan_in.hdr[67:64]   = fbe;
+    if (a[63:32] != 32'h0) begin
+      plan_in.hdr[63:32] = a[63:32];
+      plan_in.hdr[31:0]  = {a[31:2], 2'b00};
+    end else begin
+      plan_in.hdr[63:32] = {a[31:2], 2'b00};
+    end
+
+    job_in = '0;
+    job_in.w0       = p0[RamAddrWidth-1:BW];
+    job_in.nwords   = CntW'(p_end >> BW) + CntW'(1);
+    job_in.imm      = req_head.imm;
+    job_in.imm_word = req_head.imm_data << (8 * req_head.addr[1:0]);
+
+    do_plan        = req_head_valid && plan_in_ready && (!is_first || start_skip || job_in_ready);
+    plan_in_valid  = req_head_valid && (!is_first || start_skip || job_in_ready);
+    job_in_valid   = req_head_valid && is_first && !start_skip && plan_in_ready;
+    req_head_ready = do_plan && (is_last || start_skip);
+    off_d = off_q;
+    if (do_plan) off_d = (is_last || start_skip) ? '0 : off_q + LenWidth'(n);
+  end
+
+  always_ff @(posedge clk) begin
+    if (rst) off_q <= '0;
+    else     off_q <= off_d;
+  end
+
+  ep_fifo #(.Width($bits(plan_t)), .Depth(4)) u_plan_fifo (
+    .clk, .rst,
+    .s_data (plan_in),   .s_valid (plan_in_valid),   .s_ready (plan_in_ready),
+    .m_data (plan_head), .m_valid (plan_head_valid), .m_ready (plan_head_ready)
+  );
+  ep_fifo #(.Width($bits(job_t)), .Depth(4)) u_job_fifo (
+    .clk, .rst,
+    .s_data (job_in),   .s_valid (job_in_valid),   .s_ready (job_in_ready),
+    .m_data (job_head), .m_valid (job_head_valid), .m_ready (job_head_ready)
+  );
+
+  // ============================ RAM word reader ============================================
+  localparam int unsigned CredW = $clog2(WordFifoDepth) + 1;
+  logic             rd_active_q;
+  logic [WAW-1:0]   rd_addr_q;
+  logic [CntW-1:0]  rd_left_q;        // words still to issue of the active job
+  logic             rd_imm_q;
+  logic [DataWidth-1:0] rd_imm_word_q;
+  logic [CredW-1:0] inflight_q;       // issued, not yet taken by the aligner
+  logic [CredW-1:0] pending_q;        // RAM commands without response yet
+  logic             credit_ok, issue_ram, issue_imm, issue, issue_last;
+  logic [DataWidth-1:0] word_in_data, word_head;
+  logic             word_in_valid, word_head_valid, word_head_ready, word_in_ready;
+
+  assign credit_ok          = (inflight_q < CredW'(WordFifoDepth));
+  assign m_ram_rd_cmd_valid = rd_active_q && !rd_imm_q && credit_ok;
+  assign m_ram_rd_cmd_addr  = rd_addr_q;
+  assign issue_ram  = m_ram_rd_cmd_valid && m_ram_rd_cmd_ready;
+  assign issue_imm  = rd_active_q && rd_imm_q && credit_ok && (pending_q == '0);
+  assign issue      = issue_ram || issue_imm;
+  assign issue_last = issue && (rd_left_q == CntW'(1));
+  assign job_head_ready = !rd_active_q || issue_last;
+
+  assign word_in_valid = s_ram_rd_resp_valid || issue_imm;
+  assign word_in_data  = s_ram_rd_resp_valid ? s_ram_rd_resp_data : rd_imm_word_q;
+
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      rd_active_q <= 1'b0;
+      inflight_q  <= '0;
+      pending_q   <= '0;
+    end else begin
+      if (job_head_valid && job_head_ready) rd_active_q <= 1'b1;
+      else if (issue_last)                  rd_active_q <= 1'b0;
+      inflight_q <= inflight_q + CredW'(issue) - CredW'(word_head_valid && word_head_ready);
+      pending_q  <= pending_q + CredW'(issue_ram) - CredW'(s_ram_rd_resp_valid);
+    end
+  end
+  always_ff @(posedge clk) begin
+    if (job_head_valid && job_head_ready) begin
+      rd_addr_q     <= job_head.w0;
+      rd_left_q     <= job_head.nwords;
+      rd_imm_q      <= job_head.imm;
+      rd_imm_word_q <= job_head.imm_word;
+    end else if (issue) begin
+      rd_addr_q <= rd_addr_q + WAW'(1);
+      rd_left_q <= rd_left_q - CntW'(1);
+    end
+  end
+
+  ep_fifo #(.Width(DataWidth), .Depth(WordFifoDepth)) u_word_fifo (
+    .clk, .rst,
+    .s_data (word_in_data), .s_valid (word_in_valid), .s_ready (word_in_ready),
+    .m_data (word_head),    .m_valid (word_head_valid), .m_ready (word_head_ready)
+  );
+
+  // ============================ aligner + TLP output =======================================
+  typedef struct packed {
+    logic [127:0]          hdr;
+    logic [DataWidth-1:0]  data;
+    logic [S-1:0]          strb;
+    logic [31:0]           prfx;
+    logic                  sop;
+    logic                  eop;
+  } beat_t;
+
+  logic                 lo_v_q, hi_v_q, lo_v_d, hi_v_d;
+  logic [DataWidth-1:0] lo_q, hi_q, lo_d, hi_d;
+  logic [BW-1:0]        off_al_q, off_al_d;
+  logic [10:0]          dw_rem_q, dw_rem_d;    // 0: next beat starts a TLP
+  logic                 sop, eop, need_hi, fire, fire_beat, end_req, drop_lo, drop_hi;
+  logic [10:0]          dw_cur;
+  logic [BW-1:0]        off_cur;
+  logic [BW:0]          nbytes;
+  logic [BW+1:0]        new_off;
+  logic [2*DataWidth-1:0] window;
+  beat_t                beat;
+  logic                 out_ready, out_valid;
+  logic                 sts_v_d;
+  logic [TagWidth-1:0]  sts_tag_d;
+  logic [3:0]           sts_err_d;
+  logic                 msi_drop_d;
+
+  always_comb begin
+    sop     = (dw_rem_q == 11'd0);
+    dw_cur  = sop ? plan_head.dw : dw_rem_q;
+    off_cur = (sop && plan_head.first) ? plan_head.p_off : off_al_q;
+    eop     = (dw_cur <= 11'(S));
+    nbytes  = eop ? (BW+1)'({dw_cur[BW-2:0], 2'b00}) : (BW+1)'(B);
+    need_hi = ((BW+2)'(off_cur) + (BW+2)'(nbytes)) > (BW+2)'(B);
+    end_req = eop && plan_head.last;
+
+    out_valid = plan_head_valid && !plan_head.skip && lo_v_q && (!need_hi || hi_v_q);
+    fire_beat = out_valid && out_ready;
+    fire      = fire_beat || (plan_head_valid && plan_head.skip);
+    plan_head_ready = fire && (plan_head.skip || eop);
+
+    window = {hi_q, lo_q} >> (8 * off_cur);
+    beat.hdr  = plan_head.hdr;
+    beat.prfx = plan_head.prfx;
+    beat.data = window[DataWidth-1:0];
+    beat.strb = eop ? S'((1 << dw_cur) - 1) : '1;
+    if (eop && dw_cur == 11'(S)) beat.strb = '1;
+    beat.sop  = sop;
+    beat.eop  = eop;
+
+    new_off  = (BW+2)'(off_cur) + (BW+2)'(nbytes);
+    drop_lo  = fire_beat && (new_off >= (BW+2)'(B) || end_req);
+    drop_hi  = fire_beat && end_req && need_hi;
+    off_al_d = fire_beat ? new_off[BW-1:0] : off_al_q;
+    dw_rem_d = dw_rem_q;
+    if (fire_beat) dw_rem_d = eop ? 11'd0 : dw_cur - 11'(S);
+
+    // consume words: shift the window
+    lo_v_d = lo_v_q;  hi_v_d = hi_v_q;  lo_d = lo_q;  hi_d = hi_q;
+    if (drop_lo && drop_hi) begin
+      lo_v_d = 1'b0;  hi_v_d = 1'b0;
+    end else if (drop_lo) begin
+      lo_v_d = hi_v_q;  lo_d = hi_q;  hi_v_d = 1'b0;
+    end
+    // take a word from the word FIFO into the first free slot
+    word_head_ready = !lo_v_d || !hi_v_d;
+    if (word_head_valid) begin
+      if (!lo_v_d) begin
+        lo_v_d = 1'b1;  lo_d = word_head;
+      end else if (!hi_v_d) begin
+        hi_v_d = 1'b1;  hi_d = word_head;
+      end
+    end
+
+    // status: one per request at its end (or skip)
+    sts_v_d    = fire && plan_head.sts_en && (plan_head.skip || end_req);
+    sts_tag_d  = plan_head.tag;
+    sts_err_d  = plan_head.err;
+    msi_drop_d = fire && plan_head.skip && plan_head.msi && (plan_head.err != ep_dma_pkg::DMA_OK);
+  end
+
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      lo_v_q         <= 1'b0;
+      hi_v_q         <= 1'b0;
+      dw_rem_q       <= '0;
+      m_wr_sts_valid <= 1'b0;
+      m_stat_msi_drop <= 1'b0;
+    end else begin
+      lo_v_q         <= lo_v_d;
+      hi_v_q         <= hi_v_d;
+      dw_rem_q       <= dw_rem_d;
+      m_wr_sts_valid <= sts_v_d;
+      m_stat_msi_drop <= msi_drop_d;
+    end
+  end
+  always_ff @(posedge clk) begin
+    lo_q           <= lo_d;
+    hi_q           <= hi_d;
+    off_al_q       <= off_al_d;
+    m_wr_sts_tag   <= sts_tag_d;
+    m_wr_sts_error <= sts_err_d;
+  end
+
+  beat_t beat_out;
+  ep_spill_reg #(.Width($bits(beat_t))) u_out (
+    .clk, .rst,
+    .s_data (beat),     .s_valid (out_valid),          .s_ready (out_ready),
+    .m_data (beat_out), .m_valid (tx_wr_req_tlp_valid), .m_ready (tx_wr_req_tlp_ready)
+  );
+  assign tx_wr_req_tlp_hdr  = beat_out.hdr;
+  assign tx_wr_req_tlp_data = beat_out.data;
+  assign tx_wr_req_tlp_strb = beat_out.strb;
+  assign tx_wr_req_tlp_prfx = beat_out.prfx;
+  assign tx_wr_req_tlp_sop  = beat_out.sop;
+  assign tx_wr_req_tlp_eop  = beat_out.eop;
+
+  assign m_wr_busy = req_head_valid || plan_head_valid || rd_active_q || (inflight_q != '0)
+                     || tx_wr_req_tlp_valid;
+
+  logic unused_ok;
+  assign unused_ok = ^{word_in_ready, p_end, s_msi_req_addr[1:0], window[2*DataWidth-1:DataWidth]};
+endmodule
+`resetall
