@@ -1,8 +1,8 @@
 """Device ABI seen by the fast path: descriptor, completion record, RX entry, portal page layout.
 
-PROVISIONAL: these layouts are the software side's working assumption until
-``docs/datasheet.md`` / ``sw/regs`` (generated from ``rtl/regs/ep_regs.rdl``) define them; they
-live in this one module so that switching to the generated definitions touches nothing else.
+Mirrors sections 3-6 of ``docs/datasheet.md`` (error codes, descriptor, completion record,
+receive slot header); the portal offsets are those of ``PortalPage`` in ``sw/regs``. Hand-kept
+in one module: the datasheet's formats are not (yet) generated into ``sw/regs``.
 """
 
 from __future__ import annotations
@@ -24,77 +24,106 @@ class DescFlags(IntFlag):
     INTR = 1  # raise the ADI's IMS interrupt when this descriptor completes
 
 
+class AdiError(IntEnum):
+    """``status.err`` codes (datasheet section 3)."""
+
+    NONE = 0x00
+    CPL_UR = 0x01
+    CPL_CA = 0x02
+    DMA_TIMEOUT = 0x03
+    BAD_OPCODE = 0x04
+    ZERO_LENGTH = 0x05
+    HUGE_LENGTH = 0x06
+    DOORBELL_RANGE = 0x07
+    BAD_RING_ALIGN = 0x08
+    SEND_DENIED = 0x09
+    RX_FULL = 0x0A
+    NO_PASID = 0x0B
+
+
+CPL_ERROR_BASE = 0x10  # completion status = error code + 0x10
+
+
 class CplStatus(IntEnum):
     PENDING = 0  # software zeroes the record before submitting
     SUCCESS = 1
-    ERROR = 2  # the ADI went to ERROR; reason in its status
+    RX_FULL = 0x0A  # SEND dropped: the receiver's ring was full (not an ADI error)
 
 
 DESC_SIZE = 32
 CPL_SIZE = 16
 RX_HDR_SIZE = 16
-_DESC = struct.Struct("<BBHIQQII")
-_CPL = struct.Struct("<BBHIII")
-_RX = struct.Struct("<IIQ")
+_DESC = struct.Struct("<BBHIQQQ")
+_CPL = struct.Struct("<BBHIQ")
+_RX = struct.Struct("<IHBxQ")
 
 
 @dataclass(frozen=True, slots=True)
 class Descriptor:
-    """32 bytes: opcode, flags, rsvd16, length, src (FILL: 8-byte pattern), dst, tag, rsvd32.
-
-    SEND: ``dst`` is the embedded switch address of the receiving queue.
-    """
+    """32 bytes: opcode, flags, dst_port (SEND switch address), length, src (FILL: 8-byte
+    pattern), dst, cookie."""
 
     opcode: Opcode
     length: int
     src: int = 0
     dst: int = 0
-    tag: int = 0
+    cookie: int = 0
     flags: DescFlags = DescFlags.NONE
+    dst_port: int = 0
 
     def pack(self) -> bytes:
-        return _DESC.pack(self.opcode, self.flags, 0, self.length, self.src, self.dst, self.tag, 0)
+        return _DESC.pack(self.opcode, self.flags, self.dst_port, self.length, self.src, self.dst, self.cookie)
 
     @classmethod
     def unpack(cls, raw: bytes) -> Descriptor:
-        op, flags, _r, length, src, dst, tag, _r2 = _DESC.unpack_from(raw)
-        return cls(Opcode(op), length, src, dst, tag, DescFlags(flags))
+        op, flags, port, length, src, dst, cookie = _DESC.unpack_from(raw)
+        return cls(Opcode(op), length, src, dst, cookie, DescFlags(flags), port)
 
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """16 bytes: status, opcode, rsvd16, bytes done, tag, error code."""
+    """16 bytes: status, opcode, ring index, bytes moved, cookie."""
 
-    status: CplStatus
-    opcode: Opcode
+    status: int  # CplStatus, or CPL_ERROR_BASE + AdiError
+    opcode: int
+    index: int
     bytes_done: int
-    tag: int
-    error: int = 0
+    cookie: int
 
     def pack(self) -> bytes:
-        return _CPL.pack(self.status, self.opcode, 0, self.bytes_done, self.tag, self.error)
+        return _CPL.pack(self.status, self.opcode, self.index, self.bytes_done, self.cookie)
 
     @classmethod
     def unpack(cls, raw: bytes) -> Completion:
-        st, op, _r, done, tag, err = _CPL.unpack_from(raw)
-        return cls(CplStatus(st), Opcode(op), done, tag, err)
+        return cls(*_CPL.unpack_from(raw))
+
+    @property
+    def ok(self) -> bool:
+        return self.status == CplStatus.SUCCESS
+
+    @property
+    def error(self) -> int:
+        """The AdiError code for an error record (0 otherwise)."""
+        return self.status - CPL_ERROR_BASE if self.status >= CPL_ERROR_BASE else 0
 
 
 @dataclass(frozen=True, slots=True)
 class RxHeader:
-    """First 16 bytes of a receive slot, written by the device: length, source address, rsvd."""
+    """First 16 bytes of a receive slot (written after the payload): length, source switch
+    address of the sender, valid, cookie of the sending descriptor."""
 
     length: int
-    src_addr: int  # switch address of the sender's port (0 if unknown)
-    seq: int = 0
+    src: int
+    valid: bool = True
+    cookie: int = 0
 
     def pack(self) -> bytes:
-        return _RX.pack(self.length, self.src_addr, self.seq)
+        return _RX.pack(self.length, self.src, int(self.valid), self.cookie)
 
     @classmethod
     def unpack(cls, raw: bytes) -> RxHeader:
-        length, src, seq = _RX.unpack_from(raw)
-        return cls(length, src, seq)
+        length, src, valid, cookie = _RX.unpack_from(raw)
+        return cls(length, src, bool(valid), cookie)
 
 
 class Portal(IntEnum):

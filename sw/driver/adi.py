@@ -77,8 +77,10 @@ class AdiControl(Protocol):
     @property
     def num_switch_addrs(self) -> int: ...
 
-    async def set_switch_port(self, adi: int, group: int, *, send: bool, recv: bool) -> None:
-        """The ADI's switch port: its group (VLAN-like) and whether it may send / receive."""
+    async def set_switch_port(self, adi: int, group: int, addr: int, *, send: bool, recv: bool) -> None:
+        """The ADI's switch port: its group (VLAN-like, 12 bits), its own switch address (the
+        source reported to receivers; equal to the forwarding entry that points at it) and
+        whether it may send / receive."""
 
     async def set_forward(self, addr: int, adi: int | None) -> None:
         """Forwarding entry: SENDs to switch address ``addr`` go to ``adi`` (None = invalid).

@@ -133,10 +133,10 @@ class RegAdiControl:
         done = await p.read(AdiPage.CNT_DESC)
         return AdiStatus(state, err, head, done, busy)
 
-    async def set_switch_port(self, adi: int, group: int, *, send: bool, recv: bool) -> None:
-        await self._page(adi).write(
-            AdiPage.SW_PORT, AdiPage.SW_PORT.pack(group=group, send_en=int(send), recv_en=int(recv))
-        )
+    async def set_switch_port(self, adi: int, group: int, addr: int, *, send: bool, recv: bool) -> None:
+        value = AdiPage.SW_PORT.pack(group=group, send_en=int(send), recv_en=int(recv))
+        value |= (addr & 0xFFF) << 16  # sw_port.addr[27:16] (datasheet; not in older generated maps)
+        await self._page(adi).write(AdiPage.SW_PORT, value)
 
     async def set_forward(self, addr: int, adi: int | None) -> None:
         if not 0 <= addr < self.num_switch_addrs:

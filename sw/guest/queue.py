@@ -8,6 +8,7 @@ queue's MSI-X vector (an IMS message underneath).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -51,6 +52,7 @@ class QueueStats:
     irqs: int = 0
     polls: int = 0
     received: int = 0
+    dropped: int = 0
 
 
 class VdevQueue:
@@ -142,7 +144,7 @@ class VdevQueue:
         """Write the descriptor at the tail, ring the doorbell; returns the ring slot."""
         slot = self.tail
         if self.use_irq:
-            desc = Descriptor(desc.opcode, desc.length, desc.src, desc.dst, desc.tag, desc.flags | DescFlags.INTR)
+            desc = dataclasses.replace(desc, flags=desc.flags | DescFlags.INTR)
         self.mem.write(self.cpl + slot * CPL_SIZE, bytes(CPL_SIZE))
         self.mem.write(self.ring + slot * DESC_SIZE, desc.pack())
         self.tail = (self.tail + 1) % self.ring_size
@@ -174,14 +176,17 @@ class VdevQueue:
 
     async def run(self, desc: Descriptor) -> Completion:
         rec = await self.wait(await self.submit(desc))
-        if rec.status is not CplStatus.SUCCESS:
+        if rec.status == CplStatus.RX_FULL:
+            self.stats.dropped += 1
+            return rec
+        if not rec.ok:
             raise QueueError(f"queue {self.index}: {desc.opcode.name} failed (error {rec.error})", 0, rec.error)
         self.stats.ops += 1
         self.stats.bytes += rec.bytes_done
         return rec
 
     def _next_tag(self) -> int:
-        self._tag = (self._tag + 1) & 0xFFFF_FFFF
+        self._tag = (self._tag + 1) & 0xFFFF_FFFF_FFFF_FFFF
         return self._tag
 
     async def copy(self, src: int, dst: int, length: int) -> Completion:
@@ -191,7 +196,7 @@ class VdevQueue:
         return await self.run(Descriptor(Opcode.FILL, length, pattern, dst, self._next_tag()))
 
     async def send(self, src: int, length: int, switch_addr: int) -> Completion:
-        return await self.run(Descriptor(Opcode.SEND, length, src, switch_addr, self._next_tag()))
+        return await self.run(Descriptor(Opcode.SEND, length, src, 0, self._next_tag(), dst_port=switch_addr))
 
     async def receive(self) -> tuple[RxHeader, bytes] | None:
         """One received packet, or None if the ring is empty; frees the slot (rx doorbell)."""

@@ -86,7 +86,7 @@ class Vdcm:
         self._types = {t.type_id: t for t in types}
         self._pasids = CyclicIdAllocator(*pasid_range)
         self._sw_addrs = CyclicIdAllocator(0, pf.adi.num_switch_addrs - 1)
-        self._group_ids = CyclicIdAllocator(1, 0xFFFF)
+        self._group_ids = CyclicIdAllocator(1, 0xFFF)  # sw_port.group is 12 bits
         self._networks: dict[str, tuple[int, int]] = {}  # name -> (group, members)
         self._slots = CyclicIdAllocator(1, 31)  # virtual device number on the guest's bus 0
         self._vdevs: dict[str, Vdev] = {}
@@ -149,7 +149,7 @@ class Vdcm:
             for adi, addr in zip(adis, addrs, strict=True):  # known state whatever came before
                 await self.pf.adi.reset(adi)
                 await self.pf.adi.set_ims(adi, None, masked=True)
-                await self.pf.adi.set_switch_port(adi, group, send=False, recv=False)
+                await self.pf.adi.set_switch_port(adi, group, addr, send=False, recv=False)
                 await self.pf.adi.set_forward(addr, adi)
             if domain is not None:
                 await vdev.attach_domain(domain)

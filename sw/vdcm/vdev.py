@@ -390,7 +390,7 @@ class Vdev:
             await self.pf.adi.configure(adi, cfg)
             msg = self._host_msi[q]
             await self.pf.adi.set_ims(adi, msg, masked=msg is None)
-            await self.pf.adi.set_switch_port(adi, self.group, send=True, recv=cfg.rx_slots > 0)
+            await self.pf.adi.set_switch_port(adi, self.group, self.sw_addrs[q], send=True, recv=cfg.rx_slots > 0)
             await self.pf.adi.enable(adi)
             vq.enabled = True
             self.log.info(
@@ -452,7 +452,7 @@ class Vdev:
         if st.state != AdiState.DISABLED:
             await self.pf.adi.drain(adi)
         await self.pf.adi.reset(adi)
-        await self.pf.adi.set_switch_port(adi, self.group, send=False, recv=False)
+        await self.pf.adi.set_switch_port(adi, self.group, self.sw_addrs[q], send=False, recv=False)
         self._queues[q].enabled = False
 
     async def quiesce_all(self) -> None:

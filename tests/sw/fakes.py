@@ -23,9 +23,11 @@ from siov_sim.model.mem import HostMemory, PageAllocator
 from siov_sim.sw.bus import IrqHandler, MsiMessage, Runtime
 from siov_sim.sw.driver import pci
 from siov_sim.sw.driver.abi import (
+    CPL_ERROR_BASE,
     CPL_SIZE,
     DESC_SIZE,
     RX_HDR_SIZE,
+    AdiError,
     Completion,
     CplStatus,
     DescFlags,
@@ -47,13 +49,14 @@ PASID_OFF = 0x100
 
 
 class Err:
-    """Error codes of the fake device (the RTL's list lives in docs/datasheet.md)."""
+    """Error codes used by the fake device (docs/datasheet.md section 3)."""
 
-    BAD_RING_ALIGN = 1
-    DOORBELL_RANGE = 2
-    DMA_FAULT = 3
-    BAD_DESC = 4
-    SEND_DENIED = 5
+    BAD_RING_ALIGN = AdiError.BAD_RING_ALIGN
+    DOORBELL_RANGE = AdiError.DOORBELL_RANGE
+    DMA_FAULT = AdiError.CPL_UR  # a translation fault answers the read with UR
+    BAD_DESC = AdiError.BAD_OPCODE
+    SEND_DENIED = AdiError.SEND_DENIED
+    NO_PASID = AdiError.NO_PASID
 
 
 class AsyncioEvent:
@@ -294,8 +297,10 @@ class FakeSiovDevice:
     def _cmd(self, n: int, cmd: int) -> None:
         a = self.adis[n]
         if cmd == 1 and a.state == 0:
-            if a.addr(AdiPage.RING_BASE_LO.offset) % DESC_SIZE:
+            if a.addr(AdiPage.RING_BASE_LO.offset) % DESC_SIZE or a.addr(AdiPage.CPL_BASE_LO.offset) % CPL_SIZE:
                 a.state, a.err = 2, Err.BAD_RING_ALIGN
+            elif self.pasid_enabled and not a.reg(AdiPage.PASID.offset) >> 31:
+                a.state, a.err = 2, Err.NO_PASID
             else:
                 a.state, a.head, a.tail = 1, 0, 0
                 a.rx_head = a.rx_tail = 0
@@ -361,16 +366,18 @@ class FakeSiovDevice:
         raw = self._dma(a, a.addr(AdiPage.RING_BASE_LO.offset) + slot * DESC_SIZE, DESC_SIZE, None)
         if raw is None:
             return self._error(n, a, Err.DMA_FAULT)
-        try:
-            d = Descriptor.unpack(raw)
-        except ValueError:
-            return self._error(n, a, Err.BAD_DESC)
-        if d.length == 0 or d.length > 1 << 20:
-            return self._error(n, a, Err.BAD_DESC)
+        d = Descriptor.unpack(raw) if raw[0] <= Opcode.SEND else None
+        if d is None:
+            return self._fail(n, a, slot, raw[0], 0, Err.BAD_DESC)
+        if d.opcode is not Opcode.NOP and d.length == 0:
+            return self._fail(n, a, slot, d.opcode, d.cookie, AdiError.ZERO_LENGTH)
+        if d.length > 1 << 20:
+            return self._fail(n, a, slot, d.opcode, d.cookie, AdiError.HUGE_LENGTH)
+        status = 1
         if d.opcode is Opcode.COPY:
             data = self._dma(a, d.src, d.length, None)
             if data is None:
-                return self._error(n, a, Err.DMA_FAULT)
+                return self._fail(n, a, slot, d.opcode, d.cookie, Err.DMA_FAULT)
             self._dma(a, d.dst, d.length, data)  # posted: a faulting write is dropped
         elif d.opcode is Opcode.FILL:
             pat = d.src.to_bytes(8, "little")
@@ -378,46 +385,52 @@ class FakeSiovDevice:
         elif d.opcode is Opcode.SEND:
             data = self._dma(a, d.src, d.length, None)
             if data is None:
-                return self._error(n, a, Err.DMA_FAULT)
-            if not self._switch(n, a, d.dst, data):
-                return self._error(n, a, Err.SEND_DENIED)
-        else:
-            return self._error(n, a, Err.BAD_DESC)
-        rec = Completion(CplStatus.SUCCESS, d.opcode, d.length, d.tag)
+                return self._fail(n, a, slot, d.opcode, d.cookie, Err.DMA_FAULT)
+            verdict = self._switch(n, a, d.dst_port, data, d.cookie)
+            if verdict is None:
+                return self._fail(n, a, slot, d.opcode, d.cookie, Err.SEND_DENIED)
+            status = verdict
+        rec = Completion(status, d.opcode, slot, d.length if status == 1 else 0, d.cookie)
         self._dma(a, a.addr(AdiPage.CPL_BASE_LO.offset) + slot * CPL_SIZE, CPL_SIZE, rec.pack())
         a.head = (a.head + 1) % size
         a.cnt_desc += 1
-        a.cnt_bytes += d.length
+        a.cnt_bytes += rec.bytes_done
         if d.flags & DescFlags.INTR:
             self._interrupt(a)
         return None
 
-    def _switch(self, n: int, a: AdiHw, addr: int, data: bytes) -> bool:
+    def _fail(self, n: int, a: AdiHw, slot: int, op: int, cookie: int, err: int) -> None:
+        rec = Completion(CPL_ERROR_BASE + err, op, slot, 0, cookie)
+        self._dma(a, a.addr(AdiPage.CPL_BASE_LO.offset) + slot * CPL_SIZE, CPL_SIZE, rec.pack())
+        self._error(n, a, err)
+
+    def _switch(self, n: int, a: AdiHw, addr: int, data: bytes, cookie: int) -> int | None:
+        """Completion status of a SEND (1 delivered, RX_FULL dropped) or None if denied."""
         port = a.reg(AdiPage.SW_PORT.offset)
         if addr >= self.num_adis or not self.fwd[addr] >> 31 or not port >> 30 & 1:
-            return False
-        dn = self.fwd[addr] & 0xFFFF
-        d = self.adis[dn]
+            return None
+        d = self.adis[self.fwd[addr] & 0xFFFF]
         dport = d.reg(AdiPage.SW_PORT.offset)
-        if not dport >> 31 or (dport & 0xFFFF) != (port & 0xFFFF) or d.state != 1:
-            return False
+        if not dport >> 31 or (dport & 0xFFF) != (port & 0xFFF) or d.state != 1:
+            return None
         cfg = d.reg(AdiPage.RX_CFG.offset)
         slots, slot_bytes = 1 << (cfg & 0xF), 1 << ((cfg >> 8) & 0x1F)
+        if len(data) > slot_bytes - RX_HDR_SIZE:
+            return None
         if (d.rx_tail + 1) % slots == d.rx_head:
-            return True  # receiver full: dropped (counted by nobody, like a NIC)
-        src_addr = next((i for i, f in enumerate(self.fwd) if f >> 31 and f & 0xFFFF == n), 0)
-        payload = data[: slot_bytes - RX_HDR_SIZE]
+            return int(CplStatus.RX_FULL)
         base = d.addr(AdiPage.RX_BASE_LO.offset) + d.rx_tail * slot_bytes
-        if self._dma(d, base + RX_HDR_SIZE, len(payload), payload) is None:
-            return True
-        self._dma(d, base, RX_HDR_SIZE, RxHeader(len(payload), src_addr).pack())
+        if self._dma(d, base + RX_HDR_SIZE, len(data), data) is None:
+            return 1  # the receiver's own mapping is broken: its problem, the write is dropped
+        self._dma(d, base, RX_HDR_SIZE, RxHeader(len(data), (port >> 16) & 0xFFF, True, cookie).pack())
         d.rx_tail = (d.rx_tail + 1) % slots
         self._interrupt(d)
-        return True
+        return 1
 
     def _error(self, n: int, a: AdiHw, err: int) -> None:
         a.state, a.err = 2, err
         self._pf_error(n)
+        self._interrupt(a)
 
     def _pf_error(self, n: int) -> None:
         log.info("ADI %d -> ERROR %d", n, self.adis[n].err)

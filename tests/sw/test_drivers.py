@@ -117,7 +117,7 @@ def test_send_between_vdevs_on_one_network() -> None:
         assert got is not None
         hdr, data = got
         assert data == b"hello from A" and hdr.length == 12
-        assert hdr.src_addr == st.vdcm.switch_addr(ua)
+        assert hdr.src == st.vdcm.switch_addr(ua)
         assert await b.queues[0].receive() is None
 
     run(body())
