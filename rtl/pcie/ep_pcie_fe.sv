@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+/// ep_pcie_fe: PCIe front end of the endpoint = ep_cfg_space + ep_tlp_rx + ep_tlp_tx
+/// (docs: rtl/pcie/README.md). Host requests in, completions out, a one-DW register bus to
+/// ep_core, and the configuration state ep_core needs. It also watches the DMA completion
+/// stream (rx_cpl_tlp_*) to log UR / CA / poisoned completions in the Status register.
+`resetall
+`default_nettype none
+module ep_pcie_fe #(
+  parameter int unsigned DataWidth    = 256,        /// TLP data width, power of two, 64 .. 1024
+  parameter int unsigned NumAdi       = 4,          /// ADIs (BAR2 portal pages), power of two
+  parameter int unsigned Bar0SizeLog2 = 20,         /// BAR0 size = 2**Bar0SizeLog2 bytes
+  parameter logic [15:0] VendorId     = 16'h1DEA,
+  parameter logic [15:0] DeviceId     = 16'h5105,
+  parameter int unsigned CplBufDw     = 32,         /// completion data FIFO (DWs)
+  localparam int unsigned S = DataWidth / 32        /// DWs per beat (derived, do not override)
+) (
+  input  wire logic                 clk,
+  input  wire logic                 rst,          // synchronous, active-high
+  /// host requests (sink)
+  input  wire logic [127:0]         rx_req_tlp_hdr,
+  input  wire logic [DataWidth-1:0] rx_req_tlp_data,
+  input  wire logic [S-1:0]         rx_req_tlp_strb,
+  input  wire logic [31:0]          rx_req_tlp_prfx,
+  input  wire logic                 rx_req_tlp_valid,
+  input  wire logic                 rx_req_tlp_sop,
+  input  wire logic                 rx_req_tlp_eop,
+  output logic                      rx_req_tlp_ready,
+  /// completions (source)
+  output logic [127:0]              tx_cpl_tlp_hdr,
+  output logic [DataWidth-1:0]      tx_cpl_tlp_data,
+  output logic [S-1:0]              tx_cpl_tlp_strb,
+  output logic                      tx_cpl_tlp_valid,
+  output logic                      tx_cpl_tlp_sop,
+  output logic                      tx_cpl_tlp_eop,
+  input  wire logic                 tx_cpl_tlp_ready,
+  /// DMA completion stream, watched only (the handshake belongs to ep_core)
+  input  wire logic [127:0]         mon_rx_cpl_tlp_hdr,
+  input  wire logic                 mon_rx_cpl_tlp_valid,
+  input  wire logic                 mon_rx_cpl_tlp_sop,
+  input  wire logic                 mon_rx_cpl_tlp_ready,
+  /// register bus to ep_core (source) and its responses (status, no ready)
+  output logic                      m_reg_valid,
+  input  wire logic                 m_reg_ready,
+  output logic                      m_reg_bar,
+  output logic [31:0]               m_reg_addr,
+  output logic                      m_reg_write,
+  output logic [31:0]               m_reg_wdata,
+  output logic [3:0]                m_reg_be,
+  input  wire logic                 s_reg_rsp_valid,
+  input  wire logic [31:0]          s_reg_rsp_rdata,
+  /// configuration state for ep_core
+  output logic [15:0]               cfg_requester_id,
+  output logic                      cfg_bus_master_en,
+  output logic [2:0]                cfg_max_payload,
+  output logic [2:0]                cfg_max_read_req,
+  output logic                      cfg_ext_tag_en,
+  output logic                      cfg_pasid_en,
+  output logic                      cfg_pasid_exec_en,
+  output logic                      cfg_pasid_priv_en,
+  output logic                      cfg_msix_en,
+  output logic                      cfg_msix_func_mask,
+  output logic [4:0]                cfg_sys_page_shift
+);
+  logic        cfg_valid, cfg_write;
+  logic [9:0]  cfg_dw;
+  logic [31:0] cfg_wdata, cfg_rdata;
+  logic [3:0]  cfg_be;
+  logic [15:0] cfg_target_id;
+  logic        cfg_mem_en;
+  logic [63:0] cfg_bar0_addr, cfg_bar2_addr, cfg_bar2_mask;
+  logic        ev_ur_np, ev_ur_p, ev_malformed, ev_poisoned;
+
+  // DMA completions: UR -> Received Master Abort, CA -> Received Target Abort, EP -> parity
+  logic        cpl_sop_fire;
+  logic [2:0]  cpl_status;
+  assign cpl_sop_fire = mon_rx_cpl_tlp_valid && mon_rx_cpl_tlp_ready && mon_rx_cpl_tlp_sop;
+  assign cpl_status   = mon_rx_cpl_tlp_hdr[ep_pcie_pkg::HDR_CPL_STATUS_LSB +: 3];
+  logic unused_mon;
+  assign unused_mon = ^{mon_rx_cpl_tlp_hdr[127:111], mon_rx_cpl_tlp_hdr[109:80],
+                        mon_rx_cpl_tlp_hdr[76:0]};
+
+  ep_cfg_space #(
+    .NumAdi        (NumAdi),
+    .Bar0SizeLog2  (Bar0SizeLog2),
+    .VendorId      (VendorId),
+    .DeviceId      (DeviceId),
+    .SubsysVendorId(VendorId)
+  ) u_cfg (
+    .clk               (clk),
+    .rst               (rst),
+    .s_cfg_valid       (cfg_valid),
+    .s_cfg_write       (cfg_write),
+    .s_cfg_dw          (cfg_dw),
+    .s_cfg_wdata       (cfg_wdata),
+    .s_cfg_be          (cfg_be),
+    .s_cfg_target_id   (cfg_target_id),
+    .m_cfg_rdata       (cfg_rdata),
+    .ev_ur_np          (ev_ur_np),
+    .ev_ur_p           (ev_ur_p),
+    .ev_malformed      (ev_malformed),
+    .ev_poisoned       (ev_poisoned),
+    .ev_cpl_ur         (cpl_sop_fire && cpl_status == ep_pcie_pkg::CPL_UR),
+    .ev_cpl_ca         (cpl_sop_fire && cpl_status == ep_pcie_pkg::CPL_CA),
+    .ev_cpl_poisoned   (cpl_sop_fire && mon_rx_cpl_tlp_hdr[ep_pcie_pkg::HDR_EP]),
+    .ev_sig_ca         (1'b0),  // this completer never answers with CA
+    .cfg_requester_id  (cfg_requester_id),
+    .cfg_mem_en        (cfg_mem_en),
+    .cfg_bus_master_en (cfg_bus_master_en),
+    .cfg_max_payload   (cfg_max_payload),
+    .cfg_max_read_req  (cfg_max_read_req),
+    .cfg_ext_tag_en    (cfg_ext_tag_en),
+    .cfg_pasid_en      (cfg_pasid_en),
+    .cfg_pasid_exec_en (cfg_pasid_exec_en),
+    .cfg_pasid_priv_en (cfg_pasid_priv_en),
+    .cfg_msix_en       (cfg_msix_en),
+    .cfg_msix_func_mask(cfg_msix_func_mask),
+    .cfg_sys_page_shift(cfg_sys_page_shift),
+    .cfg_bar0_addr     (cfg_bar0_addr),
+    .cfg_bar2_addr     (cfg_bar2_addr),
+    .cfg_bar2_mask     (cfg_bar2_mask)
+  );
+
+  logic        job_valid, job_ready, job_data;
+  logic [2:0]  job_status, job_tc, job_attr;
+  logic [10:0] job_len;
+  logic [12:0] job_bc;
+  logic [11:0] job_addr;
+  logic [15:0] job_rid;
+  logic [9:0]  job_tag;
+  logic        dat_valid, dat_pop;
+  logic [31:0] dat_data;
+
+  ep_tlp_rx #(
+    .DataWidth   (DataWidth),
+    .Bar0SizeLog2(Bar0SizeLog2),
+    .CplBufDw    (CplBufDw)
+  ) u_rx (
+    .clk             (clk),
+    .rst             (rst),
+    .rx_req_tlp_hdr  (rx_req_tlp_hdr),
+    .rx_req_tlp_data (rx_req_tlp_data),
+    .rx_req_tlp_strb (rx_req_tlp_strb),
+    .rx_req_tlp_prfx (rx_req_tlp_prfx),
+    .rx_req_tlp_valid(rx_req_tlp_valid),
+    .rx_req_tlp_sop  (rx_req_tlp_sop),
+    .rx_req_tlp_eop  (rx_req_tlp_eop),
+    .rx_req_tlp_ready(rx_req_tlp_ready),
+    .m_cfg_valid     (cfg_valid),
+    .m_cfg_write     (cfg_write),
+    .m_cfg_dw        (cfg_dw),
+    .m_cfg_wdata     (cfg_wdata),
+    .m_cfg_be        (cfg_be),
+    .m_cfg_target_id (cfg_target_id),
+    .s_cfg_rdata     (cfg_rdata),
+    .cfg_mem_en      (cfg_mem_en),
+    .cfg_bar0_addr   (cfg_bar0_addr),
+    .cfg_bar2_addr   (cfg_bar2_addr),
+    .cfg_bar2_mask   (cfg_bar2_mask),
+    .cfg_max_payload (cfg_max_payload),
+    .m_reg_valid     (m_reg_valid),
+    .m_reg_ready     (m_reg_ready),
+    .m_reg_bar       (m_reg_bar),
+    .m_reg_addr      (m_reg_addr),
+    .m_reg_write     (m_reg_write),
+    .m_reg_wdata     (m_reg_wdata),
+    .m_reg_be        (m_reg_be),
+    .s_reg_rsp_valid (s_reg_rsp_valid),
+    .s_reg_rsp_rdata (s_reg_rsp_rdata),
+    .m_job_valid     (job_valid),
+    .m_job_ready     (job_ready),
+    .m_job_status    (job_status),
+    .m_job_data      (job_data),
+    .m_job_len       (job_len),
+    .m_job_bc        (job_bc),
+    .m_job_addr      (job_addr),
+    .m_job_rid       (job_rid),
+    .m_job_tag       (job_tag),
+    .m_job_tc        (job_tc),
+    .m_job_attr      (job_attr),
+    .m_dat_valid     (dat_valid),
+    .m_dat_data      (dat_data),
+    .s_dat_pop       (dat_pop),
+    .ev_ur_np        (ev_ur_np),
+    .ev_ur_p         (ev_ur_p),
+    .ev_malformed    (ev_malformed),
+    .ev_poisoned     (ev_poisoned)
+  );
+
+  ep_tlp_tx #(
+    .DataWidth(DataWidth),
+    .CplBufDw (CplBufDw)
+  ) u_tx (
+    .clk             (clk),
+    .rst             (rst),
+    .s_job_valid     (job_valid),
+    .s_job_ready     (job_ready),
+    .s_job_status    (job_status),
+    .s_job_data      (job_data),
+    .s_job_len       (job_len),
+    .s_job_bc        (job_bc),
+    .s_job_addr      (job_addr),
+    .s_job_rid       (job_rid),
+    .s_job_tag       (job_tag),
+    .s_job_tc        (job_tc),
+    .s_job_attr      (job_attr),
+    .s_dat_valid     (dat_valid),
+    .s_dat_data      (dat_data),
+    .m_dat_pop       (dat_pop),
+    .cfg_completer_id(cfg_requester_id),
+    .cfg_max_payload (cfg_max_payload),
+    .tx_cpl_tlp_hdr  (tx_cpl_tlp_hdr),
+    .tx_cpl_tlp_data (tx_cpl_tlp_data),
+    .tx_cpl_tlp_strb (tx_cpl_tlp_strb),
+    .tx_cpl_tlp_valid(tx_cpl_tlp_valid),
+    .tx_cpl_tlp_sop  (tx_cpl_tlp_sop),
+    .tx_cpl_tlp_eop  (tx_cpl_tlp_eop),
+    .tx_cpl_tlp_ready(tx_cpl_tlp_ready)
+  );
+endmodule
+`resetall
