@@ -144,6 +144,4 @@ class Caches:
         start = addr & ~((1 << (12 + am)) - 1)
         end = start + (1 << (12 + am))
         fs = (Pgtt.FIRST_STAGE, Pgtt.NESTED)
-        return self.inv_iotlb(
-            lambda e: e.did == did and e.pasid == pasid and e.pgtt in fs and e.overlaps(start, end)
-        )
+        return self.inv_iotlb(lambda e: e.did == did and e.pasid == pasid and e.pgtt in fs and e.overlaps(start, end))

@@ -116,9 +116,7 @@ class ContextEntry:
 
     def invalid(self) -> bool:
         """SCT.4 (0x43) conditions."""
-        return (
-            (not self.dte and self.pre) or (self.eptr and not self.paside) or self.rid_pasid > self.max_pasid
-        )
+        return (not self.dte and self.pre) or (self.eptr and not self.paside) or self.rid_pasid > self.max_pasid
 
     @classmethod
     def from_bytes(cls, raw: bytes, caps: Caps) -> ContextEntry:

@@ -9,9 +9,10 @@ IQERCD.IQEI are set and nothing is fetched until software clears IQE.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from types import MappingProxyType
 
 from siov_sim.model.iommu.caches import Caches
 from siov_sim.model.iommu.faults import FaultUnit, MsiSink
@@ -60,18 +61,20 @@ DevTlbSink = Callable[[DevTlbInvalidation], None]
 
 # Reserved-bit masks (qw0, qw1) per type; 256-bit types also need qw2 = qw3 = 0, 128-bit types too
 # (they are zero-padded in a 256-bit queue).
-_RSVD: dict[int, tuple[int, int]] = {
-    DescType.CC: (0xFFFC_0000_0000_F1C0, 0xFFFF_FFFF_FFFF_FFFF),
-    DescType.IOTLB: (0xFFFF_FFFF_0000_F100, 0xF80),
-    DescType.DEV_TLB: (0xFFFF_0000_FFE0_F1F0, 0xFFE),
-    DescType.IEC: (0xFFFF_0000_07FF_F1E0, 0xFFFF_FFFF_FFFF_FFFF),
-    DescType.WAIT: (0xFFFF_F100, 0x3),
-    DescType.P_IOTLB: (0xFFF0_0000_0000_F1C0, 0xF80),
-    DescType.PC: (0xFFF0_0000_0000_F1C0, 0xFFFF_FFFF_FFFF_FFFF),
-    DescType.P_DEV_TLB: (0xFFF0_0000_0000_F000, 0x7FE),
-}
+_RSVD: Mapping[int, tuple[int, int]] = MappingProxyType(
+    {
+        DescType.CC: (0xFFFC_0000_0000_F1C0, 0xFFFF_FFFF_FFFF_FFFF),
+        DescType.IOTLB: (0xFFFF_FFFF_0000_F100, 0xF80),
+        DescType.DEV_TLB: (0xFFFF_0000_FFE0_F1F0, 0xFFE),
+        DescType.IEC: (0xFFFF_0000_07FF_F1E0, 0xFFFF_FFFF_FFFF_FFFF),
+        DescType.WAIT: (0xFFFF_F100, 0x3),
+        DescType.P_IOTLB: (0xFFF0_0000_0000_F1C0, 0xF80),
+        DescType.PC: (0xFFF0_0000_0000_F1C0, 0xFFFF_FFFF_FFFF_FFFF),
+        DescType.P_DEV_TLB: (0xFFF0_0000_0000_F000, 0x7FE),
+    }
+)
 _VALID_TYPES = frozenset(int(t) for t in DescType)
-_TYPES_256 = {DescType.P_IOTLB, DescType.PC, DescType.P_DEV_TLB, DescType.PGRP_RESP, DescType.HPT}
+_TYPES_256 = frozenset({DescType.P_IOTLB, DescType.PC, DescType.P_DEV_TLB, DescType.PGRP_RESP, DescType.HPT})
 
 
 def dev_tlb_size(addr_field: int, s: bool) -> tuple[int, int]:
@@ -242,9 +245,7 @@ class InvQueue:
             self._devtlb(DevTlbInvalidation(qw0 >> 32 & 0xFFFF, None, base, size))
         elif dt == DescType.P_DEV_TLB:
             base, size = dev_tlb_size(qw1 & ~0xFFF, bool(qw1 >> 11 & 1))
-            self._devtlb(
-                DevTlbInvalidation(qw0 >> 16 & 0xFFFF, qw0 >> 32 & 0xFFFFF, base, size, bool(qw1 & 1))
-            )
+            self._devtlb(DevTlbInvalidation(qw0 >> 16 & 0xFFFF, qw0 >> 32 & 0xFFFFF, base, size, bool(qw1 & 1)))
         elif dt == DescType.IEC:
             pass  # no interrupt remapping on this unit: nothing cached
         elif dt == DescType.WAIT:

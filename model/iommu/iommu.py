@@ -191,9 +191,7 @@ class VtdIommu:
             return Translation(e.out_base | (addr & e.off_mask), t.page_shift, t.did, t.pasid, t.pgtt)
         return self._miss(sid, pasid, addr, write, pmr, er)
 
-    def _miss(
-        self, sid: int, pasid: int | None, addr: int, write: bool, pmr: bool, er: bool
-    ) -> Translation | Fault:
+    def _miss(self, sid: int, pasid: int | None, addr: int, write: bool, pmr: bool, er: bool) -> Translation | Fault:
         if not self._te:
             return Translation(addr, 12, 0, 0, 0)
         r = self._lookup(sid, pasid, addr, write, pmr, er)
@@ -210,9 +208,7 @@ class VtdIommu:
 
     def _ss_params(self, pe: PasidEntry) -> SsParams:
         width = self.caps.sagaw_bits(pe.aw) or 48
-        return SsParams(
-            pe.ssptptr, pe.aw + 2, min(self.caps.mgaw, width), pe.ssade, pe.pwsnp and self.caps.smpwcs
-        )
+        return SsParams(pe.ssptptr, pe.aw + 2, min(self.caps.mgaw, width), pe.ssade, pe.pwsnp and self.caps.smpwcs)
 
     def _context(self, sid: int) -> ContextEntry | tuple[FR, bool]:
         mem, caps = self.mem, self.caps
@@ -321,9 +317,7 @@ class VtdIommu:
         walker = self._walker
         snoop = pe.pwsnp and caps.smpwcs
         if pgtt == Pgtt.FIRST_STAGE:
-            r = walker.fs_walk(
-                pe.fsptptr, 5 if pe.fspm == 1 else 4, addr, write, not priv, pe.wpe, pe.eafe, snoop
-            )
+            r = walker.fs_walk(pe.fsptptr, 5 if pe.fspm == 1 else 4, addr, write, not priv, pe.wpe, pe.eafe, snoop)
         elif pgtt == Pgtt.SECOND_STAGE:
             r = walker.ss_translate(self._ss_params(pe), addr, write)
         elif pgtt == Pgtt.NESTED:

@@ -314,3 +314,29 @@ def test_esrtps_srtp_drops_caches() -> None:
     env.gcmd(Gcmd.SRTP)
     c = env.iommu.caches
     assert not c.iotlb and not c.pasid and not c.context
+
+
+def test_fractured_large_page_dropped_by_any_overlapping_invalidation() -> None:
+    env = Env()
+    env.enable()
+    env.context(SID)
+    fs = env.fs_table()
+    fs.map(0x20_0000, 1 << 34, 0x20_0000)
+    env.bind_fs(SID, 5, fs, did=5)
+    for off in (0, 0x1000, 0x1F_F000):
+        assert isinstance(env.iommu.translate(SID, 5, 0x20_0000 + off), Translation)
+    assert len(env.iommu.caches.iotlb) == 3  # one slice per 4 KiB page used
+    env.submit(descs.piotlb_page(5, 5, 0x20_0000 + 0x5000, 0))  # AM=0 inside the 2M page
+    assert not env.iommu.caches.iotlb
+    for off in (0, 0x1000):
+        env.iommu.translate(SID, 5, 0x20_0000 + off)
+    env.submit(descs.piotlb_page(5, 5, 0x20_0000, 9))
+    assert not env.iommu.caches.iotlb
+
+
+def test_qie_disable_refused_while_queue_stalled() -> None:
+    env = Env()
+    env.enable()
+    env.submit((0xB).to_bytes(8, "little") + bytes(24))  # IQE: head stays behind tail
+    env.gcmd(Gcmd.QIE, on=False)
+    assert env.r32(Reg.GSTS) & Gcmd.QIE
