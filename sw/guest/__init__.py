@@ -18,13 +18,14 @@ from siov_sim.sw.guest.drivers import (
     vfio_open,
     vmm_attach,
 )
-from siov_sim.sw.guest.memory import DmaSpace, GpaSpace, GuestVm, IovaSpace, SvaSpace, UserProcess
+from siov_sim.sw.guest.memory import DmaSpace, GiovaSpace, GpaSpace, GuestVm, IovaSpace, SvaSpace, UserProcess
 from siov_sim.sw.guest.queue import QueueError, QueueStats, VdevQueue
 
 __all__ = [
     "AvfGuestDriver",
     "DmaSpace",
     "DpdkPmd",
+    "GiovaSpace",
     "GpaSpace",
     "GuestVm",
     "IovaSpace",

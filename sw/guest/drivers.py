@@ -15,7 +15,8 @@ import logging
 
 from siov_sim.sw.bus import Runtime
 from siov_sim.sw.driver import pci
-from siov_sim.sw.guest.memory import DmaSpace, GpaSpace, GuestVm, IovaSpace, SvaSpace, UserProcess
+from siov_sim.sw.driver.iommu_api import IoDomain
+from siov_sim.sw.guest.memory import DmaSpace, GiovaSpace, GpaSpace, GuestVm, IovaSpace, SvaSpace, UserProcess
 from siov_sim.sw.guest.queue import VdevQueue
 from siov_sim.sw.vdcm.vconfig import MSIX_CAP_OFF
 from siov_sim.sw.vdcm.vdev import MSIX_TABLE_OFF, VDEV_DEVICE_ID, VDEV_MAGIC, VDEV_VENDOR_ID, VREG
@@ -134,8 +135,11 @@ class AvfGuestDriver(VdevDriver):
         use_irq: bool = True,
         ring_size: int = 64,
         rx_slots: int = 8,
+        viommu: IoDomain | None = None,
     ) -> None:
-        super().__init__(dev, GpaSpace(vm), runtime, use_irq=use_irq, ring_size=ring_size, rx_slots=rx_slots)
+        """``viommu``: the guest's own first-stage table (nested); without it DMA uses GPAs."""
+        mem: DmaSpace = GpaSpace(vm) if viommu is None else GiovaSpace(vm, viommu)
+        super().__init__(dev, mem, runtime, use_irq=use_irq, ring_size=ring_size, rx_slots=rx_slots)
         self.vm = vm
 
     async def _setup_irqs(self, n: int) -> None:
@@ -193,24 +197,30 @@ class SvaUser(VdevDriver):
         self.process = process
 
 
-async def vfio_open(vfio: Vfio, gid: int, name: str, process: UserProcess) -> tuple[VfioContainer, VfioDevice]:
+async def vfio_open(
+    vfio: Vfio, gid: int, name: str, process: UserProcess, *, iommu_type: int = u.VFIO_TYPE1v2_IOMMU
+) -> tuple[VfioContainer, VfioDevice]:
     """The standard VFIO open sequence (container, group, type1v2, device fd)."""
     container = vfio.open_container(process)
     if container.get_api_version() != u.VFIO_API_VERSION:
         raise VfioError(22, "VFIO API version mismatch")
-    if not container.check_extension(u.VFIO_TYPE1v2_IOMMU):
-        raise VfioError(22, "type1v2 IOMMU not supported")
+    if not container.check_extension(iommu_type):
+        raise VfioError(22, f"IOMMU type {iommu_type} not supported")
     group = vfio.open_group(gid)
     if not group.get_status() & u.VFIO_GROUP_FLAGS_VIABLE:
         raise VfioError(22, f"group {gid} not viable")
     await group.set_container(container)
-    await container.set_iommu(u.VFIO_TYPE1v2_IOMMU)
+    await container.set_iommu(iommu_type)
     return container, group.get_device_fd(name)
 
 
-async def vmm_attach(vfio: Vfio, gid: int, name: str, vm: GuestVm) -> tuple[VfioContainer, VfioDevice]:
-    """What QEMU does for ``-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/<uuid>``."""
-    container, dev = await vfio_open(vfio, gid, name, vm.vmm)
+async def vmm_attach(
+    vfio: Vfio, gid: int, name: str, vm: GuestVm, *, nesting: bool = False
+) -> tuple[VfioContainer, VfioDevice]:
+    """What QEMU does for ``-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/<uuid>``
+    (``nesting``: the VM has a virtual IOMMU, so the container is a nesting one)."""
+    iommu_type = u.VFIO_TYPE1_NESTING_IOMMU if nesting else u.VFIO_TYPE1v2_IOMMU
+    container, dev = await vfio_open(vfio, gid, name, vm.vmm, iommu_type=iommu_type)
     await vm.map_ram(container)
     return container, dev
 

@@ -173,6 +173,43 @@ class GpaSpace:
         self.vm.write(addr, data)
 
 
+class GiovaSpace:
+    """Guest driver behind a virtual IOMMU: DMA addresses are guest IOVAs, which the guest maps
+    (GIOVA -> GPA) in its first-stage table; the IOMMU nests it on the GPA -> HPA second stage."""
+
+    def __init__(self, vm: GuestVm, guest_table: IoDomain, base: int = 0x40_0000_0000) -> None:
+        self.vm = vm
+        self.table = guest_table
+        self.base = base
+        self._gpa: dict[int, tuple[int, int]] = {}
+
+    async def alloc(self, size: int) -> int:
+        size = _round_up(size)
+        gpa = self.vm.page_alloc.alloc(size)
+        self.vm.write(gpa, bytes(size))
+        giova = self.base + gpa
+        self.table.map(giova, gpa, size, write=True, user=True)
+        self._gpa[giova] = (gpa, size)
+        return giova
+
+    async def free(self, addr: int) -> None:
+        gpa, size = self._gpa.pop(addr)
+        await self.table.unmap(addr, size)
+        self.vm.page_alloc.free(gpa)
+
+    def _to_gpa(self, addr: int) -> int:
+        for giova, (gpa, size) in self._gpa.items():
+            if giova <= addr < giova + size:
+                return gpa + addr - giova
+        raise MemoryError(f"GIOVA 0x{addr:x} not mapped by the guest")
+
+    def read(self, addr: int, length: int) -> bytes:
+        return self.vm.read(self._to_gpa(addr), length)
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.vm.write(self._to_gpa(addr), data)
+
+
 class IovaSpace:
     """DPDK-like PMD: memory from the process, MAP_DMA'd with IOVA = VA (``--iova-mode=va``)."""
 

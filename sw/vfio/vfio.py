@@ -110,6 +110,7 @@ class VfioContainer:
         self.domain: IoDomain | None = None
         self._groups: list[_GroupState] = []
         self._maps: list[DmaMapping] = []
+        self._nested: list[IoDomain] = []
 
     # ---- python verbs -----------------------------------------------------------------------
     def get_api_version(self) -> int:
@@ -147,6 +148,23 @@ class VfioContainer:
         self._require_iommu()
         ranges = [(0, MSI_WINDOW[0] - 1), (MSI_WINDOW[1] + 1, IOVA_LIMIT)]
         return PAGE | (1 << 21) | (1 << 30), ranges, DMA_ENTRY_LIMIT - len(self._maps)
+
+    def alloc_nested_domain(self) -> IoDomain:
+        """A guest first-stage table nested on the container's second stage (vIOMMU guests).
+
+        The iommufd analogue is ``IOMMU_HWPT_ALLOC`` with the container's HWPT as parent; the
+        guest fills it (GVA/GIOVA -> GPA) and a device is switched to it with
+        :meth:`VfioDevice.attach_pt`.
+        """
+        dom = self._require_iommu()
+        if self.iommu_type != u.VFIO_TYPE1_NESTING_IOMMU:
+            raise VfioError(errno.EINVAL, "nested domains need VFIO_TYPE1_NESTING_IOMMU")
+        nested = self.vfio.iommu.alloc_domain(DomainKind.NESTED, parent=dom)
+        self._nested.append(nested)
+        return nested
+
+    def owns_domain(self, domain: IoDomain) -> bool:
+        return domain is self.domain or any(d is domain for d in self._nested)
 
     def mappings(self) -> list[DmaMapping]:
         return list(self._maps)
@@ -237,6 +255,9 @@ class VfioContainer:
         self._groups.remove(g)
         g.container = None
         if not self._groups and self.domain is not None:  # last group gone: release the IOMMU model
+            for nested in self._nested:
+                await self.vfio.iommu.free_domain(nested)
+            self._nested.clear()
             if self._maps:
                 await self.unmap_dma(0, 0, u.VFIO_DMA_UNMAP_FLAG_ALL)
             await self.vfio.iommu.free_domain(self.domain)
@@ -456,6 +477,16 @@ class VfioDevice:
 
     async def reset(self) -> None:
         await self._live().reset()
+
+    async def attach_pt(self, domain: IoDomain) -> None:
+        """Switch the device's DMA to another page table of its container (``VFIO_DEVICE_ATTACH_
+        IOMMUFD_PT``): the VDEV drains, its PASID is rebound, caches are invalidated."""
+        ops = self._live()
+        c = self._group.container if self._group is not None else None
+        if c is None or not c.owns_domain(domain):
+            raise VfioError(errno.EINVAL, "page table does not belong to this device's container")
+        await ops.detach_domain()
+        await ops.attach_domain(domain)
 
     async def pread(self, offset: int, length: int) -> bytes:
         index, off = u.VFIO_PCI_OFFSET_TO_INDEX(offset), offset & u.VFIO_PCI_OFFSET_MASK

@@ -135,3 +135,31 @@ def test_send_to_another_group_is_denied_by_the_switch() -> None:
         assert await b.queues[0].receive() is None
 
     run(body())
+
+
+def test_guest_with_viommu_uses_nested_translation() -> None:
+    async def body() -> None:
+        st = await build()
+        vdev = await st.vdcm.create("siov-1q", uid())
+        vm = GuestVm(st.host, "vm-viommu", ram_size=8 << 20)
+        gid = st.vdcm.group_id(vdev.uuid)
+        container, dev = await vmm_attach(st.vfio, gid, vdev.uuid, vm, nesting=True)
+        guest_table = container.alloc_nested_domain()  # the guest's vIOMMU page table
+        await dev.attach_pt(guest_table)
+        drv = AvfGuestDriver(vm, dev, st.host.runtime, viommu=guest_table)
+        await drv.start()
+        q = drv.queues[0]
+        src, dst = await drv.mem.alloc(4096), await drv.mem.alloc(4096)
+        assert src >= 0x40_0000_0000  # guest IOVAs, not GPAs
+        drv.mem.write(src, b"nested" * 600)
+        await q.copy(src, dst, 3600)
+        assert drv.mem.read(dst, 3600) == b"nested" * 600
+        # a GPA used directly (no guest mapping) faults under the guest's table
+        gpa = vm.page_alloc.alloc(4096)
+        with pytest.raises(QueueError):
+            await q.copy(gpa, dst, 64)
+        await drv.stop()
+        await vfio_close(st.vfio, gid, container, dev)
+        await st.vdcm.remove(vdev.uuid)
+
+    run(body())
