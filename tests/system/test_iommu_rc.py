@@ -155,4 +155,11 @@ async def ats_requests_blocked(dut: Any) -> None:
 
 @pytest.mark.system
 def test_iommu_rc() -> None:
-    run_rtl("tb_clk_only", test_module=__name__, extra_sources=[Path(__file__).with_name("tb_clk_only.sv")])
+    # the bench is pure Python; -Wno-fatal keeps lint warnings in unrelated RTL (the runner compiles
+    # the whole file list) from blocking it
+    run_rtl(
+        "tb_clk_only",
+        test_module=__name__,
+        extra_sources=[Path(__file__).with_name("tb_clk_only.sv")],
+        build_args=["-Wno-fatal"],
+    )
