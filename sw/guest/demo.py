@@ -139,7 +139,8 @@ async def run_demo(
             if vdcm.available_instances(type_id) == 0:
                 say(f"no ADIs left for VDEV {i}: stopping at {len(live)}")
                 break
-        live.append(await _bring_up(bus, iommu, vfio, vdcm, kind, type_id, i))
+        uid = str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
+        live.append(await _bring_up(bus, iommu, vfio, vdcm, kind, type_id, i, uid))
         r = live[-1].report
         say(f"VDEV {r.uuid[:8]} ({type_id}, {kind}) up: PASID {r.pasid}, ADIs {r.adis}")
 
@@ -147,6 +148,8 @@ async def run_demo(
         await _traffic(vdcm, lv, live[(n + 1) % len(live)], size, rng)
         say(f"VDEV {lv.report.uuid[:8]}: {lv.report.ops} ops, {lv.report.bytes} bytes")
 
+    for lv in live:
+        _collect(lv)
     pmds = [lv for lv in live if lv.kind == "pmd"]
     others = [lv for lv in live if lv.kind in ("pmd", "avf") and lv not in pmds[:1]]
     if pmds and others:
@@ -170,8 +173,9 @@ async def run_demo(
     return report
 
 
-async def _bring_up(bus: HostBus, iommu: IommuApi, vfio: Vfio, vdcm: Vdcm, kind: str, type_id: str, i: int) -> _Live:
-    uid = str(uuidlib.UUID(int=0x5105_0000_0000_4000_8000_0000_0000_0000 | i))
+async def _bring_up(
+    bus: HostBus, iommu: IommuApi, vfio: Vfio, vdcm: Vdcm, kind: str, type_id: str, i: int, uid: str
+) -> _Live:
     vdev = await vdcm.create(type_id, uid, network="demo")
     gid = vdcm.group_id(uid)
     rep = VdevReport(uid, type_id, kind, vdev.pasid, list(vdev.adis), vdev.num_queues)
