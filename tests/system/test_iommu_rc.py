@@ -77,6 +77,8 @@ async def translated_dma_and_faults(dut: Any) -> None:
     drv, mem, sid = b.drv, b.rc.host_mem, b.sid
     cap = await mmio_read64(b.bus, IOMMU_BASE + 0x8)
     assert cap == b.rc.iommu.caps.cap_value
+    ids = await b.bus.cfg_read(sid, 0, 4)
+    assert int.from_bytes(ids, "little") == 0x0D5E_8086
     fs = drv.alloc_domain(DomainKind.FIRST_STAGE)
     ss = drv.alloc_domain(DomainKind.SECOND_STAGE)
     buf = b.bus.alloc.alloc(0x4000)

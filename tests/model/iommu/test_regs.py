@@ -114,3 +114,16 @@ def test_caps_parameterised() -> None:
     env = Env(Caps(nfr=1, fs5lp=False, sagaw=0b00100, mgaw=48))
     cap = env.r64(Reg.CAP)
     assert cap >> 40 & 0xFF == 0 and not cap >> 60 & 1 and cap >> 8 & 0x1F == 0b00100 and cap >> 16 & 0x3F == 47
+
+
+def test_gcmd_several_bits_in_one_write() -> None:
+    env = Env()
+    env.w64(Reg.RTADDR, env.root | 1 << 10)
+    env.w64(Reg.IQA, env.iq | 1 << 11)
+    env.w32(Reg.GCMD, Gcmd.SRTP | Gcmd.QIE | Gcmd.TE)
+    sts = env.r32(Reg.GSTS)
+    assert sts & Gcmd.SRTP and sts & Gcmd.QIE and sts & Gcmd.TE
+    env.w32(Reg.GCMD, 0)  # TE and QIE off together (queue is quiesced)
+    assert env.r32(Reg.GSTS) & (Gcmd.QIE | Gcmd.TE) == 0
+    env.w64(Reg.GCMD, Gcmd.TE | 0xFFFF_FFFF << 32)  # 64-bit write over GCMD+GSTS: GSTS is RO
+    assert env.r32(Reg.GSTS) & Gcmd.TE and env.r32(Reg.GSTS) >> 24 & 0x7 == 0
