@@ -32,7 +32,7 @@ class PasidCacheEntry:
 class IotlbEntry:
     """One cached 4 KiB slice of a translated page."""
 
-    __slots__ = ("did", "off_mask", "out_base", "pasid", "pgtt", "sid", "t", "vbase", "write_ok")
+    __slots__ = ("did", "off_mask", "out_base", "pasid", "pgtt", "sid", "t", "tail", "vbase", "write_ok")
 
     def __init__(self, sid: int, t: Translation, vbase: int, write_ok: bool) -> None:
         self.sid = sid
@@ -40,6 +40,7 @@ class IotlbEntry:
         self.pasid = t.pasid
         self.pgtt = t.pgtt
         self.t = t
+        self.tail = (t.page_shift, t.did, t.pasid, t.pgtt)  # Translation fields after hpa
         self.vbase = vbase  # input address of the start of the whole (possibly large) page
         self.off_mask = (1 << t.page_shift) - 1
         self.out_base = t.hpa & ~self.off_mask
