@@ -152,24 +152,35 @@ class VdevQueue:
         return slot
 
     async def wait(self, slot: int) -> Completion:
+        """Completion record of ``slot``: by interrupt (the queue's vector wakes us; a timer tick
+        bounds the wait) or by polling the record. Raises :class:`QueueError` when the ADI is in
+        ERROR without writing the record, or at the timeout."""
         deadline = self.runtime.now_ns() + self.timeout_ns
+        ticks = 0
         while True:
-            rec = Completion.unpack(self.mem.read(self.cpl + slot * CPL_SIZE, CPL_SIZE)) if self._done(slot) else None
-            if rec is not None:
-                return rec
-            state, err = await self.status()
-            if state is AdiState.ERROR:
-                raise QueueError(f"queue {self.index} in ERROR (reason {err})", int(state), err)
-            if self.runtime.now_ns() > deadline:
-                raise QueueError(f"queue {self.index}: slot {slot} did not complete", int(state), err)
+            if self._done(slot):
+                return Completion.unpack(self.mem.read(self.cpl + slot * CPL_SIZE, CPL_SIZE))
+            woke = False
             if self.use_irq:
                 self._irq.clear()
                 if self._done(slot):
                     continue
-                await self._irq.wait()
+                while not self._irq.is_set() and self.runtime.now_ns() < deadline:
+                    await self.runtime.sleep(self.poll_ns)
+                woke = self._irq.is_set()
             else:
                 self.stats.polls += 1
                 await self.runtime.sleep(self.poll_ns)
+            ticks += 1
+            timed_out = self.runtime.now_ns() >= deadline
+            if self._done(slot):
+                continue
+            if woke or timed_out or ticks % 16 == 0:  # the ADI may have stopped on an error
+                state, err = await self.status()
+                if state is AdiState.ERROR:
+                    raise QueueError(f"queue {self.index} in ERROR (reason {err})", int(state), err)
+                if timed_out:
+                    raise QueueError(f"queue {self.index}: slot {slot} did not complete", int(state), err)
 
     def _done(self, slot: int) -> bool:
         return self.mem.read(self.cpl + slot * CPL_SIZE, 1)[0] != CplStatus.PENDING
@@ -184,6 +195,36 @@ class VdevQueue:
         self.stats.ops += 1
         self.stats.bytes += rec.bytes_done
         return rec
+
+    async def run_batch(self, descs: list[Descriptor]) -> list[Completion]:
+        """Post up to ring_size - 1 descriptors with one doorbell, then collect every record."""
+        if not 0 < len(descs) < self.ring_size:
+            raise ValueError(f"batch of {len(descs)} does not fit a ring of {self.ring_size}")
+        slots = []
+        for d in descs:
+            if self.use_irq and d is not descs[-1]:
+                d = dataclasses.replace(d, flags=d.flags & ~DescFlags.INTR)  # one interrupt per batch
+            elif self.use_irq:
+                d = dataclasses.replace(d, flags=d.flags | DescFlags.INTR)
+            slot = self.tail
+            self.mem.write(self.cpl + slot * CPL_SIZE, bytes(CPL_SIZE))
+            self.mem.write(self.ring + slot * DESC_SIZE, d.pack())
+            self.tail = (self.tail + 1) % self.ring_size
+            slots.append(slot)
+        await self.portal.write32(Portal.DOORBELL, self.tail)
+        recs = [await self.wait(s) for s in slots]
+        for d, rec in zip(descs, recs, strict=True):
+            if rec.status == CplStatus.RX_FULL:
+                self.stats.dropped += 1
+            elif not rec.ok:
+                raise QueueError(f"queue {self.index}: {d.opcode.name} failed (error {rec.error})", 0, rec.error)
+            else:
+                self.stats.ops += 1
+                self.stats.bytes += rec.bytes_done
+        return recs
+
+    def copy_desc(self, src: int, dst: int, length: int) -> Descriptor:
+        return Descriptor(Opcode.COPY, length, src, dst, self._next_tag())
 
     def _next_tag(self) -> int:
         self._tag = (self._tag + 1) & 0xFFFF_FFFF_FFFF_FFFF

@@ -163,3 +163,42 @@ def test_guest_with_viommu_uses_nested_translation() -> None:
         await st.vdcm.remove(vdev.uuid)
 
     run(body())
+
+
+def test_batch_submission_one_doorbell_one_interrupt() -> None:
+    async def body() -> None:
+        st = await build()
+        vdev = await st.vdcm.create("siov-1q", uid())
+        vm = GuestVm(st.host, "vmb", ram_size=8 << 20)
+        container, dev = await vmm_attach(st.vfio, st.vdcm.group_id(vdev.uuid), vdev.uuid, vm)
+        drv = AvfGuestDriver(vm, dev, st.host.runtime)
+        await drv.start()
+        q = drv.queues[0]
+        src, dst = await drv.mem.alloc(16 * 4096), await drv.mem.alloc(16 * 4096)
+        vm.write(src, bytes(range(256)) * 256)
+        recs = await q.run_batch([q.copy_desc(src + i * 4096, dst + i * 4096, 4096) for i in range(16)])
+        assert [r.index for r in recs] == list(range(16))
+        assert vm.read(dst, 16 * 4096) == bytes(range(256)) * 256
+        assert q.stats.irqs == 1 and q.stats.ops == 16 and q.stats.bytes == 16 * 4096
+        with pytest.raises(ValueError):
+            await q.run_batch([q.copy_desc(src, dst, 64)] * 64)
+
+    run(body())
+
+
+def test_wait_times_out_instead_of_hanging() -> None:
+    async def body() -> None:
+        st = await build()
+        vdev = await st.vdcm.create("siov-1q", uid())
+        proc = UserProcess(st.host, "p")
+        dev = await st.vdcm.open_sva(vdev.uuid, proc.enable_sva(st.iommu))
+        drv = SvaUser(proc, dev, st.host.runtime)
+        await drv.start()
+        q = drv.queues[0]
+        q.timeout_ns = 50_000
+        st.host.dev.stalled.add(vdev.adis[0])
+        src = proc.mmap_anon(4096)
+        with pytest.raises(QueueError, match="did not complete"):
+            await q.copy(src, src + 2048, 64)
+
+    run(body())
