@@ -170,7 +170,7 @@ def test_batch_submission_one_doorbell_one_interrupt() -> None:
         st = await build()
         vdev = await st.vdcm.create("siov-1q", uid())
         vm = GuestVm(st.host, "vmb", ram_size=8 << 20)
-        container, dev = await vmm_attach(st.vfio, st.vdcm.group_id(vdev.uuid), vdev.uuid, vm)
+        _container, dev = await vmm_attach(st.vfio, st.vdcm.group_id(vdev.uuid), vdev.uuid, vm)
         drv = AvfGuestDriver(vm, dev, st.host.runtime)
         await drv.start()
         q = drv.queues[0]
