@@ -7,4 +7,4 @@
 -F adi/adi.f
 -F gen/gen.f
 -F core/core.f
-// ep_top.sv  (front-end engineer: uncomment when it exists)
+ep_top.sv

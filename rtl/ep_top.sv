@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: Apache-2.0
+/// ep_top: the SIOV endpoint = PCIe front end (ep_pcie_fe: config space, TLP decode, MMIO,
+/// completions) + ep_core (BAR0 registers, MSI-X, IMS, ADIs, DMA). Link side: the five generic
+/// TLP streams of rtl/README.md; a board wrapper adapts them to a vendor hard IP.
+`resetall
+`default_nettype none
+module ep_top #(
+  parameter int unsigned DataWidth    = 256,        /// TLP data width (power of two, 64 .. 1024)
+  parameter int unsigned NumAdi       = 4,          /// ADIs, power of two 4 .. 4096
+  parameter logic [15:0] VendorId     = 16'h1DEA,   /// config space Vendor ID
+  parameter logic [15:0] DeviceId     = 16'h5105,   /// config space Device ID
+  parameter int unsigned Bar0SizeLog2 = 20,         /// BAR0 size = 2**Bar0SizeLog2 bytes
+  localparam int unsigned S = DataWidth / 32        /// DWs per beat (derived, do not override)
+) (
+  input  wire logic                 clk,
+  input  wire logic                 rst,            // synchronous, active-high
+  /// host -> EP requests (CfgRd0/CfgWr0, MRd, MWr, anything else the link delivers)
+  input  wire logic [127:0]         rx_req_tlp_hdr,
+  input  wire logic [DataWidth-1:0] rx_req_tlp_data,
+  input  wire logic [S-1:0]         rx_req_tlp_strb,
+  input  wire logic [31:0]          rx_req_tlp_prfx,
+  input  wire logic                 rx_req_tlp_valid,
+  input  wire logic                 rx_req_tlp_sop,
+  input  wire logic                 rx_req_tlp_eop,
+  output logic                      rx_req_tlp_ready,
+  /// completions for config and MMIO reads
+  output logic [127:0]              tx_cpl_tlp_hdr,
+  output logic [DataWidth-1:0]      tx_cpl_tlp_data,
+  output logic [S-1:0]              tx_cpl_tlp_strb,
+  output logic                      tx_cpl_tlp_valid,
+  output logic                      tx_cpl_tlp_sop,
+  output logic                      tx_cpl_tlp_eop,
+  input  wire logic                 tx_cpl_tlp_ready,
+  /// DMA MWr, MSI-X and IMS messages
+  output logic [127:0]              tx_wr_req_tlp_hdr,
+  output logic [DataWidth-1:0]      tx_wr_req_tlp_data,
+  output logic [S-1:0]              tx_wr_req_tlp_strb,
+  output logic [31:0]               tx_wr_req_tlp_prfx,
+  output logic                      tx_wr_req_tlp_valid,
+  output logic                      tx_wr_req_tlp_sop,
+  output logic                      tx_wr_req_tlp_eop,
+  input  wire logic                 tx_wr_req_tlp_ready,
+  /// DMA MRd
+  output logic [127:0]              tx_rd_req_tlp_hdr,
+  output logic [31:0]               tx_rd_req_tlp_prfx,
+  output logic                      tx_rd_req_tlp_valid,
+  output logic                      tx_rd_req_tlp_sop,
+  output logic                      tx_rd_req_tlp_eop,
+  input  wire logic                 tx_rd_req_tlp_ready,
+  /// completions for DMA reads
+  input  wire logic [127:0]         rx_cpl_tlp_hdr,
+  input  wire logic [DataWidth-1:0] rx_cpl_tlp_data,
+  input  wire logic [S-1:0]         rx_cpl_tlp_strb,
+  input  wire logic                 rx_cpl_tlp_valid,
+  input  wire logic                 rx_cpl_tlp_sop,
+  input  wire logic                 rx_cpl_tlp_eop,
+  output logic                      rx_cpl_tlp_ready
+);
+  logic        reg_valid, reg_ready, reg_bar, reg_write;
+  logic [31:0] reg_addr, reg_wdata;
+  logic [3:0]  reg_be;
+  logic        reg_rsp_valid;
+  logic [31:0] reg_rsp_rdata;
+  logic [15:0] cfg_requester_id;
+  logic        cfg_bus_master_en, cfg_ext_tag_en, cfg_pasid_en, cfg_pasid_exec_en;
+  logic        cfg_pasid_priv_en, cfg_msix_en, cfg_msix_func_mask;
+  logic [2:0]  cfg_max_payload, cfg_max_read_req;
+  logic [4:0]  cfg_sys_page_shift;
+
+  ep_pcie_fe #(
+    .DataWidth   (DataWidth),
+    .NumAdi      (NumAdi),
+    .Bar0SizeLog2(Bar0SizeLog2),
+    .VendorId    (VendorId),
+    .DeviceId    (DeviceId)
+  ) u_fe (
+    .clk                 (clk),
+    .rst                 (rst),
+    .rx_req_tlp_hdr      (rx_req_tlp_hdr),
+    .rx_req_tlp_data     (rx_req_tlp_data),
+    .rx_req_tlp_strb     (rx_req_tlp_strb),
+    .rx_req_tlp_prfx     (rx_req_tlp_prfx),
+    .rx_req_tlp_valid    (rx_req_tlp_valid),
+    .rx_req_tlp_sop      (rx_req_tlp_sop),
+    .rx_req_tlp_eop      (rx_req_tlp_eop),
+    .rx_req_tlp_ready    (rx_req_tlp_ready),
+    .tx_cpl_tlp_hdr      (tx_cpl_tlp_hdr),
+    .tx_cpl_tlp_data     (tx_cpl_tlp_data),
+    .tx_cpl_tlp_strb     (tx_cpl_tlp_strb),
+    .tx_cpl_tlp_valid    (tx_cpl_tlp_valid),
+    .tx_cpl_tlp_sop      (tx_cpl_tlp_sop),
+    .tx_cpl_tlp_eop      (tx_cpl_tlp_eop),
+    .tx_cpl_tlp_ready    (tx_cpl_tlp_ready),
+    .mon_rx_cpl_tlp_hdr  (rx_cpl_tlp_hdr),
+    .mon_rx_cpl_tlp_valid(rx_cpl_tlp_valid),
+    .mon_rx_cpl_tlp_sop  (rx_cpl_tlp_sop),
+    .mon_rx_cpl_tlp_ready(rx_cpl_tlp_ready),
+    .m_reg_valid         (reg_valid),
+    .m_reg_ready         (reg_ready),
+    .m_reg_bar           (reg_bar),
+    .m_reg_addr          (reg_addr),
+    .m_reg_write         (reg_write),
+    .m_reg_wdata         (reg_wdata),
+    .m_reg_be            (reg_be),
+    .s_reg_rsp_valid     (reg_rsp_valid),
+    .s_reg_rsp_rdata     (reg_rsp_rdata),
+    .cfg_requester_id    (cfg_requester_id),
+    .cfg_bus_master_en   (cfg_bus_master_en),
+    .cfg_max_payload     (cfg_max_payload),
+    .cfg_max_read_req    (cfg_max_read_req),
+    .cfg_ext_tag_en      (cfg_ext_tag_en),
+    .cfg_pasid_en        (cfg_pasid_en),
+    .cfg_pasid_exec_en   (cfg_pasid_exec_en),
+    .cfg_pasid_priv_en   (cfg_pasid_priv_en),
+    .cfg_msix_en         (cfg_msix_en),
+    .cfg_msix_func_mask  (cfg_msix_func_mask),
+    .cfg_sys_page_shift  (cfg_sys_page_shift)
+  );
+
+  ep_core #(
+    .DataWidth   (DataWidth),
+    .NumAdi      (NumAdi),
+    .Bar0SizeLog2(Bar0SizeLog2)
+  ) u_core (
+    .clk                (clk),
+    .rst                (rst),
+    .s_reg_valid        (reg_valid),
+    .s_reg_ready        (reg_ready),
+    .s_reg_bar          (reg_bar),
+    .s_reg_addr         (reg_addr),
+    .s_reg_write        (reg_write),
+    .s_reg_wdata        (reg_wdata),
+    .s_reg_be           (reg_be),
+    .m_reg_rsp_valid    (reg_rsp_valid),
+    .m_reg_rsp_rdata    (reg_rsp_rdata),
+    .cfg_requester_id   (cfg_requester_id),
+    .cfg_bus_master_en  (cfg_bus_master_en),
+    .cfg_max_payload    (cfg_max_payload),
+    .cfg_max_read_req   (cfg_max_read_req),
+    .cfg_ext_tag_en     (cfg_ext_tag_en),
+    .cfg_pasid_en       (cfg_pasid_en),
+    .cfg_pasid_exec_en  (cfg_pasid_exec_en),
+    .cfg_pasid_priv_en  (cfg_pasid_priv_en),
+    .cfg_msix_en        (cfg_msix_en),
+    .cfg_msix_func_mask (cfg_msix_func_mask),
+    .cfg_sys_page_shift (cfg_sys_page_shift),
+    .tx_wr_req_tlp_hdr  (tx_wr_req_tlp_hdr),
+    .tx_wr_req_tlp_data (tx_wr_req_tlp_data),
+    .tx_wr_req_tlp_strb (tx_wr_req_tlp_strb),
+    .tx_wr_req_tlp_prfx (tx_wr_req_tlp_prfx),
+    .tx_wr_req_tlp_valid(tx_wr_req_tlp_valid),
+    .tx_wr_req_tlp_sop  (tx_wr_req_tlp_sop),
+    .tx_wr_req_tlp_eop  (tx_wr_req_tlp_eop),
+    .tx_wr_req_tlp_ready(tx_wr_req_tlp_ready),
+    .tx_rd_req_tlp_hdr  (tx_rd_req_tlp_hdr),
+    .tx_rd_req_tlp_prfx (tx_rd_req_tlp_prfx),
+    .tx_rd_req_tlp_valid(tx_rd_req_tlp_valid),
+    .tx_rd_req_tlp_sop  (tx_rd_req_tlp_sop),
+    .tx_rd_req_tlp_eop  (tx_rd_req_tlp_eop),
+    .tx_rd_req_tlp_ready(tx_rd_req_tlp_ready),
+    .rx_cpl_tlp_hdr     (rx_cpl_tlp_hdr),
+    .rx_cpl_tlp_data    (rx_cpl_tlp_data),
+    .rx_cpl_tlp_strb    (rx_cpl_tlp_strb),
+    .rx_cpl_tlp_valid   (rx_cpl_tlp_valid),
+    .rx_cpl_tlp_sop     (rx_cpl_tlp_sop),
+    .rx_cpl_tlp_eop     (rx_cpl_tlp_eop),
+    .rx_cpl_tlp_ready   (rx_cpl_tlp_ready)
+  );
+endmodule
+`resetall
