@@ -27,7 +27,7 @@ def test_demo_runs_all_driver_kinds_and_cleans_up(vdevs: int) -> None:
             assert v.errors == 0, v
             assert v.ops >= 2 * v.queues and v.bytes >= 8192 * v.queues
             if v.driver in ("avf", "sva"):
-                assert v.interrupts >= v.ops
+                assert v.interrupts >= 2 * v.queues  # batches raise one interrupt each
         if vdevs >= 4:
             iso = rep.isolation
             assert iso["blocked"] and iso["victim_intact"] and iso["recovered"]
