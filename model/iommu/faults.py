@@ -21,6 +21,7 @@ MsiSink = Callable[[int, int], None]
 class FaultReason(IntEnum):
     """Scalable-mode DMA-remapping fault reasons (VT-d Table 30)."""
 
+    IR_29_MALFORMED = 0x29  # untranslated request to the interrupt range that is not a valid MSI
     RTA_1_BAD_TTM = 0x30
     RTA_2_LEGACY_PASID = 0x31
     RTA_3_LEGACY_PRQ = 0x32
@@ -76,6 +77,7 @@ class FaultReason(IntEnum):
 
 NON_QUALIFIED = frozenset(
     {
+        FaultReason.IR_29_MALFORMED,
         FaultReason.RTA_1_BAD_TTM,
         FaultReason.RTA_2_LEGACY_PASID,
         FaultReason.RTA_3_LEGACY_PRQ,

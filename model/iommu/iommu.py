@@ -207,6 +207,19 @@ class VtdIommu:
             self.fault_log.append(f)
         return f
 
+    def interrupt_range_fault(self, sid: int, addr: int, write: bool) -> Fault:
+        """Record 0x29 for a request without PASID to 0xFEEx_xxxx that is not a DWORD write.
+
+        Such requests are neither interrupts nor DMA (VT-d §3.15); the root complex calls this
+        instead of ``translate()`` and blocks the request.
+        """
+        f = Fault(FR.IR_29_MALFORMED, sid, None, addr, write)
+        if self.faults.record(f, False):
+            f = Fault(FR.IR_29_MALFORMED, sid, None, addr, write, recorded=True)
+        if len(self.fault_log) < self.fault_log_max:
+            self.fault_log.append(f)
+        return f
+
     def _ss_params(self, pe: PasidEntry) -> SsParams:
         width = self.caps.sagaw_bits(pe.aw) or 48
         return SsParams(pe.ssptptr, pe.aw + 2, min(self.caps.mgaw, width), pe.ssade, pe.pwsnp and self.caps.smpwcs)

@@ -31,6 +31,7 @@ from cocotbext.pcie.core.utils import PcieId
 from siov_sim.model.iommu import Caps, Fault, VtdIommu
 from siov_sim.model.irq import InterruptController, is_msi_address
 from siov_sim.model.mem import BusError, HostMemory
+from siov_sim.tb.pcie.pasid_tlp import install as install_pasid_tlp
 
 IOMMU_BASE = 0xFED9_0000
 IOMMU_SIZE = 0x1000
@@ -68,6 +69,7 @@ class IommuRootComplex(RootComplex):  # type: ignore[misc]
         fault_read_status: CplStatus = CplStatus.UR,
         **kwargs: Any,
     ) -> None:
+        install_pasid_tlp()  # the PASID prefix must survive every port hop to reach this RC
         super().__init__(*args, **kwargs)
         self.host_mem = host_mem if host_mem is not None else HostMemory(0, LOW_RAM_END)
         self.irq = irq if irq is not None else InterruptController()
@@ -115,6 +117,7 @@ class IommuRootComplex(RootComplex):  # type: ignore[misc]
         if tlp.length != 1 or tlp.first_be != 0xF or len(data) < 4:
             self.stats["intr_malformed"] += 1
             log.warning("malformed write to the interrupt range dropped: %r", tlp)
+            self.faults.append(self.iommu.interrupt_range_fault(int(tlp.requester_id), tlp.address, True))
             return
         self.stats["msi"] += 1
         self.irq.deliver(tlp.address & ~0x3, int.from_bytes(bytes(data[:4]), "little"))
@@ -143,7 +146,11 @@ class IommuRootComplex(RootComplex):  # type: ignore[misc]
 
     async def handle_mem_read_tlp(self, tlp: Tlp) -> None:
         self.stats["dma_rd"] += 1
-        t = self._translate(tlp, False)
+        if not getattr(tlp, "pasid_present", False) and is_msi_address(tlp.address):
+            # a read without PASID of the interrupt range is neither an interrupt nor DMA: blocked
+            t: Tlp | Fault | None = self.iommu.interrupt_range_fault(int(tlp.requester_id), tlp.address, False)
+        else:
+            t = self._translate(tlp, False)
         if isinstance(t, Tlp):
             await super().handle_mem_read_tlp(t)
             return

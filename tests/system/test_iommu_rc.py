@@ -142,6 +142,9 @@ async def interrupts_are_not_translated(dut: Any) -> None:
     # a non-DWORD write to the range is malformed, dropped
     await b.dma_write(msg.addr, bytes(8))
     assert b.rc.stats["intr_malformed"] == 1 and len(got) == 1
+    st, _ = await b.dma_read(msg.addr, 4)  # reads of the interrupt range without PASID: blocked
+    assert st == CplStatus.UR
+    assert [f.reason for f in b.rc.faults] == [0x59, 0x29, 0x29]  # PASID 7 not bound, then 2x 0x29
 
 
 @cocotb.test()

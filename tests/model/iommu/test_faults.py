@@ -497,8 +497,17 @@ def test_fault_reason(reason: FaultReason, scenario: Callable[[Env], Req], caps:
     assert isinstance(again, Fault) and again.reason == reason
 
 
+def test_interrupt_range_fault_0x29() -> None:
+    env = Env()
+    env.enable()
+    f = env.iommu.interrupt_range_fault(SID, 0xFEE0_0004, False)
+    assert f.reason == FR.IR_29_MALFORMED and f.recorded
+    lo, hi = env.iommu.fault_records()[0]
+    assert lo == 0xFEE0_0000 and hi >> 32 & 0xFF == 0x29 and hi & 0xFFFF == SID
+
+
 def test_every_reachable_reason_covered() -> None:
-    covered = {r for r, _, _ in SCENARIOS}
+    covered = {r for r, _, _ in SCENARIOS} | {FR.IR_29_MALFORMED}
     unreachable = {  # need ATS, PRS, HPT or an A/D write that can fail (not modelled): see docs/iommu.md
         FR.RTA_3_LEGACY_PRQ,
         FR.SCT_5_DTE,
