@@ -142,9 +142,9 @@ module ep_tlp_rx #(
   always_comb begin
     t_mem    = typ == ep_pcie_pkg::TYPE_MEM && !fmt[2];
     t_memlk  = typ == ep_pcie_pkg::TYPE_MEM_LK && fmt[2:1] == 2'b00;
-    t_io     = typ == ep_pcie_pkg::TYPE_IO && !fmt[2] && !is4;
-    t_cfg0   = typ == ep_pcie_pkg::TYPE_CFG0 && !fmt[2] && !is4;
-    t_cfg1   = typ == ep_pcie_pkg::TYPE_CFG1 && !fmt[2] && !is4;
+    t_io     = typ == ep_pcie_pkg::TYPE_IO && !fmt[2];
+    t_cfg0   = typ == ep_pcie_pkg::TYPE_CFG0 && !fmt[2];
+    t_cfg1   = typ == ep_pcie_pkg::TYPE_CFG1 && !fmt[2];
     t_msg    = typ[4:3] == ep_pcie_pkg::TYPE_MSG_HI && !fmt[2] && is4;
     t_atomic = (typ == ep_pcie_pkg::TYPE_FETCHADD || typ == ep_pcie_pkg::TYPE_SWAP
                 || typ == ep_pcie_pkg::TYPE_CAS) && fmt[2:1] == 2'b01;
@@ -170,7 +170,7 @@ module ep_tlp_rx #(
     cross4k       = ({1'b0, addr[11:2]} + len_dw) > 11'd1024;
     too_long      = has_data && len_dw > {3'b0, mps_dw};
     mem_bad       = be_bad || cross4k || too_long;
-    cfgio_bad     = len_dw != 11'd1 || lbe != 4'h0 || tc != 3'h0 || attr != 3'h0;
+    cfgio_bad     = is4 || len_dw != 11'd1 || lbe != 4'h0 || tc != 3'h0 || attr != 3'h0;
     prfx_present  = prfx_q != 32'h0;
     prfx_not_e2e  = prfx_present && (prfx_q[31:29] != ep_pcie_pkg::FMT_PREFIX || !prfx_q[28]);
     prfx_pasid    = prfx_q[31:24] == ep_pcie_pkg::PRFX_PASID;

@@ -30,10 +30,10 @@ from siov_sim.tb.runner import run_rtl
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-OUR_ID = 0x0100          # bus 1, device 0, function 0 (captured from Cfg0 target IDs)
+OUR_ID = 0x0100  # bus 1, device 0, function 0 (captured from Cfg0 target IDs)
 RC_ID = 0x0000
-BAR0 = 0x8000_0000       # 32-bit address, 3-DW headers
-BAR2 = 0x12_0000_0000    # above 4 GiB, 4-DW headers
+BAR0 = 0x8000_0000  # 32-bit address, 3-DW headers
+BAR2 = 0x12_0000_0000  # above 4 GiB, 4-DW headers
 SC, UR = 0, 1
 PASID_PRFX = 0x9100_0042
 
@@ -55,9 +55,18 @@ class Cpl:
     def of(cls, f: TlpFrame) -> Cpl:
         h = f.hdr
         tag = (h >> 40) & 0xFF | ((h >> 115) & 1) << 8 | ((h >> 119) & 1) << 9
-        return cls(fmt=h >> 125, typ=(h >> 120) & 0x1F, length=(h >> 96) & 0x3FF, cid=(h >> 80) & 0xFFFF,
-                   status=(h >> 77) & 7, bc=(h >> 64) & 0xFFF or 4096, rid=(h >> 48) & 0xFFFF,
-                   tag=tag, la=(h >> 32) & 0x7F, data=tuple(f.data))
+        return cls(
+            fmt=h >> 125,
+            typ=(h >> 120) & 0x1F,
+            length=(h >> 96) & 0x3FF,
+            cid=(h >> 80) & 0xFFFF,
+            status=(h >> 77) & 7,
+            bc=(h >> 64) & 0xFFF or 4096,
+            rid=(h >> 48) & 0xFFFF,
+            tag=tag,
+            la=(h >> 32) & 0x7F,
+            data=tuple(f.data),
+        )
 
 
 def hdr_of(tlp: Tlp) -> int:
@@ -111,11 +120,15 @@ class Tb:
         self.src.send(frame)
 
     # ---- config ---------------------------------------------------------------------------------
-    def cfg_frame(self, off: int, write: bool, value: int = 0, be: int = 0xF, kind: int = 0,
-                  tid: int = OUR_ID) -> tuple[TlpFrame, int]:
+    def cfg_frame(
+        self, off: int, write: bool, value: int = 0, be: int = 0xF, kind: int = 0, tid: int = OUR_ID
+    ) -> tuple[TlpFrame, int]:
         t = Tlp()
-        t.fmt_type = ({0: TlpType.CFG_WRITE_0, 1: TlpType.CFG_WRITE_1} if write
-                      else {0: TlpType.CFG_READ_0, 1: TlpType.CFG_READ_1})[kind]
+        t.fmt_type = (
+            {0: TlpType.CFG_WRITE_0, 1: TlpType.CFG_WRITE_1}
+            if write
+            else {0: TlpType.CFG_READ_0, 1: TlpType.CFG_READ_1}
+        )[kind]
         t.requester_id = PcieId.from_int(RC_ID)
         t.dest_id = PcieId.from_int(tid)
         t.tag = self.next_tag()
@@ -149,8 +162,9 @@ class Tb:
         await self.cfg_wr(0x04, 0x0006)  # MSE + BME
 
     # ---- memory ---------------------------------------------------------------------------------
-    def mem_frame(self, addr: int, length: int, fbe: int, lbe: int, data: list[int] | None = None,
-                  tag: int | None = None) -> TlpFrame:
+    def mem_frame(
+        self, addr: int, length: int, fbe: int, lbe: int, data: list[int] | None = None, tag: int | None = None
+    ) -> TlpFrame:
         t = Tlp()
         is64 = addr >> 32 != 0
         if data is None:
@@ -186,8 +200,7 @@ class Tb:
         self.send(self.mem_frame(addr, len(data), fbe, lbe, data))
         self.model_write(addr, data, fbe, lbe)
 
-    async def mem_rd(self, addr: int, length: int, fbe: int = 0xF, lbe: int | None = None,
-                     mps: int = 128) -> list[int]:
+    async def mem_rd(self, addr: int, length: int, fbe: int = 0xF, lbe: int | None = None, mps: int = 128) -> list[int]:
         """Issue an MRd, collect its CplDs, check every completion field, return the DWs."""
         lbe = (0xF if length > 1 else 0) if lbe is None else lbe
         f = self.mem_frame(addr, length, fbe, lbe)
@@ -395,8 +408,12 @@ async def unsupported_requests(dut: Any) -> None:
     assert tb.reg_count() == n
     assert (await tb.cfg_rd(0x48)) >> 16 == 0b1010, "posted UR: Non-Fatal + UR Detected"
     # IO read / write, MRdLk, FetchAdd (with data): UR, nothing reaches the register bus
-    for ftype, data in ((TlpType.IO_READ, None), (TlpType.IO_WRITE, [1]),
-                        (TlpType.MEM_READ_LOCKED, None), (TlpType.FETCH_ADD, [1])):
+    for ftype, data in (
+        (TlpType.IO_READ, None),
+        (TlpType.IO_WRITE, [1]),
+        (TlpType.MEM_READ_LOCKED, None),
+        (TlpType.FETCH_ADD, [1]),
+    ):
         t = Tlp()
         t.fmt_type = ftype
         t.requester_id = PcieId.from_int(RC_ID)
@@ -450,6 +467,9 @@ async def malformed_requests(dut: Any) -> None:
     f, _ = tb.cfg_frame(0x00, False)
     f.hdr |= 1 << 116  # TC1
     await np_ur(f, "CfgRd TC 1")
+    f, _ = tb.cfg_frame(0x00, False)
+    f.hdr = f.hdr | 1 << 125  # Fmt 001b: Cfg type with a 4-DW header (reserved combination)
+    await np_ur(f, "CfgRd with 4-DW header")
     f, _ = tb.cfg_frame(0x00, False)
     f.prfx = PASID_PRFX
     await np_ur(f, "CfgRd with PASID prefix")
@@ -534,6 +554,10 @@ async def poisoned_and_status_logging(dut: Any) -> None:
 @pytest.mark.rtl
 @pytest.mark.parametrize("data_width", [256, 64])
 def test_ep_tlp_path(data_width: int) -> None:
-    run_rtl("tb_ep_tlp_path", test_module=__name__, parameters={"DataWidth": data_width},
-            extra_sources=[HERE / "tb_ep_tlp_path.sv"],
-            extra_env={"COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "INFO")})
+    run_rtl(
+        "tb_ep_tlp_path",
+        test_module=__name__,
+        parameters={"DataWidth": data_width},
+        extra_sources=[HERE / "tb_ep_tlp_path.sv"],
+        extra_env={"COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "INFO")},
+    )
