@@ -34,8 +34,9 @@ API (what VFIO / VDCM / PF-driver code uses)::
                                               # inv-wait, then the PASID may be reused
     await drv.detach_device(sid)              # context entry teardown (cc/pc/iotlb, then free)
 
-    faults = await drv.drain_faults()         # read + clear FRCDs (list[FaultRecord]); also
-                                              # called from the fault-event IRQ bookkeeping
+    faults = await drv.drain_faults()         # read + clear FRCDs (list[FaultRecord]), call
+                                              # drv.fault_handlers; drv.fault_pending (Event) is
+                                              # set by the fault interrupt, cleared here
     await drv.shutdown()                      # TE off, QI off, frees every table
 
 Errors are typed: :class:`IommuError` (hardware did not respond, IQE reported, bad argument).

@@ -7,10 +7,11 @@ See the package docstring for the API. Register access only through ``HostBus.mm
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from siov_sim.sw.bus import HostBus, MsiMessage, mmio_read32, mmio_read64, mmio_write32, mmio_write64
+from siov_sim.sw.bus import Event, HostBus, MsiMessage, mmio_read32, mmio_read64, mmio_write32, mmio_write64
 from siov_sim.sw.iommu import descs
 from siov_sim.sw.iommu.pagetable import PAGE, HostTableSpace, Mapping, PageTable, PteFormat
 
@@ -242,6 +243,8 @@ class IommuDriver:
         self._fault_msg: MsiMessage | None = None
         self.fault_irqs = 0
         self.faults: list[FaultRecord] = []
+        self.fault_handlers: list[Callable[[FaultRecord], None]] = []  # called by drain_faults()
+        self.fault_pending: Event | None = None  # set by the fault interrupt, cleared by drain_faults()
         self.up = False
 
     # ------------------------------------------------------------------ registers
@@ -319,6 +322,7 @@ class IommuDriver:
             await self.qi_submit_sync([descs.cc_global(), descs.pc_global(), descs.iotlb_global()])
 
     async def _setup_fault_irq(self) -> None:
+        self.fault_pending = self.bus.runtime.event()
         self._fault_msg = self.bus.alloc_irq(self._fault_irq)
         await self.drain_faults()  # clear anything left from before
         await self._w32(FEDATA, self._fault_msg.data)
@@ -327,7 +331,10 @@ class IommuDriver:
         await self._w32(FECTL, 0)  # unmask
 
     def _fault_irq(self, msg: MsiMessage) -> None:
+        """Interrupt context: only note it; ``await drain_faults()`` reads the records."""
         self.fault_irqs += 1
+        if self.fault_pending is not None:
+            self.fault_pending.set()
         self.log.info("fault event interrupt (%d)", self.fault_irqs)
 
     async def shutdown(self) -> None:
@@ -656,5 +663,10 @@ class IommuDriver:
                 await self._w32(off + 12, 1 << 31)
                 idx = (idx + 1) % hw.nfr
         await self._w32(FSTS, FSTS_PFO | FSTS_PPF)
+        if self.fault_pending is not None:
+            self.fault_pending.clear()
         self.faults.extend(out)
+        for rec in out:
+            for handler in self.fault_handlers:
+                handler(rec)
         return out

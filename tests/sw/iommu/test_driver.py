@@ -128,7 +128,11 @@ def test_fault_interrupt_and_drain() -> None:
     f2 = bus.xlate(SID, 0x12345, 0x8000)
     assert isinstance(f1, Fault) and isinstance(f2, Fault)
     assert drv.fault_irqs == 1
+    assert drv.fault_pending is not None and drv.fault_pending.is_set()
+    seen: list[int] = []
+    drv.fault_handlers.append(lambda r: seen.append(r.reason))
     recs = run(drv.drain_faults())
+    assert seen == [0x79, 0x51] and not drv.fault_pending.is_set()
     assert [(r.sid, r.pasid, r.addr, r.reason, r.write) for r in recs] == [
         (SID, None, 0x9000, 0x79, True),
         (SID, 0x12345, 0x8000, 0x51, False),  # no PASID table for that dir slot
