@@ -32,12 +32,29 @@ TARGET_HITS = 1_000_000
 TARGET_WALKS = 50_000
 
 
+class _Ev:
+    def __init__(self) -> None:
+        self.flag = False
+
+    def set(self) -> None:
+        self.flag = True
+
+    def clear(self) -> None:
+        self.flag = False
+
+    def is_set(self) -> bool:
+        return self.flag
+
+    async def wait(self) -> None:
+        return None
+
+
 class _Rt:
     async def sleep(self, ns: float) -> None:
         return None
 
-    def event(self) -> Any:
-        raise NotImplementedError
+    def event(self) -> _Ev:
+        return _Ev()
 
     def now_ns(self) -> float:
         return 0.0
