@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from siov_sim.sw.driver.adi import AdiConfig, AdiControl, AdiState, AdiStatus
+from siov_sim.sw.driver.adi import AdiConfig, AdiControl, AdiState, AdiStatus, PfEvent
 from siov_sim.sw.driver.pf import PfDriver, PfError, PfResources, SiovCaps
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "AdiStatus",
     "PfDriver",
     "PfError",
+    "PfEvent",
     "PfResources",
     "SiovCaps",
 ]

@@ -52,6 +52,15 @@ class AdiStatus:
     busy: bool = False  # requests outstanding in the DMA engine
 
 
+@dataclass(frozen=True, slots=True)
+class PfEvent:
+    """Something the PF's own interrupt reported: an ADI entered ERROR, or finished DRAIN."""
+
+    kind: str  # "adi_error" | "drain_done"
+    adi: int
+    error: int = 0
+
+
 class AdiControl(Protocol):
     """Slow-path control of the ADIs of one PF (implemented over BAR0 PF control registers)."""
 
@@ -73,6 +82,9 @@ class AdiControl(Protocol):
         """Back to DISABLED with configuration, error and counters cleared (after a drain)."""
 
     async def status(self, adi: int) -> AdiStatus: ...
+
+    async def pf_events(self) -> list[PfEvent]:
+        """Read and acknowledge the PF interrupt causes (``pf_int_cause``, ``last_err``, ...)."""
 
     @property
     def num_switch_addrs(self) -> int: ...

@@ -19,9 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from siov_sim.sw.bus import HostBus
+from siov_sim.sw.bus import HostBus, MsiMessage, mmio_write32
 from siov_sim.sw.driver import pci
-from siov_sim.sw.driver.adi import AdiControl
+from siov_sim.sw.driver.adi import AdiControl, PfEvent
 from siov_sim.sw.driver.iommu_api import DomainKind, IoDomain, IommuApi
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,9 @@ class PfDriver:
         self._bars: dict[int, pci.Bar] = {}
         self._free_adis: list[int] = []
         self._rid_domain: IoDomain | None = None
+        self._pf_msgs: list[MsiMessage] = []
+        self.pf_irqs = 0
+        self.events: list[PfEvent] = []
         self.log = logging.getLogger(f"{__name__}.{pci.bdf_str(bdf)}")
 
     # ---- probe ------------------------------------------------------------------------------
@@ -166,7 +169,43 @@ class PfDriver:
             raise PfError(f"{n} ADIs of {self.page_size} B portal pages do not fit BAR2 ({self._bars[2].size} B)")
         self._free_adis = list(range(n))
         self.log.info("%d ADIs, portal pages at 0x%x", n, self._bars[2].addr)
+        if caps.msix_cap is not None:
+            await self._setup_msix(caps.msix_cap)
         return caps
+
+    async def _setup_msix(self, cap: int, vectors: int = 2) -> None:
+        """PF MSI-X (``pci_alloc_irq_vectors``): vector 0 = ADI error, 1 = drain done."""
+        bus, bdf = self.bus, self.bdf
+        ctrl = await pci.cfg_read16(bus, bdf, cap + pci.PCI_MSIX_FLAGS)
+        table = await pci.cfg_read32(bus, bdf, cap + pci.PCI_MSIX_TABLE)
+        bar = self._bars.get(table & 7)
+        if bar is None:
+            self.log.warning("MSI-X table in unassigned BAR%d: PF interrupts off", table & 7)
+            return
+        n = min(vectors, (ctrl & pci.PCI_MSIX_FLAGS_QSIZE) + 1)
+        base = bar.addr + (table & ~7)
+        for v in range(n):
+            msg = bus.alloc_irq(self._on_pf_irq)
+            self._pf_msgs.append(msg)
+            entry = base + v * pci.PCI_MSIX_ENTRY_SIZE
+            await mmio_write32(bus, entry + 0, msg.addr & 0xFFFF_FFFF)
+            await mmio_write32(bus, entry + 4, msg.addr >> 32)
+            await mmio_write32(bus, entry + 8, msg.data)
+            await mmio_write32(bus, entry + pci.PCI_MSIX_ENTRY_VECTOR_CTRL, 0)
+        ctrl = (ctrl | pci.PCI_MSIX_FLAGS_ENABLE) & ~pci.PCI_MSIX_FLAGS_MASKALL
+        await pci.cfg_write16(bus, bdf, cap + pci.PCI_MSIX_FLAGS, ctrl)
+
+    def _on_pf_irq(self, _msg: MsiMessage) -> None:
+        self.pf_irqs += 1
+
+    async def service_events(self) -> list[PfEvent]:
+        """Bottom half of the PF interrupt: read/ack the causes, keep them in :attr:`events`."""
+        got = await self.adi.pf_events()
+        for ev in got:
+            if ev.kind == "adi_error":
+                self.log.warning("ADI %d entered ERROR (reason 0x%x)", ev.adi, ev.error)
+        self.events += got
+        return got
 
     # ---- resources ----------------------------------------------------------------------------
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from siov_sim.sw.bus import HostBus, MsiMessage
-from siov_sim.sw.driver.adi import AdiConfig, AdiState, AdiStatus
+from siov_sim.sw.driver.adi import AdiConfig, AdiState, AdiStatus, PfEvent
 from siov_sim.sw.driver.pf import PfError, PfResources
 from siov_sim.sw.regs import AdiPage, Bar0, RegWindow, SwitchFwd
 
@@ -56,6 +56,19 @@ class RegAdiControl:
     @property
     def num_adis(self) -> int:
         return self._num
+
+    async def pf_events(self) -> list[PfEvent]:
+        cause = await self.bar0.read(Bar0.PF_INT_CAUSE)
+        out: list[PfEvent] = []
+        if cause & Bar0.PF_INT_CAUSE.field("adi_error").mask:
+            v = Bar0.LAST_ERR.unpack(await self.bar0.read(Bar0.LAST_ERR))
+            out.append(PfEvent("adi_error", v["adi"], v["err"]))
+        if cause & Bar0.PF_INT_CAUSE.field("drain_done").mask:
+            v = Bar0.LAST_DRAIN.unpack(await self.bar0.read(Bar0.LAST_DRAIN))
+            out.append(PfEvent("drain_done", v["adi"]))
+        if cause:
+            await self.bar0.write(Bar0.PF_INT_CAUSE, cause)  # rw1c
+        return out
 
     @property
     def num_switch_addrs(self) -> int:

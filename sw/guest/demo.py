@@ -89,7 +89,7 @@ class DemoReport:
                 f"isolation: {iso.get('offender', '?')[:8]} read {iso.get('victim', '?')[:8]}'s IOVA "  # type: ignore[index]
                 f"0x{iso.get('iova', 0):x} -> blocked={iso.get('blocked')} fault PASID={iso.get('fault_pasid')} "
                 f"victim intact={iso.get('victim_intact')} ADI error={iso.get('adi_error')} "
-                f"recovered={iso.get('recovered')}"
+                f"recovered={iso.get('recovered')} PF saw={iso.get('pf_saw_adi_error')}"
             )
         lines += [f"removed: {r}" for r in self.removal]
         lines.append(f"left over after removal: {self.leaks}")
@@ -159,6 +159,8 @@ async def run_demo(
     others = [lv for lv in live if lv.kind in ("pmd", "avf") and lv not in pmds[:1]]
     if pmds and others:
         report.isolation = await _isolation(iommu, pmds[0], others[0])
+        pf_errors = [e for e in await pf.service_events() if e.kind == "adi_error"]
+        report.isolation["pf_saw_adi_error"] = [(e.adi, e.error) for e in pf_errors]
         say(f"isolation: {report.isolation}")
 
     for lv in live:

@@ -135,6 +135,12 @@ class FakeSiovDevice:
         self.adis = [_fresh_adi() for _ in range(num_adis)]
         self.fwd = [0] * num_adis
         self.pf_ctrl = 0
+        self.pf_cause = 0
+        self.last_err = 0
+        self.last_drain = 0
+        self.msix = bytearray(8 * 16)
+        for v in range(8):
+            self.msix[16 * v + 12] = 1  # masked at reset
         self.faults: list[Fault] = []
         self.stalled: set[int] = set()
 
@@ -242,6 +248,14 @@ class FakeSiovDevice:
             return 1
         if off == Bar0.PF_CTRL.offset:
             return self.pf_ctrl
+        if off == Bar0.PF_INT_CAUSE.offset:
+            return self.pf_cause
+        if off == Bar0.LAST_ERR.offset:
+            return self.last_err
+        if off == Bar0.LAST_DRAIN.offset:
+            return self.last_drain
+        if 0x2000 <= off < 0x2000 + len(self.msix):
+            return int.from_bytes(self.msix[off - 0x2000 : off - 0x2000 + 4], "little")
         if SWITCH_BASE <= off < SWITCH_BASE + SWITCH_STRIDE * self.num_adis:
             return self.fwd[(off - SWITCH_BASE) // SWITCH_STRIDE]
         if ADIS_BASE <= off < ADIS_BASE + ADIS_STRIDE * self.num_adis:
@@ -276,6 +290,10 @@ class FakeSiovDevice:
         off = addr - b0
         if off == Bar0.PF_CTRL.offset:
             self.pf_ctrl = v & 1
+        elif off == Bar0.PF_INT_CAUSE.offset:
+            self.pf_cause &= ~v
+        elif 0x2000 <= off < 0x2000 + len(self.msix):
+            self.msix[off - 0x2000 : off - 0x2000 + 4] = v.to_bytes(4, "little")
         elif SWITCH_BASE <= off < SWITCH_BASE + SWITCH_STRIDE * self.num_adis:
             self.fwd[(off - SWITCH_BASE) // SWITCH_STRIDE] = v & 0x8000_FFFF
         elif ADIS_BASE <= off < ADIS_BASE + ADIS_STRIDE * self.num_adis:
@@ -298,15 +316,17 @@ class FakeSiovDevice:
         a = self.adis[n]
         if cmd == 1 and a.state == 0:
             if a.addr(AdiPage.RING_BASE_LO.offset) % DESC_SIZE or a.addr(AdiPage.CPL_BASE_LO.offset) % CPL_SIZE:
-                a.state, a.err = 2, Err.BAD_RING_ALIGN
+                self._error(n, a, Err.BAD_RING_ALIGN)
             elif self.pasid_enabled and not a.reg(AdiPage.PASID.offset) >> 31:
-                a.state, a.err = 2, Err.NO_PASID
+                self._error(n, a, Err.NO_PASID)
             else:
                 a.state, a.head, a.tail = 1, 0, 0
                 a.rx_head = a.rx_tail = 0
         elif cmd == 2:
             if a.state in (1, 3):
                 a.state = 3 if a.busy else 0
+                if a.state == 0:
+                    self._drain_done(n)
         elif cmd == 3 and a.state in (0, 2):
             self.adis[n] = _fresh_adi()
 
@@ -316,6 +336,18 @@ class FakeSiovDevice:
         a.busy = 0
         if a.state == 3:
             a.state = 0
+            self._drain_done(n)
+
+    def _drain_done(self, n: int) -> None:
+        self.last_drain = n
+        self._pf_irq(1, 0)
+
+    def _pf_irq(self, vec: int, cause_bit: int) -> None:
+        self.pf_cause |= 1 << (1 if vec == 1 else 0)
+        ctrl = int.from_bytes(self.cfg[0x72:0x74], "little")
+        entry = self.msix[16 * vec : 16 * vec + 16]
+        if ctrl & 0x8000 and not ctrl & 0x4000 and not entry[12] & 1:
+            self.host.msi_write(int.from_bytes(entry[0:8], "little"), int.from_bytes(entry[8:12], "little"))
 
     # ---- fast path ----------------------------------------------------------------------------
     async def _portal_write(self, n: int, off: int, v: int) -> None:
@@ -434,6 +466,8 @@ class FakeSiovDevice:
 
     def _pf_error(self, n: int) -> None:
         log.info("ADI %d -> ERROR %d", n, self.adis[n].err)
+        self.last_err = n | (self.adis[n].err << 16)
+        self._pf_irq(0, 0)
 
     def _interrupt(self, a: AdiHw) -> None:
         if a.reg(AdiPage.IMS_CTRL.offset) & 1:

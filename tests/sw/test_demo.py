@@ -31,6 +31,7 @@ def test_demo_runs_all_driver_kinds_and_cleans_up(vdevs: int) -> None:
         if vdevs >= 4:
             iso = rep.isolation
             assert iso["blocked"] and iso["victim_intact"] and iso["recovered"]
+            assert iso["pf_saw_adi_error"]
             offender = next(v for v in rep.vdevs if v.uuid == iso["offender"])
             assert iso["fault_pasid"] == offender.pasid and offender.faults >= 1
         assert rep.leaks == {"vdevs": 0, "adis": 0, "pasids": 0, "switch_addrs": 0}

@@ -81,3 +81,31 @@ def test_adi_allocation_accounting() -> None:
         assert st.pf.free_adi_count() == 4
 
     run(body())
+
+
+def test_pf_msix_reports_adi_errors_and_drains() -> None:
+    async def body() -> None:
+        from siov_sim.sw.driver.abi import AdiError
+        from siov_sim.sw.driver.adi import AdiConfig
+
+        st = await build(num_adis=4)
+        assert st.host.irq.allocated() >= 3  # IOMMU fault event + 2 PF vectors
+        pf = st.pf
+        # an ADI error: enable with a misaligned ring
+        await pf.adi.configure(2, AdiConfig(ring_base=0x1008, ring_size=8, cpl_base=0x2000, pasid=5))
+        with pytest.raises(PfError):
+            await pf.adi.enable(2)
+        assert pf.pf_irqs == 1
+        evs = await pf.service_events()
+        assert [(e.kind, e.adi, e.error) for e in evs] == [("adi_error", 2, AdiError.BAD_RING_ALIGN)]
+        assert st.host.dev.pf_cause == 0  # acknowledged
+        # a drain with nothing outstanding finishes at once and says so
+        await pf.adi.reset(2)
+        await pf.adi.configure(2, AdiConfig(ring_base=0x1000, ring_size=8, cpl_base=0x2000, pasid=5))
+        await pf.adi.enable(2)
+        await pf.adi.drain(2)
+        assert pf.pf_irqs == 2
+        assert [(e.kind, e.adi) for e in await pf.service_events()] == [("drain_done", 2)]
+        assert len(pf.events) == 2
+
+    run(body())
