@@ -77,6 +77,7 @@ class VtdIommu:
         self._te = False
         self.fault_log: list[Fault] = []  # every blocked request, recorded or not (bounded)
         self.fault_log_max = 4096
+        self._install_hooks()
 
     # ------------------------------------------------------------------ plumbing
     def _no_sink(self, addr: int, data: int) -> None:
@@ -109,40 +110,57 @@ class VtdIommu:
         if size not in (1, 2, 4, 8) or offset < 0 or offset + size > REG_WINDOW_SIZE:
             self.log.warning("bad register write offset=0x%x size=%d", offset, size)
             return
-        value &= (1 << (8 * size)) - 1
+        self.regs.sw_write(offset, size, value)  # masked store, then the write hooks below
+
+    # ------------------------------------------------------------------ register write hooks
+    def _install_hooks(self) -> None:
         regs = self.regs
-        iqe_before = regs.get(Reg.FSTS) & Fsts.IQE
-        regs.sw_write(offset, size, value)
-        end = offset + size
-        for spec in regs.touched(offset, size):
-            o = spec.offset
-            if o == Reg.GCMD and offset <= o and o + 4 <= end:
-                self._gcmd((value >> (8 * (o - offset))) & 0xFFFF_FFFF)
-            elif o == Reg.FSTS or spec.name.startswith("FRCD"):
-                self.faults.after_status_write()
-            elif o == Reg.FECTL:
-                self.faults.after_fectl_write()
-            elif o == Reg.IQT:
-                self.invq.process()
-            elif o == Reg.ICS:
-                if not regs.get(Reg.ICS) & 1:
-                    regs.clear_bits(Reg.IECTL, 4, CTL_IP)
-            elif o == Reg.IECTL:
-                iectl = regs.get(Reg.IECTL)
-                if not iectl & CTL_IM and iectl & CTL_IP:
-                    self.invq.send_event()
-            elif o == Reg.CCMD:
-                ccmd = regs.get(Reg.CCMD, 8)
-                if ccmd >> 63:  # register-based invalidation is ignored in scalable mode
-                    self.log.warning("CCMD write ignored (scalable mode): 0x%x", ccmd)
-                    regs.put(Reg.CCMD, 8, ccmd & ~(1 << 63 | 3 << 59))
-            elif spec.name == "IOTLB":
-                v = regs.get(o, 8)
-                if v >> 63:
-                    self.log.warning("IOTLB_REG write ignored (scalable mode): 0x%x", v)
-                    regs.put(o, 8, v & ~(1 << 63 | 3 << 57))
-        if iqe_before and not regs.get(Reg.FSTS) & Fsts.IQE:
+        regs.on_write(Reg.GCMD, self._on_gcmd)
+        regs.on_write(Reg.FSTS, self._on_fsts)
+        for n in range(self.caps.nfr):
+            regs.on_write(self.faults.frcd_offset(n), self._on_frcd)
+        regs.on_write(Reg.FECTL, lambda _v, _m: self.faults.after_fectl_write())
+        regs.on_write(Reg.IQT, lambda _v, _m: self.invq.process())
+        regs.on_write(Reg.ICS, self._on_ics)
+        regs.on_write(Reg.IECTL, self._on_iectl)
+        regs.on_write(Reg.CCMD, self._on_ccmd)
+        regs.on_write(self.caps.iro * 16 + 8, self._on_iotlb_reg)
+
+    def _on_gcmd(self, value: int, mask: int) -> None:
+        if mask == 0xFFFF_FFFF:  # GCMD acts on whole-register writes only
+            self._gcmd(value)
+        else:
+            self.log.warning("partial GCMD write ignored (mask 0x%x)", mask)
+
+    def _on_fsts(self, value: int, _mask: int) -> None:
+        self.faults.after_status_write()
+        if value & Fsts.IQE and not self.regs.get(Reg.FSTS) & Fsts.IQE:
             self.invq.process()  # software cleared IQE: fetching resumes
+
+    def _on_frcd(self, _value: int, _mask: int) -> None:
+        self.faults.after_status_write()
+
+    def _on_ics(self, _value: int, _mask: int) -> None:
+        if not self.regs.get(Reg.ICS) & 1:
+            self.regs.clear_bits(Reg.IECTL, 4, CTL_IP)
+
+    def _on_iectl(self, _value: int, _mask: int) -> None:
+        iectl = self.regs.get(Reg.IECTL)
+        if not iectl & CTL_IM and iectl & CTL_IP:
+            self.invq.send_event()
+
+    def _on_ccmd(self, _value: int, _mask: int) -> None:
+        ccmd = self.regs.get(Reg.CCMD, 8)
+        if ccmd >> 63:  # register-based invalidation is ignored in scalable mode: CAIG=00
+            self.log.warning("CCMD write ignored (scalable mode): 0x%x", ccmd)
+            self.regs.put(Reg.CCMD, 8, ccmd & ~(1 << 63 | 3 << 59))
+
+    def _on_iotlb_reg(self, _value: int, _mask: int) -> None:
+        off = self.caps.iro * 16 + 8
+        v = self.regs.get(off, 8)
+        if v >> 63:  # ignored in scalable mode: IAIG=00
+            self.log.warning("IOTLB_REG write ignored (scalable mode): 0x%x", v)
+            self.regs.put(off, 8, v & ~(1 << 63 | 3 << 57))
 
     def _gcmd(self, val: int) -> None:
         regs = self.regs

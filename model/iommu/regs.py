@@ -7,6 +7,7 @@ pattern). Side effects of writes (GCMD commands, IQT fetch, W1C follow-ups) are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
@@ -252,10 +253,18 @@ def reg_specs(caps: Caps) -> tuple[RegSpec, ...]:
     return tuple(specs)
 
 
-class RegFile:
-    """Register bytes with per-byte RW and RW1C masks; unknown offsets read 0 and ignore writes."""
+WriteHook = Callable[[int, int], None]
+"""Called after a software write lands: ``hook(value, mask)`` — the bits written into this
+register (register-relative) and which of its bits the access covered."""
 
-    __slots__ = ("_by_offset", "_data", "_reset", "_rw", "_w1c", "specs")
+
+class RegFile:
+    """Register bytes with per-byte RW and RW1C masks, plus per-register write hooks.
+
+    Unknown offsets read 0 and ignore writes.
+    """
+
+    __slots__ = ("_by_offset", "_data", "_hooks", "_reset", "_rw", "_w1c", "specs")
 
     def __init__(self, specs: tuple[RegSpec, ...]) -> None:
         self.specs = specs
@@ -264,6 +273,7 @@ class RegFile:
         self._rw = bytearray(REG_WINDOW_SIZE)
         self._w1c = bytearray(REG_WINDOW_SIZE)
         self._by_offset: dict[int, RegSpec] = {}
+        self._hooks: dict[int, WriteHook] = {}
         for s in specs:
             end = s.offset + s.width
             if end > REG_WINDOW_SIZE:
@@ -276,6 +286,12 @@ class RegFile:
 
     def reset(self) -> None:
         self._data[:] = self._reset
+
+    def on_write(self, offset: int, hook: WriteHook) -> None:
+        """Run ``hook`` after every software write that touches the register at ``offset``."""
+        if offset not in self._by_offset:
+            raise ValueError(f"no register at 0x{offset:x}")
+        self._hooks[offset] = hook
 
     def spec_at(self, offset: int) -> RegSpec | None:
         return self._by_offset.get(offset)
@@ -290,10 +306,12 @@ class RegFile:
         return int.from_bytes(self._data[offset : offset + size], "little")
 
     def sw_write(self, offset: int, size: int, value: int) -> None:
-        """Software write: RW bits take the value, RW1C bits clear where 1 is written, RO stays."""
+        """Software write: RW bits take the value, RW1C bits clear where 1 is written, RO stays;
+        then the write hooks of every touched register run (in address order)."""
         if offset < 0 or offset + size > REG_WINDOW_SIZE:
             return
-        val = value.to_bytes(size, "little", signed=False) if value >= 0 else bytes(size)
+        value = value & ((1 << (8 * size)) - 1) if value >= 0 else 0
+        val = value.to_bytes(size, "little")
         for i in range(size):
             a = offset + i
             old = self._data[a]
@@ -301,6 +319,17 @@ class RegFile:
             new = (old & ~rw) | (val[i] & rw)
             new &= ~(val[i] & self._w1c[a]) & 0xFF
             self._data[a] = new
+        if not self._hooks:
+            return
+        amask = (1 << (8 * size)) - 1
+        for spec in self.touched(offset, size):
+            hook = self._hooks.get(spec.offset)
+            if hook is None:
+                continue
+            rel = 8 * (offset - spec.offset)
+            written, mask = (value << rel, amask << rel) if rel >= 0 else (value >> -rel, amask >> -rel)
+            mask &= (1 << (8 * spec.width)) - 1
+            hook(written & mask, mask)
 
     # hardware-side accessors (no masks)
     def get(self, offset: int, size: int = 4) -> int:
