@@ -1,2 +1,3 @@
 // rtl/dma: one file per line, relative to this list
 ep_dma_wr.sv
+ep_dma_rd.sv
