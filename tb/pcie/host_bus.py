@@ -7,6 +7,15 @@
 * ``cfg_read`` / ``cfg_write``: ``rc.config_read/config_write``;
 * ``alloc_irq`` / ``free_irq``: the RC's :class:`InterruptController` (MSI window 0xFEEx_xxxx);
 * ``runtime``: cocotb ``Timer`` and ``Event``.
+
+Wiring (inside a cocotb test)::
+
+    rc = IommuRootComplex(HostMemory(0, 0x8000_0000))   # RAM below the RC's 2 GiB MSI region
+    env = Env(dut, rc=rc)                               # siov_sim.tb.env: RC -> root port -> EP
+    await env.start()                                   # reset + enumerate
+    bus = RcHostBus(rc)                                 # the HostBus every sw/ driver takes
+    iommu = IommuDriver(bus)                            # siov_sim.sw.iommu
+    await iommu.bring_up()
 """
 
 from __future__ import annotations
