@@ -86,7 +86,7 @@ class Walker:
         """
         if addr >> p.limit_bits:
             return FR.SGN_5_SS_INPUT
-        mem = self._mem
+        read = self._mem.read
         rsvd = self._ss_rsvd
         table = p.root
         cum = 3
@@ -95,7 +95,7 @@ class Walker:
         while True:
             ea = table + ((addr >> (3 + 9 * lvl)) & 0x1FF) * 8
             try:
-                v = mem.read_u64(ea)
+                v = int.from_bytes(read(ea, 8), "little")
             except BusError:
                 return FR.SSS_4_ROOT_READ if lvl == p.levels else FR.SSS_1_READ
             if not v & 3:
@@ -152,7 +152,7 @@ class Walker:
         top = addr >> (n - 1)
         if top and top != (1 << (65 - n)) - 1:
             return FR.SGN_1_CANONICAL
-        mem = self._mem
+        read = self._mem.read
         rsvd = self._fs_rsvd
         amask = self._fs_addr
         table = root
@@ -173,7 +173,7 @@ class Walker:
                     return t
                 ea, ss_w = t[0], bool(t[2] & 2)
             try:
-                v = mem.read_u64(ea)
+                v = int.from_bytes(read(ea, 8), "little")
             except BusError:
                 return FR.SFS_4_ROOT_READ if lvl == levels else FR.SFS_1_READ
             if not v & FS_P:
