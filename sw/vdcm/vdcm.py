@@ -235,7 +235,7 @@ class Vdcm:
         if uuid in self._sva or (self.vfio is not None and gid is not None and self.vfio.group_in_use(gid)):
             raise VfioError(errno.EBUSY, f"mdev {uuid} already open")
         await vdev.attach_domain(process_domain)
-        dev = VfioDevice(vdev)
+        dev = VfioDevice(vdev, None, self.vfio.eventfds if self.vfio is not None else None)
         self._sva[uuid] = dev
         return dev
 

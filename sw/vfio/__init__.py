@@ -14,7 +14,7 @@
     await dev.set_irqs(VFIO_PCI_MSIX_IRQ_INDEX, DATA_EVENTFD | ACTION_TRIGGER, 0, n, callbacks)
 
 Every call also exists as ``await obj.ioctl(VFIO_..., bytearray(struct))`` with the kernel's
-numbers and layouts (SET_IRQS and GET_DEVICE_FD carry Python objects instead of fds).
+numbers and layouts (eventfds come from ``vfio.eventfds.eventfd(callback)``; GET_DEVICE_FD takes the name).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from siov_sim.sw.vfio.device_ops import (
 )
 from siov_sim.sw.vfio.vfio import (
     DmaMapping,
+    EventFds,
     ProcessMemory,
     Vfio,
     VfioContainer,
@@ -38,6 +39,7 @@ from siov_sim.sw.vfio.vfio import (
 
 __all__ = [
     "DmaMapping",
+    "EventFds",
     "IrqCallback",
     "IrqInfo",
     "MmioMapping",

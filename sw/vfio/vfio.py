@@ -56,11 +56,36 @@ class DmaMapping:
     flags: int
 
 
+class EventFds:
+    """eventfd(2) stand-in: ``eventfd(callback)`` returns an fd number for SET_IRQS payloads."""
+
+    def __init__(self) -> None:
+        self._fds: dict[int, IrqCallback] = {}
+        self._next = 100
+
+    def eventfd(self, callback: IrqCallback) -> int:
+        fd = self._next
+        self._next += 1
+        self._fds[fd] = callback
+        return fd
+
+    def close(self, fd: int) -> None:
+        if self._fds.pop(fd, None) is None:
+            raise VfioError(errno.EBADF, f"fd {fd} is not an eventfd")
+
+    def get(self, fd: int) -> IrqCallback:
+        cb = self._fds.get(fd)
+        if cb is None:
+            raise VfioError(errno.EBADF, f"fd {fd} is not an eventfd")
+        return cb
+
+
 class Vfio:
     """The VFIO subsystem of one host: group registry and the container device."""
 
     def __init__(self, iommu: IommuApi) -> None:
         self.iommu = iommu
+        self.eventfds = EventFds()
         self._groups: dict[int, _GroupState] = {}
         self._group_ids = count(0)
 
@@ -357,7 +382,7 @@ class VfioGroup:
         if dev is None:
             raise VfioError(errno.ENODEV, f"no device {name!r} in group {self.gid}")
         self._st.open_devices += 1
-        return VfioDevice(dev, self._st)
+        return VfioDevice(dev, self._st, self.vfio.eventfds)
 
     async def ioctl(self, request: int, arg: int | bytearray | VfioContainer | str = 0) -> int | VfioDevice:
         if request == u.VFIO_GROUP_GET_STATUS:
@@ -382,9 +407,10 @@ class VfioGroup:
 class VfioDevice:
     """An open device fd."""
 
-    def __init__(self, ops: VfioDeviceOps, group: _GroupState | None = None) -> None:
+    def __init__(self, ops: VfioDeviceOps, group: _GroupState | None = None, eventfds: EventFds | None = None) -> None:
         self.ops = ops
         self._group = group
+        self._eventfds = eventfds
         self._closed = False
 
     @property
@@ -524,15 +550,41 @@ class VfioDevice:
     async def region_write64(self, index: int, off: int, value: int) -> None:
         await self.pwrite(u.VFIO_PCI_INDEX_TO_OFFSET(index) + off, value.to_bytes(8, "little"))
 
+    async def _ioctl_set_irqs(self, arg: bytearray) -> None:
+        hdr = u.VfioIrqSet.unpack(_argsz_check(arg, u.VfioIrqSet.sizeof()))
+        base = u.VfioIrqSet.sizeof()
+        dtype = hdr.flags & u.VFIO_IRQ_SET_DATA_TYPE_MASK
+        data: list[IrqCallback | None] | list[bool] | None = None
+        if dtype == u.VFIO_IRQ_SET_DATA_EVENTFD:
+            if hdr.argsz < base + 4 * hdr.count or len(arg) < base + 4 * hdr.count:
+                raise VfioError(errno.EINVAL, "argsz too small for the eventfd array")
+            if self._eventfds is None:
+                raise VfioError(errno.EINVAL, "no eventfd table for this device")
+            fds = struct.unpack_from(f"<{hdr.count}i", arg, base)
+            data = [None if fd < 0 else self._eventfds.get(fd) for fd in fds]
+        elif dtype == u.VFIO_IRQ_SET_DATA_BOOL:
+            if hdr.argsz < base + hdr.count or len(arg) < base + hdr.count:
+                raise VfioError(errno.EINVAL, "argsz too small for the bool array")
+            data = [bool(b) for b in arg[base : base + hdr.count]]
+        await self.set_irqs(hdr.index, hdr.flags, hdr.start, hdr.count, data)
+
     # ---- ioctl --------------------------------------------------------------------------------
     async def ioctl(self, request: int, arg: bytearray | None = None) -> int:
         if request == u.VFIO_DEVICE_RESET:
             await self.reset()
             return 0
-        if request not in (u.VFIO_DEVICE_GET_INFO, u.VFIO_DEVICE_GET_REGION_INFO, u.VFIO_DEVICE_GET_IRQ_INFO):
+        if request not in (
+            u.VFIO_DEVICE_GET_INFO,
+            u.VFIO_DEVICE_GET_REGION_INFO,
+            u.VFIO_DEVICE_GET_IRQ_INFO,
+            u.VFIO_DEVICE_SET_IRQS,
+        ):
             raise VfioError(errno.ENOTTY, f"device ioctl 0x{request:x} not supported")
         if arg is None:
             raise VfioError(errno.EFAULT, "this ioctl takes a struct buffer")
+        if request == u.VFIO_DEVICE_SET_IRQS:
+            await self._ioctl_set_irqs(arg)
+            return 0
         if request == u.VFIO_DEVICE_GET_INFO:
             minsz = 16  # offsetofend(struct vfio_device_info, num_irqs)
             d = u.VfioDeviceInfo.unpack(_argsz_check(arg, minsz) + bytes(4))

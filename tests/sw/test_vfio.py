@@ -289,3 +289,34 @@ def test_close_releases_domain_and_pages() -> None:
         assert st.host.alloc.in_use() - 4096 * len(dev_tables.pasid_tables) <= base
 
     run(body())
+
+
+def test_set_irqs_ioctl_with_eventfd_array() -> None:
+    async def body() -> None:
+        st = await build()
+        _p, _c, dev, uid = await opened(st, "siov-4q")
+        hits: list[int] = []
+        fds = [st.vfio.eventfds.eventfd(lambda i=i: hits.append(i)) for i in range(2)]
+        flags = u.VFIO_IRQ_SET_DATA_EVENTFD | u.VFIO_IRQ_SET_ACTION_TRIGGER
+        buf = bytearray(u.VfioIrqSet(20 + 8, flags, u.VFIO_PCI_MSIX_IRQ_INDEX, 1, 2).pack() + struct.pack("<2i", *fds))
+        await dev.ioctl(u.VFIO_DEVICE_SET_IRQS, buf)
+        vdev = st.vdcm.get(uid)
+        vdev._on_host_irq(2)
+        assert hits == [1]
+        # fd -1 de-assigns; a bogus fd is EBADF
+        buf = bytearray(u.VfioIrqSet(24, flags, u.VFIO_PCI_MSIX_IRQ_INDEX, 1, 1).pack() + struct.pack("<i", -1))
+        await dev.ioctl(u.VFIO_DEVICE_SET_IRQS, buf)
+        vdev._on_host_irq(1)
+        assert hits == [1]
+        buf = bytearray(u.VfioIrqSet(24, flags, u.VFIO_PCI_MSIX_IRQ_INDEX, 0, 1).pack() + struct.pack("<i", 7))
+        with pytest.raises(VfioError) as ei:
+            await dev.ioctl(u.VFIO_DEVICE_SET_IRQS, buf)
+        assert ei.value.errno == errno.EBADF
+        # DATA_BOOL trigger
+        await dev.set_irqs(u.VFIO_PCI_MSIX_IRQ_INDEX, flags, 0, 1, [lambda: hits.append(0)])
+        bflags = u.VFIO_IRQ_SET_DATA_BOOL | u.VFIO_IRQ_SET_ACTION_TRIGGER
+        buf = bytearray(u.VfioIrqSet(22, bflags, u.VFIO_PCI_MSIX_IRQ_INDEX, 0, 2).pack() + b"\x01\x00")
+        await dev.ioctl(u.VFIO_DEVICE_SET_IRQS, buf)
+        assert hits == [1, 0]
+
+    run(body())
