@@ -37,6 +37,7 @@ class UserProcess:
         self._va = PageAllocator(va_base, va_size)
         self._pages: dict[int, int] = {}  # va page -> hpa page
         self._regions: dict[int, list[int]] = {}  # va start -> hpa pages
+        self._pins: dict[int, int] = {}  # va page -> pin count (VFIO MAP_DMA)
         self.sva: IoDomain | None = None  # first-stage table, when the process uses SVA
         self.log = logging.getLogger(f"{__name__}.{name}")
 
@@ -62,7 +63,30 @@ class UserProcess:
         self._regions[va] = hpas
         return va
 
+    def region_size(self, va: int) -> int:
+        return len(self._regions[va]) * PAGE_SIZE
+
+    def pin(self, vaddr: int, size: int) -> None:
+        """``pin_user_pages``: the pages stay while a device may DMA to them."""
+        for off in range(0, size, PAGE_SIZE):
+            page = (vaddr + off) & ~(PAGE_SIZE - 1)
+            self._pins[page] = self._pins.get(page, 0) + 1
+
+    def unpin(self, vaddr: int, size: int) -> None:
+        for off in range(0, size, PAGE_SIZE):
+            page = (vaddr + off) & ~(PAGE_SIZE - 1)
+            n = self._pins.get(page, 0) - 1
+            if n < 0:
+                raise ValueError(f"{self.name}: unpin of unpinned page 0x{page:x}")
+            if n:
+                self._pins[page] = n
+            else:
+                del self._pins[page]
+
     async def munmap(self, va: int) -> None:
+        size = self.region_size(va)
+        if any(self._pins.get(va + off) for off in range(0, size, PAGE_SIZE)):
+            raise MemoryError(f"{self.name}: 0x{va:x} is pinned for DMA (unmap it from VFIO first)")
         hpas = self._regions.pop(va)
         if self.sva is not None:
             await self.sva.unmap(va, len(hpas) * PAGE_SIZE)  # IOTLB shot down before reuse
@@ -224,7 +248,7 @@ class IovaSpace:
         return va
 
     async def free(self, addr: int) -> None:
-        size = len(self.process._regions[addr]) * PAGE_SIZE
+        size = self.process.region_size(addr)
         await self.container.unmap_dma(addr, size)  # device access gone before the pages go
         await self.process.munmap(addr)
 

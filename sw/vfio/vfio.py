@@ -43,9 +43,11 @@ DMA_ENTRY_LIMIT = 65535  # type1's dma_entry_limit module parameter default
 
 
 class ProcessMemory(Protocol):
-    """The calling process's address space, as MAP_DMA's ``get_user_pages`` sees it."""
+    """The calling process's address space, as MAP_DMA's ``pin_user_pages`` sees it."""
 
     def vaddr_to_hpa(self, vaddr: int) -> int | None: ...
+    def pin(self, vaddr: int, size: int) -> None: ...
+    def unpin(self, vaddr: int, size: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +226,7 @@ class VfioContainer:
             if i == len(hpas) or hpas[i] != hpas[i - 1] + PAGE:
                 dom.map(iova + run_start * PAGE, hpas[run_start], (i - run_start) * PAGE, write=write, user=True)
                 run_start = i
+        self.process.pin(vaddr, size)
         self._maps.append(DmaMapping(iova, size, vaddr, flags))
         log.debug("MAP_DMA iova=0x%x size=0x%x vaddr=0x%x", iova, size, vaddr)
 
@@ -252,6 +255,7 @@ class VfioContainer:
         for m in victims:
             await dom.unmap(m.iova, m.size)  # clears PTEs, invalidates IOTLB, waits
             self._maps.remove(m)
+            self.process.unpin(m.vaddr, m.size)  # only now may the pages go
             done += m.size
         log.debug("UNMAP_DMA iova=0x%x size=0x%x -> %d bytes", iova, size, done)
         return done

@@ -320,3 +320,17 @@ def test_set_irqs_ioctl_with_eventfd_array() -> None:
         assert hits == [1, 0]
 
     run(body())
+
+
+def test_mapped_pages_are_pinned_until_unmap() -> None:
+    async def body() -> None:
+        st = await build()
+        proc, c, _dev, _ = await opened(st)
+        va = proc.mmap_anon(2 * 4096)
+        await c.map_dma(va, 0x10000, 2 * 4096, RW)
+        with pytest.raises(MemoryError, match="pinned"):
+            await proc.munmap(va)
+        await c.unmap_dma(0x10000, 2 * 4096)
+        await proc.munmap(va)
+
+    run(body())
