@@ -6,6 +6,7 @@ import asyncio
 import errno
 import struct
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -296,7 +297,11 @@ def test_set_irqs_ioctl_with_eventfd_array() -> None:
         st = await build()
         _p, _c, dev, uid = await opened(st, "siov-4q")
         hits: list[int] = []
-        fds = [st.vfio.eventfds.eventfd(lambda i=i: hits.append(i)) for i in range(2)]
+
+        def hit(i: int) -> Callable[[], None]:
+            return lambda: hits.append(i)
+
+        fds = [st.vfio.eventfds.eventfd(hit(i)) for i in range(2)]
         flags = u.VFIO_IRQ_SET_DATA_EVENTFD | u.VFIO_IRQ_SET_ACTION_TRIGGER
         buf = bytearray(u.VfioIrqSet(20 + 8, flags, u.VFIO_PCI_MSIX_IRQ_INDEX, 1, 2).pack() + struct.pack("<2i", *fds))
         await dev.ioctl(u.VFIO_DEVICE_SET_IRQS, buf)
