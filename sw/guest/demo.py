@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from random import Random
 
 from siov_sim.sw.bus import HostBus
+from siov_sim.sw.driver.adi import AdiState
 from siov_sim.sw.driver.iommu_api import IommuApi
 from siov_sim.sw.driver.pf import PfDriver
 from siov_sim.sw.guest.drivers import AvfGuestDriver, DpdkPmd, SvaUser, VdevDriver, vfio_close, vfio_open, vmm_attach
@@ -56,6 +57,7 @@ class VdevReport:
     received: int = 0
     faults: int = 0
     errors: int = 0
+    notes: list[str] = field(default_factory=list)
     sim_ns: float = 0.0
 
     @property
@@ -91,6 +93,7 @@ class DemoReport:
                 f"victim intact={iso.get('victim_intact')} ADI error={iso.get('adi_error')} "
                 f"recovered={iso.get('recovered')} PF saw={iso.get('pf_saw_adi_error')}"
             )
+        lines += [f"note {v.uuid[:8]}: {n}" for v in self.vdevs for n in v.notes]
         lines += [f"removed: {r}" for r in self.removal]
         lines.append(f"left over after removal: {self.leaks}")
         lines.append(f"simulated {self.sim_ns / 1000:.1f} us, wall {self.wall_s:.2f} s")
@@ -150,8 +153,13 @@ async def run_demo(
         say(f"VDEV {r.uuid[:8]} ({type_id}, {kind}) up: PASID {r.pasid}, ADIs {r.adis}")
 
     for n, lv in enumerate(live):
-        await _traffic(vdcm, lv, live[(n + 1) % len(live)], size, batch, rng)
-        say(f"VDEV {lv.report.uuid[:8]}: {lv.report.ops} ops, {lv.report.bytes} bytes")
+        try:
+            await _traffic(vdcm, lv, live[(n + 1) % len(live)], size, batch, rng)
+        except QueueError as exc:  # report it and go on: the other VDEVs are unaffected
+            lv.report.errors += 1
+            lv.report.notes.append(f"traffic stopped: {exc}")
+            _collect(lv)
+        say(f"VDEV {lv.report.uuid[:8]}: {lv.report.ops} ops, {lv.report.bytes} bytes, {lv.report.errors} errors")
 
     for lv in live:
         _collect(lv)
@@ -260,8 +268,8 @@ async def _isolation(iommu: IommuApi, offender: _Live, victim: _Live) -> dict[st
     blocked, adi_error = False, 0
     try:
         await q.copy(secret, mine, 4096)
-    except QueueError as exc:
-        blocked, adi_error = True, exc.error
+    except QueueError as exc:  # blocked means: the ADI stopped in ERROR (not a timeout)
+        blocked, adi_error = exc.state == AdiState.ERROR, exc.error
     faults = await iommu.drain_faults()
     mine_faults = [f for f in faults if f.pasid == offender.report.pasid]
     offender.report.faults += len(mine_faults)
@@ -270,8 +278,9 @@ async def _isolation(iommu: IommuApi, offender: _Live, victim: _Live) -> dict[st
     recovered = True
     try:
         await q.copy(mine, mine + 2048, 64)
-    except QueueError:
+    except QueueError as exc:
         recovered = False
+        offender.report.notes.append(f"no recovery: {exc}")
     await vmem.free(secret)
     await omem.free(mine)
     _collect(offender)

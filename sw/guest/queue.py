@@ -191,7 +191,9 @@ class VdevQueue:
             self.stats.dropped += 1
             return rec
         if not rec.ok:
-            raise QueueError(f"queue {self.index}: {desc.opcode.name} failed (error {rec.error})", 0, rec.error)
+            raise QueueError(
+                f"queue {self.index}: {desc.opcode.name} failed (error {rec.error})", int(AdiState.ERROR), rec.error
+            )
         self.stats.ops += 1
         self.stats.bytes += rec.bytes_done
         return rec
@@ -217,7 +219,9 @@ class VdevQueue:
             if rec.status == CplStatus.RX_FULL:
                 self.stats.dropped += 1
             elif not rec.ok:
-                raise QueueError(f"queue {self.index}: {d.opcode.name} failed (error {rec.error})", 0, rec.error)
+                raise QueueError(
+                    f"queue {self.index}: {d.opcode.name} failed (error {rec.error})", int(AdiState.ERROR), rec.error
+                )
             else:
                 self.stats.ops += 1
                 self.stats.bytes += rec.bytes_done
