@@ -262,3 +262,32 @@ def test_cyclic_allocator_reuses_late() -> None:
     assert a.alloc() == 4 and a.alloc() == 1
     with pytest.raises(VfioError):
         a.alloc()
+
+
+def test_remove_keeps_pasid_while_adi_cannot_drain() -> None:
+    async def body() -> None:
+        from siov_sim.sw.driver import PfError
+        from siov_sim.sw.driver.abi import Descriptor, Opcode
+
+        st = await build()
+        vdev = await st.vdcm.create("siov-1q", uid())
+        proc = UserProcess(st.host, "p")
+        container, dev = await vfio_open(st.vfio, st.vdcm.group_id(vdev.uuid), vdev.uuid, proc)
+        drv = DpdkPmd(proc, container, dev, st.host.runtime)
+        await drv.start()
+        adi = vdev.adis[0]
+        st.host.dev.stalled.add(adi)
+        src = await drv.mem.alloc(4096)
+        await drv.queues[0].submit(Descriptor(Opcode.COPY, 64, src, src + 2048))
+        st.pf.adi.poll_limit = 20  # type: ignore[attr-defined]
+        with pytest.raises(PfError, match="did not drain"):
+            await vfio_close(st.vfio, st.vdcm.group_id(vdev.uuid), container, dev)
+        # requests may still be in flight: the PASID stays bound and allocated
+        assert vdev.attached and st.vdcm.usage().pasids_in_use == 1
+        assert not isinstance(st.host.iommu.translate(PF_BDF, vdev.pasid, src), Fault)
+        st.host.dev.release(adi)
+        await vfio_close(st.vfio, st.vdcm.group_id(vdev.uuid), container, dev)
+        await st.vdcm.remove(vdev.uuid)
+        assert st.vdcm.usage().pasids_in_use == 0
+
+    run(body())
