@@ -27,7 +27,7 @@ from siov_sim.sw.driver import pci
 from siov_sim.sw.driver.abi import CPL_SIZE, DESC_SIZE, RX_HDR_SIZE
 from siov_sim.sw.driver.adi import AdiConfig, AdiState
 from siov_sim.sw.driver.iommu_api import IoDomain
-from siov_sim.sw.driver.pf import PfDriver
+from siov_sim.sw.driver.pf import PfDriver, PfError
 from siov_sim.sw.vdcm.types import MdevType
 from siov_sim.sw.vdcm.vconfig import VconfigLayout, VirtualConfig
 from siov_sim.sw.vfio import uapi as u
@@ -238,7 +238,12 @@ class Vdev:
 
     async def region_write(self, index: int, off: int, data: bytes) -> None:
         if index == u.VFIO_PCI_CONFIG_REGION_INDEX:
+            master = self.config.bus_master
             self.config.write(off, data)
+            if master and not self.config.bus_master:  # bus mastering off: the queues stop
+                for q in range(self.num_queues):
+                    if self._queues[q].enabled:
+                        await self._quiesce(q)
             self._msix_state_changed()
             return
         if index == u.VFIO_PCI_BAR0_REGION_INDEX:
@@ -387,11 +392,15 @@ class Vdev:
         if value & CTRL_ENABLE and not vq.enabled:
             cfg = self._validated_config(q, off, value)
             adi = self.adis[q]
-            await self.pf.adi.configure(adi, cfg)
-            msg = self._host_msi[q]
-            await self.pf.adi.set_ims(adi, msg, masked=msg is None)
-            await self.pf.adi.set_switch_port(adi, self.group, self.sw_addrs[q], send=True, recv=cfg.rx_slots > 0)
-            await self.pf.adi.enable(adi)
+            try:
+                await self.pf.adi.configure(adi, cfg)
+                msg = self._host_msi[q]
+                await self.pf.adi.set_ims(adi, msg, masked=msg is None)
+                await self.pf.adi.set_switch_port(adi, self.group, self.sw_addrs[q], send=True, recv=cfg.rx_slots > 0)
+                await self.pf.adi.enable(adi)
+            except PfError as exc:  # the device refused: leave the ADI clean, tell the guest EIO
+                await self._quiesce(q)
+                raise VfioError(errno.EIO, f"queue {q}: device refused enable: {exc}") from exc
             vq.enabled = True
             self.log.info(
                 "queue %d -> ADI %d enabled: ring 0x%x/%d PASID %d",

@@ -6,6 +6,7 @@ import errno
 
 import pytest
 
+from siov_sim.sw.driver import PfError
 from siov_sim.sw.driver.adi import AdiState
 from siov_sim.sw.guest import QueueError
 from siov_sim.sw.vdcm import QREG, VREG, Reject
@@ -200,5 +201,28 @@ def test_msix_table_writes_are_emulated_not_forwarded() -> None:
         # the physical IMS entry of its ADI is untouched by guest MSI-X writes
         adi = st.vdcm.get(uuid).adis[0]
         assert st.host.dev.adis[adi].reg(0x24) != 0xDEAD_0000
+
+    run(body())
+
+
+def test_bus_master_off_stops_queues_and_device_refusal_is_eio() -> None:
+    async def body() -> None:
+        st = await build()
+        drv, uuid = await pmd(st)
+        vdev = st.vdcm.get(uuid)
+        cfg = u.VFIO_PCI_CONFIG_REGION_INDEX
+        await drv.dev.pwrite(u.VFIO_PCI_INDEX_TO_OFFSET(cfg) + 4, (0x2).to_bytes(2, "little"))
+        assert not vdev.queue_enabled(0)
+        assert st.host.dev.adis[vdev.adis[0]].state == AdiState.DISABLED
+        await drv.dev.pwrite(u.VFIO_PCI_INDEX_TO_OFFSET(cfg) + 4, (0x6).to_bytes(2, "little"))
+
+        # the device itself refuses ENABLE (as the RTL does with NO_PASID or BAD_RING_ALIGN)
+        async def refuse(_adi: int) -> None:
+            raise PfError("ADI 0 did not enable: state ERROR, error 11")
+
+        st.pf.adi.enable = refuse  # type: ignore[method-assign]
+        with pytest.raises(VfioError) as ei:
+            await drv.dev.region_write32(BAR0, qreg(0, QREG.CTRL), 1)
+        assert ei.value.errno == errno.EIO and not vdev.queue_enabled(0)
 
     run(body())
