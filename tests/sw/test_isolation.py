@@ -220,7 +220,7 @@ def test_bus_master_off_stops_queues_and_device_refusal_is_eio() -> None:
         async def refuse(_adi: int) -> None:
             raise PfError("ADI 0 did not enable: state ERROR, error 11")
 
-        st.pf.adi.enable = refuse  # type: ignore[method-assign]
+        st.pf.adi.enable = refuse  # type: ignore[method-assign,assignment]
         with pytest.raises(VfioError) as ei:
             await drv.dev.region_write32(BAR0, qreg(0, QREG.CTRL), 1)
         assert ei.value.errno == errno.EIO and not vdev.queue_enabled(0)
