@@ -44,19 +44,19 @@ module ep_adi_state #(
   input  wire logic [1:0]                s_op_code,      // 0 BEGIN, 1 COMPLETE, 2 RX_ALLOC, 3 RX_DONE
   input  wire logic [$clog2(NumAdi)-1:0] s_op_adi,
   input  wire logic [7:0]                s_op_err,       // COMPLETE: error code (0 = ok)
-  input  wire logic [31:0]               s_op_bytes,     // COMPLETE: bytes moved
+  input  wire logic [31:0]               s_op_bytes,     // COMPLETE: bytes moved (error: ring
+                                                         // index); RX_ALLOC: payload bytes
   input  wire logic                      s_op_irq,       // COMPLETE: interrupt requested
-  input  wire logic [15:0]               s_op_group,     // RX_ALLOC: sender's switch group
+  input  wire logic [11:0]               s_op_group,     // RX_ALLOC: sender's switch group
   output logic                           m_op_rsp_valid,
   output logic                           m_op_rsp_ok,    // BEGIN: work; RX_ALLOC: slot granted
   output logic                           m_op_rsp_full,  // RX_ALLOC: allowed but ring full
+  output logic                           m_op_rsp_big,   // RX_ALLOC: allowed, payload > slot - 16
   output logic [63:0]                    m_op_rsp_addr,  // BEGIN: descriptor; RX_ALLOC: slot
   output logic [63:0]                    m_op_rsp_cpl,   // BEGIN: completion record address
   output logic [15:0]                    m_op_rsp_idx,   // BEGIN: ring index; RX_ALLOC: slot index
   output logic [31:0]                    m_op_rsp_prfx,  // PASID prefix of the ADI (0 = none)
-  output logic [15:0]                    m_op_rsp_group, // BEGIN: switch group of the ADI
-  output logic                           m_op_rsp_send_en,
-  output logic [4:0]                     m_op_rsp_slot_log2, // RX_ALLOC: log2 slot bytes
+  output logic [31:0]                    m_op_rsp_port,  // BEGIN: sw_port register of the ADI
   // interrupt messages for IMS (source)
   output logic [63:0]                    m_ims_addr,
   output logic [31:0]                    m_ims_data,
@@ -76,9 +76,9 @@ module ep_adi_state #(
 
   // ---- states and error codes (docs/datasheet.md "Error codes")
   localparam logic [1:0] StDisabled = 2'd0, StEnabled = 2'd1, StError = 2'd2, StDraining = 2'd3;
-  localparam logic [7:0] ErrDoorbell  = 8'h07;   // doorbell beyond ring size
-  localparam logic [7:0] ErrAlign     = 8'h08;   // ring/completion base not aligned
-  localparam logic [7:0] ErrNoPasid   = 8'h0B;   // enable with PASID on but no valid PASID
+  localparam logic [7:0] ErrDoorbell  = 8'h13;   // doorbell beyond ring size
+  localparam logic [7:0] ErrAlign     = 8'h14;   // ring/completion base not aligned
+  localparam logic [7:0] ErrNoPasid   = 8'h17;   // enable with PASID on but no valid PASID
   localparam logic [1:0] OpBegin = 2'd0, OpComplete = 2'd1, OpRxAlloc = 2'd2, OpRxDone = 2'd3;
 
   // ---- configuration word: DW k = BAR0 page offset 4k, k = 0..13 (ring_base_lo .. sw_port)
@@ -151,7 +151,7 @@ module ep_adi_state #(
   logic [7:0]      b_op_err_q;
   logic [31:0]     b_op_bytes_q;
   logic            b_op_irq_q;
-  logic [15:0]     b_op_group_q;
+  logic [11:0]     b_op_group_q;
 
   logic            init_q;
   logic [AdiW-1:0] init_adi_q;
@@ -235,8 +235,7 @@ module ep_adi_state #(
   wire [63:0] c_ims_addr  = {c_dw[10], c_dw[9]};
   wire [31:0] c_ims_data  = c_dw[11];
   wire        c_ims_mask  = c_dw[12][0];
-  wire [15:0] c_group     = c_dw[13][15:0];
-  wire        c_send_en   = c_dw[13][30];
+  wire [11:0] c_group     = c_dw[13][11:0];
   wire        c_recv_en   = c_dw[13][31];
   wire [15:0] ring_mask   = 16'((17'd1 << c_ring_log2) - 17'd1);
   wire [15:0] rx_mask     = 16'((17'd1 << c_rx_log2) - 17'd1);
@@ -246,7 +245,7 @@ module ep_adi_state #(
   dyn_t        d;             // next dynamic word
   logic [31:0] rdata;
   logic        ack_csr_rd, ack_csr_wr, ack_portal;
-  logic        rsp_valid, rsp_ok, rsp_full;
+  logic        rsp_valid, rsp_ok, rsp_full, rsp_big;
   logic [63:0] rsp_addr;
   logic [15:0] rsp_idx;
   logic        ims_send;      // push an IMS message for b_adi_q
@@ -267,6 +266,7 @@ module ep_adi_state #(
     rsp_valid   = 1'b0;
     rsp_ok      = 1'b0;
     rsp_full    = 1'b0;
+    rsp_big     = 1'b0;
     rsp_addr    = 64'd0;
     rsp_idx     = 16'd0;
     ims_send    = 1'b0;
@@ -392,14 +392,19 @@ module ep_adi_state #(
                 rsp_idx       = dyn_rd.head;
                 d.head        = (dyn_rd.head + 16'd1) & ring_mask;
                 d.outstanding = dyn_rd.outstanding + 8'd1;
-                if (((dyn_rd.head + 16'd1) & ring_mask) != dyn_rd.tail) run_push = 1'b1;
-                else d.sched = 1'b0;
+                // sched stays set: the ADI is owned by one context until COMPLETE, so each
+                // ADI has at most one descriptor in flight (in-order completion, exact halts)
               end else begin
                 d.sched = 1'b0;
               end
             end
             OpComplete: begin
               d.outstanding = dyn_rd.outstanding - 8'd1;
+              if (b_op_err_q == 8'd0 && dyn_rd.state == StEnabled && dyn_rd.head != dyn_rd.tail) begin
+                run_push = 1'b1;                                   // more work: back in the queue
+              end else begin
+                d.sched = 1'b0;
+              end
               if (b_op_err_q != 8'd0) begin
                 set_err    = 1'b1;
                 e_err_code = b_op_err_q;
@@ -418,18 +423,18 @@ module ep_adi_state #(
               end
             end
             OpRxAlloc: begin
+              // the engine serialises SENDs (RX_ALLOC .. RX_DONE), so the slot at rx_tail is free
+              // until RX_DONE publishes it
               rsp_addr = c_rx_base + ({48'd0, dyn_rd.rx_tail} << c_slot_log2);
               rsp_idx  = dyn_rd.rx_tail;
               if (dyn_rd.state == StEnabled && c_recv_en && c_group == b_op_group_q) begin
-                if (((dyn_rd.rx_tail + 16'd1) & rx_mask) == dyn_rd.rx_head) begin
-                  rsp_full = 1'b1;
-                end else begin
-                  rsp_ok    = 1'b1;
-                  d.rx_tail = (dyn_rd.rx_tail + 16'd1) & rx_mask;
-                end
+                if ({1'b0, b_op_bytes_q} + 33'd16 > (33'd1 << c_slot_log2)) rsp_big = 1'b1;
+                else if (((dyn_rd.rx_tail + 16'd1) & rx_mask) == dyn_rd.rx_head) rsp_full = 1'b1;
+                else rsp_ok = 1'b1;
               end
             end
             OpRxDone: begin
+              d.rx_tail = (dyn_rd.rx_tail + 16'd1) & rx_mask;
               if (c_ims_mask) d.ims_pending = 1'b1;
               else ims_send = 1'b1;
             end
@@ -483,17 +488,16 @@ module ep_adi_state #(
     m_portal_rdata     <= rdata;
     m_op_rsp_ok        <= rsp_ok;
     m_op_rsp_full      <= rsp_full;
+    m_op_rsp_big       <= rsp_big;
     m_op_rsp_addr      <= rsp_addr;
     m_op_rsp_cpl       <= c_cpl_base + {44'd0, dyn_rd.head, 4'd0};
     m_op_rsp_idx       <= rsp_idx;
     m_op_rsp_prfx      <= prfx;
-    m_op_rsp_group     <= c_group;
-    m_op_rsp_send_en   <= c_send_en;
-    m_op_rsp_slot_log2 <= c_slot_log2;
+    m_op_rsp_port      <= c_dw[13];
   end
 
   wire unused_ok = &{1'b0, run_s_ready, s_portal_off[1:0], ims_m_data[33:32], csr_addr_q[1:0],
                      c_pasid[29:20], c_ims_addr[1:0], b_biten_q[31:25], b_biten_q[23:17], b_biten_q[15:9],
-                     b_biten_q[7:1], b_op_bytes_q[31:16]};
+                     b_biten_q[7:1]};
 endmodule
 `resetall

@@ -138,7 +138,7 @@ module ep_core #(
   end
 
   // ------------------------------------------------------------------ BAR0 register block
-  logic        pf_enable, init_done, adi_init_done, sw_init_done;
+  logic        pf_enable, init_done;
   logic        evt_adi_error, evt_drain_done, mask_err, mask_drain;
   logic [2:0]  vec_err, vec_drain;
   logic [15:0] last_err_adi, last_drain_adi, dma_timeout_units;
@@ -153,8 +153,6 @@ module ep_core #(
   logic        adis_req, adis_wr, adis_wr_ack, adis_rd_ack;
   logic [18:0] adis_addr;
   logic [31:0] adis_wdata, adis_biten, adis_rdata;
-
-  assign init_done = adi_init_done && sw_init_done;
 
   ep_regs u_regs (
     .clk, .rst,
@@ -203,44 +201,49 @@ module ep_core #(
     .hwif_in_adis_wr_ack(adis_wr_ack), .hwif_in_adis_rd_data(adis_rdata), .hwif_in_adis_rd_ack(adis_rd_ack)
   );
 
-  // ------------------------------------------------------------------ ADI state and switch
-  logic [AdiW-1:0] run_adi;
-  logic            run_valid;
+  // ------------------------------------------------------------------ ADI subsystem
+  localparam int unsigned NumCtx = 8;
+  localparam int unsigned RamAddrWidth = $clog2(NumCtx * 8192) + 1;
+  localparam int unsigned RamWordW = RamAddrWidth - $clog2(DataWidth / 8);
   logic [63:0]     ims_addr;
   logic [31:0]     ims_data;
-  logic            ims_valid, ims_ready;
-  logic            op_ready, op_rsp_valid, op_rsp_ok, op_rsp_full, op_rsp_send_en;
-  logic [63:0]     op_rsp_addr, op_rsp_cpl;
-  logic [15:0]     op_rsp_idx, op_rsp_group;
-  logic [31:0]     op_rsp_prfx;
-  logic [4:0]      op_rsp_slot_log2;
-  logic            lookup_ready, result_valid, result_hit;
-  logic [AdiW-1:0] result_adi;
+  logic            ims_valid, ims_ready, adi_busy;
+  // DMA client interface (ep_dma is wired in when rtl/dma provides it)
+  logic [63:0]     rd_req_addr, wr_req_addr;
+  logic [15:0]     rd_req_len, wr_req_len;
+  logic [RamAddrWidth-1:0] rd_req_ram_addr, wr_req_ram_addr;
+  logic            rd_req_pasid_valid, rd_req_pmr, rd_req_valid, wr_req_pasid_valid, wr_req_pmr;
+  logic            wr_req_imm_en, wr_req_valid, ram_wr_ready, ram_rd_cmd_ready, ram_rd_resp_valid;
+  logic [19:0]     rd_req_pasid, wr_req_pasid;
+  logic [7:0]      rd_req_tag, wr_req_tag;
+  logic [DataWidth-1:0] wr_req_imm_data, ram_rd_resp_data;
 
-  ep_adi_state #(.NumAdi(NumAdi)) u_adi_state (
-    .clk, .rst, .init_done(adi_init_done), .cfg_pasid_en, .cfg_pasid_priv_en,
-    .s_csr_req(adis_req), .s_csr_addr(adis_addr), .s_csr_wr(adis_wr), .s_csr_wdata(adis_wdata),
-    .s_csr_biten(adis_biten), .s_csr_wr_ack(adis_wr_ack), .s_csr_rd_ack(adis_rd_ack), .s_csr_rdata(adis_rdata),
+  ep_adi #(.NumAdi(NumAdi), .DataWidth(DataWidth), .NumCtx(NumCtx)) u_adi (
+    .clk, .rst, .enable(pf_enable), .init_done(init_done), .busy(adi_busy),
+    .cfg_pasid_en, .cfg_pasid_priv_en,
+    .s_adis_req(adis_req), .s_adis_addr(adis_addr), .s_adis_wr(adis_wr), .s_adis_wdata(adis_wdata),
+    .s_adis_biten(adis_biten), .s_adis_wr_ack(adis_wr_ack), .s_adis_rd_ack(adis_rd_ack),
+    .s_adis_rdata(adis_rdata),
+    .s_sw_req(sw_req), .s_sw_addr(sw_addr), .s_sw_wr(sw_wr), .s_sw_wdata(sw_wdata),
+    .s_sw_wr_ack(sw_wr_ack), .s_sw_rd_ack(sw_rd_ack), .s_sw_rdata(sw_rdata),
     .s_portal_valid(portal_valid_q), .s_portal_ready(portal_ready), .s_portal_adi(portal_adi_q),
     .s_portal_off(portal_off_q), .s_portal_wr(portal_wr_q), .s_portal_wdata(portal_wdata_q),
     .m_portal_ack(portal_ack), .m_portal_rdata(portal_rdata),
-    .m_run_adi(run_adi), .m_run_valid(run_valid), .m_run_ready(1'b0),
-    .s_op_valid(1'b0), .s_op_ready(op_ready), .s_op_code(2'd0), .s_op_adi('0), .s_op_err(8'd0),
-    .s_op_bytes(32'd0), .s_op_irq(1'b0), .s_op_group(16'd0),
-    .m_op_rsp_valid(op_rsp_valid), .m_op_rsp_ok(op_rsp_ok), .m_op_rsp_full(op_rsp_full),
-    .m_op_rsp_addr(op_rsp_addr), .m_op_rsp_cpl(op_rsp_cpl), .m_op_rsp_idx(op_rsp_idx),
-    .m_op_rsp_prfx(op_rsp_prfx), .m_op_rsp_group(op_rsp_group), .m_op_rsp_send_en(op_rsp_send_en),
-    .m_op_rsp_slot_log2(op_rsp_slot_log2),
     .m_ims_addr(ims_addr), .m_ims_data(ims_data), .m_ims_valid(ims_valid), .m_ims_ready(ims_ready),
-    .evt_adi_error, .evt_drain_done, .last_err_adi, .last_err_code, .last_drain_adi
-  );
-
-  ep_adi_switch #(.NumAdi(NumAdi)) u_switch (
-    .clk, .rst, .init_done(sw_init_done),
-    .s_csr_req(sw_req), .s_csr_addr(sw_addr), .s_csr_wr(sw_wr), .s_csr_wdata(sw_wdata),
-    .s_csr_wr_ack(sw_wr_ack), .s_csr_rd_ack(sw_rd_ack), .s_csr_rdata(sw_rdata),
-    .s_lookup_valid(1'b0), .s_lookup_ready(lookup_ready), .s_lookup_addr(16'd0),
-    .m_result_valid(result_valid), .m_result_hit(result_hit), .m_result_adi(result_adi)
+    .evt_adi_error, .evt_drain_done, .last_err_adi, .last_err_code, .last_drain_adi,
+    .m_rd_req_addr(rd_req_addr), .m_rd_req_len(rd_req_len), .m_rd_req_ram_addr(rd_req_ram_addr),
+    .m_rd_req_pasid_valid(rd_req_pasid_valid), .m_rd_req_pasid(rd_req_pasid), .m_rd_req_pmr(rd_req_pmr),
+    .m_rd_req_tag(rd_req_tag), .m_rd_req_valid(rd_req_valid), .m_rd_req_ready(1'b0),
+    .s_rd_sts_tag(8'd0), .s_rd_sts_error(4'd0), .s_rd_sts_valid(1'b0),
+    .s_ram_wr_addr(RamWordW'(0)), .s_ram_wr_be('0), .s_ram_wr_data('0), .s_ram_wr_valid(1'b0),
+    .s_ram_wr_ready(ram_wr_ready),
+    .m_wr_req_addr(wr_req_addr), .m_wr_req_len(wr_req_len), .m_wr_req_ram_addr(wr_req_ram_addr),
+    .m_wr_req_imm_en(wr_req_imm_en), .m_wr_req_imm_data(wr_req_imm_data),
+    .m_wr_req_pasid_valid(wr_req_pasid_valid), .m_wr_req_pasid(wr_req_pasid), .m_wr_req_pmr(wr_req_pmr),
+    .m_wr_req_tag(wr_req_tag), .m_wr_req_valid(wr_req_valid), .m_wr_req_ready(1'b0),
+    .s_wr_sts_tag(8'd0), .s_wr_sts_error(4'd0), .s_wr_sts_valid(1'b0),
+    .s_ram_rd_cmd_addr(RamWordW'(0)), .s_ram_rd_cmd_valid(1'b0), .s_ram_rd_cmd_ready(ram_rd_cmd_ready),
+    .m_ram_rd_resp_data(ram_rd_resp_data), .m_ram_rd_resp_valid(ram_rd_resp_valid)
   );
 
   // ------------------------------------------------------------------ PF MSI-X and messages
@@ -288,12 +291,13 @@ module ep_core #(
   assign rx_cpl_tlp_ready    = 1'b1;
 
   wire unused_ok = &{1'b0, cpu_stall_rd, cpu_stall_wr, cpu_rd_err, cpu_wr_err, s_reg_addr[31:20],
-                     sw_biten, pf_enable, dma_timeout_units, scratch, run_adi, run_valid, op_ready,
-                     op_rsp_valid, op_rsp_ok, op_rsp_full, op_rsp_send_en, op_rsp_addr, op_rsp_cpl,
-                     op_rsp_idx, op_rsp_group, op_rsp_prfx, op_rsp_slot_log2, lookup_ready,
-                     result_valid, result_hit, result_adi, cfg_max_payload, cfg_max_read_req,
-                     cfg_ext_tag_en, cfg_pasid_exec_en, rx_cpl_tlp_hdr, rx_cpl_tlp_data,
-                     rx_cpl_tlp_strb, rx_cpl_tlp_valid, rx_cpl_tlp_sop, rx_cpl_tlp_eop,
-                     tx_rd_req_tlp_ready, page_off[31:12]};
+                     sw_biten, dma_timeout_units, scratch, adi_busy, rd_req_addr, rd_req_len,
+                     rd_req_ram_addr, rd_req_pasid_valid, rd_req_pasid, rd_req_pmr, rd_req_tag,
+                     rd_req_valid, ram_wr_ready, wr_req_addr, wr_req_len, wr_req_ram_addr,
+                     wr_req_imm_en, wr_req_imm_data, wr_req_pasid_valid, wr_req_pasid, wr_req_pmr,
+                     wr_req_tag, wr_req_valid, ram_rd_cmd_ready, ram_rd_resp_data, ram_rd_resp_valid,
+                     cfg_max_payload, cfg_max_read_req, cfg_ext_tag_en, cfg_pasid_exec_en,
+                     rx_cpl_tlp_hdr, rx_cpl_tlp_data, rx_cpl_tlp_strb, rx_cpl_tlp_valid,
+                     rx_cpl_tlp_sop, rx_cpl_tlp_eop, tx_rd_req_tlp_ready, page_off[31:12]};
 endmodule
 `resetall

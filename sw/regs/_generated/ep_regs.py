@@ -99,9 +99,9 @@ class Bar0:
     )
     DMA_TIMEOUT: Final[Reg] = Reg(
         'dma_timeout', 0x0002C, (
-            Field('units', 0, 16, 'rw', 256, 'Timeout.'),
+            Field('units', 0, 16, 'rw', 256, 'Timeout (ignored).'),
         ),
-        'DMA read completion timeout in units of 256 clock cycles (0 = 1).',
+        "Reserved for a run-time DMA completion timeout; this implementation uses the DMA engine's CplTimeout parameter (1 000 000 cycles) and ignores the value.",
     )
     SCRATCH: Final[Reg] = Reg(
         'scratch', 0x00030, (
@@ -418,7 +418,8 @@ class AdiPage:
     )
     SW_PORT: Final[Reg] = Reg(
         'sw_port', 0x00034, (
-            Field('group', 0, 16, 'rw', 0, 'Switch group (VLAN-like).'),
+            Field('group', 0, 12, 'rw', 0, 'Switch group (VLAN-like).'),
+            Field('addr', 16, 12, 'rw', 0, "Switch address of this ADI's port, reported as the source in the receive slot header of its SENDs (the PF keeps it equal to the forwarding entry that points at this ADI)."),
             Field('send_en', 30, 1, 'rw', 0, 'This ADI may transmit SEND descriptors.'),
             Field('recv_en', 31, 1, 'rw', 0, 'This ADI may receive SENDs into its receive ring.'),
         ),

@@ -1,0 +1,307 @@
+"""Golden model of the ADI engine: per-ADI registers, state machine, descriptors, switch, IMS.
+
+Pure Python and synchronous. :class:`AdiDevice` mirrors what software sees through BAR0 (ADI
+pages, forwarding table) and BAR2 (portal pages), executes descriptors against an
+:class:`AddressSpaces` (one address space per PASID, ``None`` = no PASID) and records the
+interrupt messages and PF events the hardware would raise. Descriptors are executed one at a
+time, round-robin over the ADIs with work (the RTL overlaps several; the results are the same
+for descriptors that do not touch each other's memory, except the order in which SENDs from
+different senders fill one receive ring).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from siov_sim.model.adi.formats import (
+    CHUNK,
+    CPL_SIZE,
+    DESC_SIZE,
+    MAX_SEND,
+    MAX_XFER,
+    RX_HDR_SIZE,
+    AdiState,
+    Cmd,
+    Completion,
+    CplStatus,
+    Descriptor,
+    ErrorCode,
+    Opcode,
+    RxHeader,
+    fill_bytes,
+)
+
+log = logging.getLogger(__name__)
+
+
+class DmaError(Exception):
+    """A DMA read failed; ``code`` is the DMA engine status (1 UR, 2 CA, 3 timeout, ...)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"DMA error {code}")
+        self.code = code
+
+
+class AddressSpaces(Protocol):
+    """Memory as the device reaches it: ``pasid`` None = requests without a PASID prefix."""
+
+    def read(self, pasid: int | None, addr: int, length: int) -> bytes: ...
+    def write(self, pasid: int | None, addr: int, data: bytes) -> None: ...
+
+
+@dataclass(slots=True)
+class AdiConfig:
+    """The read/write part of one ADI page (BAR0 0x80000 + n * 0x80)."""
+
+    ring_base: int = 0
+    log2_entries: int = 0
+    cpl_base: int = 0
+    rx_base: int = 0
+    rx_log2_slots: int = 0
+    rx_log2_slot_bytes: int = 11
+    pasid: int = 0
+    pmr: bool = False
+    pasid_valid: bool = False
+    ims_addr: int = 0
+    ims_data: int = 0
+    ims_mask: bool = True
+    group: int = 0
+    port_addr: int = 0
+    send_en: bool = False
+    recv_en: bool = False
+
+
+@dataclass(slots=True)
+class AdiDynamic:
+    """The read-only part of one ADI page."""
+
+    state: AdiState = AdiState.DISABLED
+    err: int = 0
+    head: int = 0
+    tail: int = 0
+    rx_head: int = 0
+    rx_tail: int = 0
+    cnt_desc: int = 0
+    cnt_bytes: int = 0
+    err_info: int = 0
+    ims_pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ImsMessage:
+    adi: int
+    addr: int
+    data: int
+
+
+@dataclass(frozen=True, slots=True)
+class PfEvent:
+    kind: str  # "adi_error" or "drain_done"
+    adi: int
+    code: int = 0
+
+
+@dataclass(slots=True)
+class Adi:
+    cfg: AdiConfig = field(default_factory=AdiConfig)
+    dyn: AdiDynamic = field(default_factory=AdiDynamic)
+
+
+class AdiDevice:
+    def __init__(self, num_adi: int, mem: AddressSpaces, *, pasid_enabled: bool = True) -> None:
+        self.num_adi = num_adi
+        self.mem = mem
+        self.pasid_enabled = pasid_enabled
+        self.adis = [Adi() for _ in range(num_adi)]
+        self.fwd: list[tuple[bool, int]] = [(False, 0)] * num_adi
+        self.ims: list[ImsMessage] = []
+        self.pf_events: list[PfEvent] = []
+        self._run: list[int] = []  # run queue: ADIs with work, each at most once
+
+    # ------------------------------------------------------------------ slow path (BAR0)
+    def space(self, adi: int) -> int | None:
+        cfg = self.adis[adi].cfg
+        return cfg.pasid if (self.pasid_enabled and cfg.pasid_valid) else None
+
+    def set_pasid(self, adi: int, pasid: int, *, valid: bool = True, pmr: bool = False) -> bool:
+        """PASID register write; ignored (returns False) unless the ADI is DISABLED."""
+        a = self.adis[adi]
+        if a.dyn.state != AdiState.DISABLED:
+            return False
+        a.cfg.pasid, a.cfg.pasid_valid, a.cfg.pmr = pasid, valid, pmr
+        return True
+
+    def set_forwarding(self, addr: int, adi: int, valid: bool = True) -> None:
+        self.fwd[addr] = (valid, adi)
+
+    def command(self, adi: int, cmd: Cmd, *, outstanding: int = 0) -> None:
+        a = self.adis[adi]
+        d = a.dyn
+        if cmd == Cmd.ENABLE:
+            if d.state != AdiState.DISABLED:
+                return
+            if a.cfg.ring_base & 0x1F or a.cfg.cpl_base & 0xF:
+                self._error(adi, ErrorCode.BAD_RING_ALIGN, force=True)
+            elif self.pasid_enabled and not a.cfg.pasid_valid:
+                self._error(adi, ErrorCode.NO_PASID, force=True)
+            else:
+                d.state, d.err = AdiState.ENABLED, 0
+                self._schedule(adi)
+        elif outstanding:
+            d.state = AdiState.DRAINING
+        elif cmd == Cmd.RESET:
+            a.dyn = AdiDynamic()
+        else:
+            d.state = AdiState.DISABLED
+            self.pf_events.append(PfEvent("drain_done", adi))
+
+    def set_ims_mask(self, adi: int, mask: bool) -> None:
+        a = self.adis[adi]
+        a.cfg.ims_mask = mask
+        if not mask and a.dyn.ims_pending:
+            a.dyn.ims_pending = False
+            self.ims.append(ImsMessage(adi, a.cfg.ims_addr & ~3, a.cfg.ims_data))
+
+    # ------------------------------------------------------------------ fast path (BAR2)
+    def doorbell(self, adi: int, tail: int) -> None:
+        a = self.adis[adi]
+        if a.dyn.state != AdiState.ENABLED:
+            return
+        if tail >= 1 << a.cfg.log2_entries:
+            a.dyn.err_info = tail & 0xFFFF
+            self._error(adi, ErrorCode.DOORBELL_RANGE)
+            return
+        a.dyn.tail = tail
+        self._schedule(adi)
+
+    def rx_doorbell(self, adi: int, head: int) -> None:
+        a = self.adis[adi]
+        if a.dyn.state != AdiState.ENABLED:
+            return
+        if head >= 1 << a.cfg.rx_log2_slots:
+            a.dyn.err_info = head & 0xFFFF
+            self._error(adi, ErrorCode.DOORBELL_RANGE)
+            return
+        a.dyn.rx_head = head
+
+    # ------------------------------------------------------------------ engine
+    def _schedule(self, adi: int) -> None:
+        d = self.adis[adi].dyn
+        if d.head != d.tail and adi not in self._run:
+            self._run.append(adi)
+
+    def _error(self, adi: int, code: ErrorCode, *, force: bool = False) -> None:
+        d = self.adis[adi].dyn
+        if d.state == AdiState.ENABLED or (force and d.state == AdiState.DISABLED):
+            d.state = AdiState.ERROR
+            self.pf_events.append(PfEvent("adi_error", adi, int(code)))
+        if d.err == 0:
+            d.err = int(code)
+
+    def _interrupt(self, adi: int) -> None:
+        a = self.adis[adi]
+        if a.cfg.ims_mask:
+            a.dyn.ims_pending = True
+        else:
+            self.ims.append(ImsMessage(adi, a.cfg.ims_addr & ~3, a.cfg.ims_data))
+
+    def run(self, enabled: bool = True, limit: int = 1_000_000) -> int:
+        """Execute descriptors round-robin until no ADI has work; returns how many ran."""
+        n = 0
+        while enabled and self._run and n < limit:
+            adi = self._run.pop(0)
+            d = self.adis[adi].dyn
+            if d.state != AdiState.ENABLED or d.head == d.tail:
+                continue
+            self.step(adi)
+            n += 1
+            self._schedule(adi)
+        return n
+
+    def step(self, adi: int) -> Completion:
+        """BEGIN + execute + completion record + COMPLETE for the descriptor at head."""
+        a = self.adis[adi]
+        cfg, d = a.cfg, a.dyn
+        idx = d.head
+        d.head = (d.head + 1) & ((1 << cfg.log2_entries) - 1)
+        space = self.space(adi)
+        try:
+            desc = Descriptor.unpack(self.mem.read(space, cfg.ring_base + DESC_SIZE * idx, DESC_SIZE))
+        except DmaError as e:
+            desc = Descriptor(0, 0)
+            rec = Completion(CplStatus.ERROR, 0, 0, 0, e.code)
+        else:
+            rec = self._execute(adi, desc)
+        self.mem.write(space, cfg.cpl_base + CPL_SIZE * idx, rec.pack())
+        if rec.status == CplStatus.ERROR:
+            d.err_info = idx
+            self._error(adi, ErrorCode(rec.error))
+        else:  # SUCCESS or DROPPED: a completed descriptor
+            d.cnt_desc = (d.cnt_desc + 1) & 0xFFFF_FFFF
+            d.cnt_bytes = (d.cnt_bytes + rec.bytes_done) & 0xFFFF_FFFF
+        if desc.flags & 1 or rec.status == CplStatus.ERROR:
+            self._interrupt(adi)
+        return rec
+
+    def _execute(self, adi: int, desc: Descriptor) -> Completion:
+        cfg = self.adis[adi].cfg
+        space = self.space(adi)
+
+        def fail(code: int, done: int = 0) -> Completion:
+            return Completion(CplStatus.ERROR, desc.opcode, done, desc.tag, code)
+
+        if desc.opcode == Opcode.NOP:
+            return Completion(CplStatus.SUCCESS, desc.opcode, 0, desc.tag)
+        if desc.opcode not in (Opcode.COPY, Opcode.FILL, Opcode.SEND):
+            return fail(ErrorCode.BAD_OPCODE)
+        if desc.length == 0:
+            return fail(ErrorCode.ZERO_LENGTH)
+        if desc.opcode == Opcode.SEND:
+            if desc.length > MAX_SEND:
+                return fail(ErrorCode.HUGE_LENGTH)
+            if not cfg.send_en:
+                return fail(ErrorCode.SEND_DENIED)
+            return self._send(adi, desc)
+        if desc.length > MAX_XFER:
+            return fail(ErrorCode.HUGE_LENGTH)
+        done = 0
+        while done < desc.length:
+            n = min(CHUNK, desc.length - done)
+            if desc.opcode == Opcode.COPY:
+                try:
+                    data = self.mem.read(space, desc.src + done, n)
+                except DmaError as e:
+                    return fail(e.code, done)
+            else:
+                data = fill_bytes(desc.src, n)
+            self.mem.write(space, desc.dst + done, data)
+            done += n
+        return Completion(CplStatus.SUCCESS, desc.opcode, done, desc.tag)
+
+    def _send(self, adi: int, desc: Descriptor) -> Completion:
+        cfg = self.adis[adi].cfg
+        addr = desc.dst & 0xFFFF
+        valid, dst = self.fwd[addr] if addr < self.num_adi else (False, 0)
+        if not valid or dst >= self.num_adi:
+            return Completion(CplStatus.ERROR, desc.opcode, 0, desc.tag, ErrorCode.SEND_DENIED)
+        try:
+            data = self.mem.read(self.space(adi), desc.src, desc.length)
+        except DmaError as e:
+            return Completion(CplStatus.ERROR, desc.opcode, 0, desc.tag, e.code)
+        r = self.adis[dst]
+        if r.dyn.state != AdiState.ENABLED or not r.cfg.recv_en or r.cfg.group != cfg.group:
+            return Completion(CplStatus.ERROR, desc.opcode, 0, desc.tag, ErrorCode.SEND_DENIED)
+        if desc.length + RX_HDR_SIZE > 1 << r.cfg.rx_log2_slot_bytes:
+            return Completion(CplStatus.ERROR, desc.opcode, 0, desc.tag, ErrorCode.HUGE_LENGTH)
+        mask = (1 << r.cfg.rx_log2_slots) - 1
+        if (r.dyn.rx_tail + 1) & mask == r.dyn.rx_head:
+            return Completion(CplStatus.DROPPED, desc.opcode, 0, desc.tag, ErrorCode.RX_FULL)
+        slot = r.cfg.rx_base + (r.dyn.rx_tail << r.cfg.rx_log2_slot_bytes)
+        rspace = self.space(dst)
+        self.mem.write(rspace, slot + RX_HDR_SIZE, data)
+        self.mem.write(rspace, slot, RxHeader(desc.length, cfg.port_addr, desc.tag).pack())
+        r.dyn.rx_tail = (r.dyn.rx_tail + 1) & mask
+        self._interrupt(dst)
+        return Completion(CplStatus.SUCCESS, desc.opcode, desc.length, desc.tag)

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+/// ep_adi_ctx: one descriptor context of the ADI engine. It takes an ADI from the run queue,
+/// asks ep_adi_state for the next descriptor (BEGIN), fetches it through the DMA engine into its
+/// descriptor slot, executes it in chunks of at most 4 KiB through its 8 KiB buffer region,
+/// writes the completion record and reports COMPLETE. Every shared resource (run queue, state
+/// ops, switch lookup, DMA read, DMA write, fill unit, SEND lock) is a request held until its
+/// one-cycle grant; answers are routed back to this context by the engine (docs/datasheet.md).
+`resetall
+`default_nettype none
+module ep_adi_ctx #(
+  parameter int unsigned NumAdi       = 4,     /// ADIs
+  parameter int unsigned CtxId        = 0,     /// this context's number
+  parameter int unsigned DataWidth    = 256,   /// buffer word width
+  parameter int unsigned RamAddrWidth = 17,    /// buffer byte address width
+  parameter int unsigned DescBase     = 65536  /// byte address of the descriptor slots
+) (
+  input  wire logic                      clk,
+  input  wire logic                      rst,          // synchronous, active-high
+  // run queue
+  output logic                           run_req,
+  input  wire logic                      run_gnt,
+  input  wire logic [$clog2(NumAdi)-1:0] run_adi,
+  // ep_adi_state ops
+  output logic                           op_req,
+  input  wire logic                      op_gnt,
+  output logic [1:0]                     op_code,
+  output logic [$clog2(NumAdi)-1:0]      op_adi,
+  output logic [7:0]                     op_err,
+  output logic [31:0]                    op_bytes,
+  output logic                           op_irq,
+  output logic [11:0]                    op_group,
+  input  wire logic                      rsp_valid,    // routed: response to this context's op
+  input  wire logic                      rsp_ok,
+  input  wire logic                      rsp_full,
+  input  wire logic                      rsp_big,
+  input  wire logic [63:0]               rsp_addr,
+  input  wire logic [63:0]               rsp_cpl,
+  input  wire logic [15:0]               rsp_idx,
+  input  wire logic [31:0]               rsp_prfx,
+  input  wire logic [31:0]               rsp_port,
+  // switch lookup
+  output logic                           lk_req,
+  input  wire logic                      lk_gnt,
+  output logic [15:0]                    lk_addr,
+  input  wire logic                      lk_valid,     // routed
+  input  wire logic                      lk_hit,
+  input  wire logic [$clog2(NumAdi)-1:0] lk_adi,
+  // DMA read
+  output logic                           rd_req,
+  input  wire logic                      rd_gnt,
+  output logic [63:0]                    rd_addr,
+  output logic [15:0]                    rd_len,
+  output logic [RamAddrWidth-1:0]        rd_ram_addr,
+  output logic [31:0]                    rd_prfx,
+  input  wire logic                      rd_sts_valid, // routed
+  input  wire logic [3:0]                rd_sts_error,
+  // DMA write
+  output logic                           wr_req,
+  input  wire logic                      wr_gnt,
+  output logic [63:0]                    wr_addr,
+  output logic [15:0]                    wr_len,
+  output logic [RamAddrWidth-1:0]        wr_ram_addr,
+  output logic                           wr_imm_en,
+  output logic [127:0]                   wr_imm_data,
+  output logic [31:0]                    wr_prfx,
+  input  wire logic                      wr_sts_valid, // routed
+  input  wire logic [3:0]                wr_sts_error,
+  // fill unit: writes the rotated pattern into this context's buffer region
+  output logic                           fill_req,
+  input  wire logic                      fill_gnt,
+  output logic [63:0]                    fill_pattern,
+  output logic [63:0]                    fill_dst,
+  output logic [12:0]                    fill_len,     // bytes of the first chunk (<= 4096)
+  input  wire logic                      fill_done,    // routed
+  // SEND lock (one SEND between RX_ALLOC and RX_DONE at a time)
+  output logic                           lock_req,
+  input  wire logic                      lock_gnt,
+  output logic                           lock_rel,
+  // descriptor capture from the DMA read data
+  input  wire logic                      desc_we,
+  input  wire logic [31:0]               desc_be,
+  input  wire logic [255:0]              desc_wdata
+);
+  localparam int unsigned AdiW  = $clog2(NumAdi);
+  localparam int unsigned B     = DataWidth / 8;
+  localparam int unsigned LogB  = $clog2(B);
+  localparam int unsigned Chunk = 4096;
+  localparam logic [RamAddrWidth-1:0] Region   = RamAddrWidth'(CtxId * 8192);
+  localparam logic [RamAddrWidth-1:0] DescSlot = RamAddrWidth'(DescBase + CtxId * B);
+
+  localparam logic [1:0] OpBegin = 2'd0, OpComplete = 2'd1, OpRxAlloc = 2'd2, OpRxDone = 2'd3;
+  localparam logic [7:0] OpNop = 8'd0, OpFill = 8'd2, OpSend = 8'd3;   // 1 = COPY
+  localparam logic [7:0] ErrBadOp = 8'h10, ErrZeroLen = 8'h11, ErrHugeLen = 8'h12,
+                         ErrDenied = 8'h15, ErrRxFull = 8'h16;
+  localparam logic [7:0] CplSuccess = 8'd1, CplError = 8'd2, CplDropped = 8'd3;
+
+  typedef enum logic [4:0] {
+    SIdle, SBegin, SBeginW, SFetch, SFetchW, SDecode, SLookup, SLookupW, SRd, SRdW, SFill,
+    SFillW, SWr, SWrW, SLock, SAlloc, SAllocW, SHdr, SHdrW, SRxDone, SRxDoneW, SCpl, SCplW,
+    SComplete, SCompleteW
+  } st_e;
+
+  st_e             st_q;
+  logic [AdiW-1:0] adi_q, dadi_q;
+  logic [31:0]     prfx_q, dprfx_q, port_q;
+  logic [255:0]    desc_q;
+  logic [63:0]     cpl_q, src_q, dst_q, slot_q;
+  logic [15:0]     idx_q;
+  logic [20:0]     rem_q;
+  logic [31:0]     done_q;
+  logic [7:0]      err_q;
+  logic            drop_q;
+
+  wire [7:0]  d_op    = desc_q[7:0];
+  wire [7:0]  d_flags = desc_q[15:8];
+  wire [31:0] d_len   = desc_q[63:32];
+  wire [63:0] d_src   = desc_q[127:64];
+  wire [63:0] d_dst   = desc_q[191:128];
+  wire [31:0] d_tag   = desc_q[223:192];
+  wire        is_send = (d_op == OpSend);
+  wire        is_fill = (d_op == OpFill);
+  wire [20:0] chunk   = (rem_q > 21'(Chunk)) ? 21'(Chunk) : rem_q;
+  wire [RamAddrWidth-1:0] src_ram = Region + RamAddrWidth'(src_q[LogB-1:0]);
+  wire [RamAddrWidth-1:0] dst_ram = Region + RamAddrWidth'(dst_q[LogB-1:0]);
+
+  // requests are pure functions of the state
+  assign run_req  = (st_q == SIdle);
+  assign op_req   = (st_q == SBegin) || (st_q == SAlloc) || (st_q == SRxDone) || (st_q == SComplete);
+  assign lk_req   = (st_q == SLookup);
+  assign rd_req   = (st_q == SFetch) || (st_q == SRd);
+  assign wr_req   = (st_q == SWr) || (st_q == SHdr) || (st_q == SCpl);
+  assign fill_req = (st_q == SFill);
+  assign lock_req = (st_q == SLock);
+
+  always_comb begin
+    op_code = OpBegin;
+    op_adi  = adi_q;
+    unique case (st_q)
+      SAlloc:    begin op_code = OpRxAlloc;  op_adi = dadi_q; end
+      SRxDone:   begin op_code = OpRxDone;   op_adi = dadi_q; end
+      SComplete: op_code = OpComplete;
+      default: ;
+    endcase
+  end
+  assign op_err   = err_q;
+  assign op_bytes = (st_q == SAlloc) ? d_len : (err_q != 8'd0) ? {16'd0, idx_q} : done_q;
+  assign op_irq   = d_flags[0];
+  assign op_group = port_q[11:0];
+  assign lk_addr  = d_dst[15:0];
+
+  assign rd_addr     = src_q;
+  assign rd_len      = (st_q == SFetch) ? 16'd32 : 16'(chunk);
+  assign rd_ram_addr = (st_q == SFetch) ? DescSlot : src_ram;
+  assign rd_prfx     = prfx_q;
+
+  always_comb begin
+    wr_addr     = dst_q;
+    wr_len      = 16'(chunk);
+    wr_ram_addr = is_fill ? dst_ram : src_ram;
+    wr_imm_en   = 1'b0;
+    wr_imm_data = 128'd0;
+    wr_prfx     = prfx_q;
+    unique case (st_q)
+      SWr: if (is_send) begin
+        wr_addr = slot_q + 64'd16;
+        wr_prfx = dprfx_q;
+      end
+      SHdr: begin                     // receive slot header: length, source address, seq = tag
+        wr_addr     = slot_q;
+        wr_len      = 16'd16;
+        wr_imm_en   = 1'b1;
+        wr_imm_data = {32'd0, d_tag, 20'd0, port_q[27:16], d_len};
+        wr_prfx     = dprfx_q;
+      end
+      SCpl: begin                     // completion record
+        wr_addr     = cpl_q;
+        wr_len      = 16'd16;
+        wr_imm_en   = 1'b1;
+        wr_imm_data = {24'd0, drop_q ? ErrRxFull : err_q, d_tag, done_q, 16'd0, d_op,
+                       drop_q ? CplDropped : (err_q != 8'd0) ? CplError : CplSuccess};
+      end
+      default: ;
+    endcase
+  end
+
+  assign fill_pattern = d_src;
+  assign fill_dst     = dst_q;
+  assign fill_len     = 13'(chunk);
+  assign lock_rel     = ((st_q == SAllocW) && rsp_valid && !rsp_ok) || ((st_q == SRxDoneW) && rsp_valid)
+                     || ((st_q == SWrW) && is_send && wr_sts_valid && wr_sts_error != 4'd0);
+
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      st_q <= SIdle;
+    end else begin
+      unique case (st_q)
+        SIdle:    if (run_gnt) st_q <= SBegin;
+        SBegin:   if (op_gnt) st_q <= SBeginW;
+        SBeginW:  if (rsp_valid) st_q <= rsp_ok ? SFetch : SIdle;
+        SFetch:   if (rd_gnt) st_q <= SFetchW;
+        SFetchW:  if (rd_sts_valid) st_q <= (rd_sts_error != 4'd0) ? SCpl : SDecode;
+        SDecode: begin
+          if (d_op == OpNop) st_q <= SCpl;
+          else if (d_op > OpSend || d_len == 32'd0) st_q <= SCpl;
+          else if (is_send) st_q <= (d_len > 32'(Chunk) || !port_q[30]) ? SCpl : SLookup;
+          else if (d_len > 32'h0010_0000) st_q <= SCpl;
+          else st_q <= is_fill ? SFill : SRd;
+        end
+        SLookup:  if (lk_gnt) st_q <= SLookupW;
+        SLookupW: if (lk_valid) st_q <= lk_hit ? SRd : SCpl;
+        SRd:      if (rd_gnt) st_q <= SRdW;
+        SRdW:     if (rd_sts_valid) st_q <= (rd_sts_error != 4'd0) ? SCpl : is_send ? SLock : SWr;
+        SFill:    if (fill_gnt) st_q <= SFillW;
+        SFillW:   if (fill_done) st_q <= SWr;
+        SWr:      if (wr_gnt) st_q <= SWrW;
+        SWrW: if (wr_sts_valid) begin
+          if (wr_sts_error != 4'd0) st_q <= SCpl;
+          else if (is_send) st_q <= SHdr;
+          else if (rem_q == chunk) st_q <= SCpl;
+          else st_q <= is_fill ? SWr : SRd;
+        end
+        SLock:    if (lock_gnt) st_q <= SAlloc;
+        SAlloc:   if (op_gnt) st_q <= SAllocW;
+        SAllocW:  if (rsp_valid) st_q <= rsp_ok ? SWr : SCpl;
+        SHdr:     if (wr_gnt) st_q <= SHdrW;
+        SHdrW:    if (wr_sts_valid) st_q <= SRxDone;
+        SRxDone:  if (op_gnt) st_q <= SRxDoneW;
+        SRxDoneW: if (rsp_valid) st_q <= SCpl;
+        SCpl:     if (wr_gnt) st_q <= SCplW;
+        SCplW:    if (wr_sts_valid) st_q <= SComplete;
+        SComplete: if (op_gnt) st_q <= SCompleteW;
+        SCompleteW: if (rsp_valid) st_q <= SIdle;
+        default:  st_q <= SIdle;
+      endcase
+    end
+  end
+
+  // datapath
+  always_ff @(posedge clk) begin
+    if (st_q == SIdle && run_gnt) adi_q <= run_adi;
+    if (st_q == SBeginW && rsp_valid) begin
+      src_q  <= rsp_addr;            // descriptor address
+      cpl_q  <= rsp_cpl;
+      idx_q  <= rsp_idx;
+      prfx_q <= rsp_prfx;
+      port_q <= rsp_port;
+      desc_q <= 256'd0;
+      err_q  <= 8'd0;
+      drop_q <= 1'b0;
+      done_q <= 32'd0;
+    end
+    if (desc_we) begin
+      for (int i = 0; i < 32; i++) if (desc_be[i]) desc_q[8*i +: 8] <= desc_wdata[8*i +: 8];
+    end
+    if ((st_q == SFetchW || st_q == SRdW) && rd_sts_valid && rd_sts_error != 4'd0) begin
+      err_q <= {4'd0, rd_sts_error};
+    end
+    if (st_q == SWrW && wr_sts_valid && wr_sts_error != 4'd0) err_q <= {4'd0, wr_sts_error};
+    if (st_q == SDecode) begin
+      src_q <= d_src;
+      dst_q <= d_dst;
+      rem_q <= d_len[20:0];
+      if (d_op > OpSend) err_q <= ErrBadOp;
+      else if (d_op != OpNop && d_len == 32'd0) err_q <= ErrZeroLen;
+      else if (is_send && d_len > 32'(Chunk)) err_q <= ErrHugeLen;
+      else if (is_send && !port_q[30]) err_q <= ErrDenied;
+      else if (!is_send && d_len > 32'h0010_0000) err_q <= ErrHugeLen;
+    end
+    if (st_q == SLookupW && lk_valid) begin
+      dadi_q <= lk_adi;
+      if (!lk_hit) err_q <= ErrDenied;
+    end
+    if (st_q == SAllocW && rsp_valid) begin
+      slot_q  <= rsp_addr;
+      dprfx_q <= rsp_prfx;
+      if (rsp_full) drop_q <= 1'b1;
+      else if (rsp_big) err_q <= ErrHugeLen;
+      else if (!rsp_ok) err_q <= ErrDenied;
+    end
+    if (st_q == SWrW && wr_sts_valid && wr_sts_error == 4'd0) begin
+      src_q  <= src_q + 64'(chunk);
+      dst_q  <= dst_q + 64'(chunk);
+      rem_q  <= rem_q - chunk;
+      done_q <= done_q + 32'(chunk);
+    end
+  end
+
+  wire unused_ok = &{1'b0, d_flags[7:1], port_q[31], port_q[29:28], port_q[15:12], desc_q[255:224],
+                     desc_q[31:16]};
+endmodule
+`resetall
