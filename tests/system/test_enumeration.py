@@ -69,8 +69,9 @@ async def enumerates_through_rtl_config_space(dut: object) -> None:
     assert dev is not None
     assert dev.vendor_id == 0x1DEA and dev.device_id == 0x5105
     assert dev.class_code == 0x088000
-    assert [c for c, _ in dev.capabilities][:2] == [CAP_ID_PCIE, CAP_ID_MSIX] or \
-        {CAP_ID_PCIE, CAP_ID_MSIX} <= {c for c, _ in dev.capabilities}
+    assert [c for c, _ in dev.capabilities][:2] == [CAP_ID_PCIE, CAP_ID_MSIX] or {CAP_ID_PCIE, CAP_ID_MSIX} <= {
+        c for c, _ in dev.capabilities
+    }
     ext = [c for c, _ in dev.ext_capabilities]
     assert EXT_CAP_ID_PASID in ext and EXT_CAP_ID_DVSEC in ext
     assert dev.bar_size[0] == 1 << 20
@@ -160,13 +161,18 @@ async def malformed_and_unsupported_tlps_get_ur_and_no_hang(dut: object) -> None
     assert devsta & 0x8, f"DevSta 0x{devsta:04x}: Unsupported Request Detected not set"
     await dev.config_write_word(pcie.offset + 0x0A, 0x8)  # RW1C
     assert await dev.config_read_word(pcie.offset + 0x0A) & 0x8 == 0
-    # reserved fmt/type combination (Fmt=011b on a MRd type): malformed, UR
-    cpl = await _raw(env, TlpFrame(_hdr(0x6000_0001, rid << 16 | 0x14 << 8 | 0xF, 0, 0)), 0x14)
-    assert cpl is not None and _cpl_status(cpl) == CPL_UR
-    # MWr whose length field disagrees with its payload: dropped, no completion
+    # malformed memory read (crosses a 4 KiB boundary) inside BAR0: UR, so the requester never hangs
     bar0 = dev.bar_addr[0]
-    bad = TlpFrame(_hdr(0x6000_0004, rid << 16 | 0x15 << 8 | 0xFF, bar0 >> 32, (bar0 + 0x2000) & 0xFFFF_FFFC),
-                   data=[1, 2])
+    cross = bar0 + 0x1FFC
+    cpl = await _raw(env, TlpFrame(_hdr(0x2000_0002, rid << 16 | 0x14 << 8 | 0xFF, cross >> 32, cross & ~3)), 0x14)
+    assert cpl is not None and _cpl_status(cpl) == CPL_UR
+    # a reserved Type (0b01100): malformed, dropped (nothing to complete), recorded
+    assert await _raw(env, TlpFrame(_hdr(0x0C00_0001, rid << 16 | 0x16 << 8 | 0xF, 0)), 0x16,
+                      expect_cpl=False) is None
+    # MWr whose length field disagrees with its payload: dropped, no completion
+    bad = TlpFrame(
+        _hdr(0x6000_0004, rid << 16 | 0x15 << 8 | 0xFF, bar0 >> 32, (bar0 + 0x2000) & 0xFFFF_FFFC), data=[1, 2]
+    )
     assert await _raw(env, bad, 0x15, expect_cpl=False) is None
     # the endpoint still answers afterwards
     assert await dev.config_read_dword(0x00) == 0x5105_1DEA
