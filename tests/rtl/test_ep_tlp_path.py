@@ -380,6 +380,58 @@ async def mmio_random_vs_model(dut: Any) -> None:
                 tb.check_read(bar + off, got)
 
 
+@cocotb.test(timeout_time=3000, timeout_unit="us")
+async def pipelined_mixed_stream(dut: Any) -> None:
+    """Many requests queued back to back (MWr, MRd, CfgRd, UR, malformed): answers in order, data per model."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.enable(1)  # MPS 256 B
+    for bar in (BAR0, BAR2):
+        for off in range(0, 0x1000, 256):
+            await tb.mem_wr(bar + off, [tb.rng.getrandbits(32) for _ in range(64)])
+    dut.stall.value = 1
+    tb.sink.set_pause_generator(iter(lambda: tb.rng.random() < 0.4, None))  # type: ignore[arg-type]
+    expect: list[tuple[str, int, Any]] = []  # (kind, tag, expected DWs / None)
+    for _ in range(120):
+        kind = tb.rng.choice(("wr", "wr", "rd", "rd", "cfg", "ur", "bad"))
+        bar = tb.rng.choice((BAR0, BAR2))
+        length = tb.rng.choice((1, 2, 5, 16, 64))
+        off = tb.rng.randrange(0, 0x1000 - 4 * length + 1, 4)
+        if kind == "wr":
+            await tb.mem_wr(bar + off, [tb.rng.getrandbits(32) for _ in range(length)])
+        elif kind == "rd":
+            f = tb.mem_frame(bar + off, length, 0xF, 0xF if length > 1 else 0)
+            expect.append(("rd", (f.hdr >> 72) & 0xFF, tb.expected(bar + off, length)))
+            tb.send(f)
+        elif kind == "cfg":
+            f, tag = tb.cfg_frame(0x00, False)
+            expect.append(("cfg", tag, [0x5105_1DEA]))
+            tb.send(f)
+        elif kind == "ur":
+            f = tb.mem_frame(0x4000_0000 + off, length, 0xF, 0xF if length > 1 else 0)
+            expect.append(("ur", (f.hdr >> 72) & 0xFF, None))
+            tb.send(f)
+        else:  # malformed MWr (payload shorter than the length field): dropped
+            f = tb.mem_frame(bar + off, 2, 0xF, 0xF, data=[1, 2])
+            f.data = [1]
+            tb.send(f)
+    for kind, tag, want in expect:
+        got: list[int] = []
+        while True:
+            c = await tb.recv()
+            assert c.tag == tag, f"{kind}: completion for tag {c.tag}, expected {tag}: {c}"
+            if kind == "ur":
+                assert c.status == UR, c
+                break
+            assert c.status == SC, c
+            got += c.data
+            if len(got) >= len(want):
+                break
+        if want is not None:
+            assert got == want, f"{kind} tag {tag}: data mismatch"
+    await tb.no_cpl(50)
+
+
 @cocotb.test(timeout_time=500, timeout_unit="us")
 async def unsupported_requests(dut: Any) -> None:
     """MSE=0, BAR miss, IO, MRdLk, AtomicOp -> UR completion; posted misses dropped and logged."""
