@@ -65,7 +65,7 @@ class PasidTlp(Tlp):  # type: ignore[misc]
         return b"".join(dw.to_bytes(4, "big") for dw in self.prefixes)
 
     def pack(self) -> bytearray:
-        return bytearray(self.pack_prefixes()) + super().pack()
+        return bytearray(self.pack_prefixes()) + bytearray(super().pack())
 
     @classmethod
     def unpack(cls, pkt: bytes) -> PasidTlp:
@@ -86,4 +86,4 @@ class PasidTlp(Tlp):  # type: ignore[misc]
 
 def install() -> None:
     """Make cocotbext-pcie's per-hop receive copy preserve prefixes (idempotent)."""
-    _port.Tlp = PasidTlp  # type: ignore[attr-defined]
+    _port.Tlp = PasidTlp
