@@ -19,6 +19,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from siov_sim.tb.runner import run_rtl
 
 log = logging.getLogger(__name__)
+log.setLevel(logging.INFO)  # the measured numbers are reported at INFO
 
 RAM_ADDR_WIDTH = 16
 DMA_OK = 0
