@@ -1,4 +1,3 @@
 // rtl/core: one file per line, relative to this list
 ep_msix.sv
-ep_msg_tlp.sv
 ep_core.sv

@@ -4,7 +4,8 @@
 ///                         regions `adis` (ep_adi_state) and `switch` (ep_adi_switch)
 ///                -> BAR2: portal pages (ep_adi_state)
 ///   PF interrupts: ep_msix (table/PBA in ep_regs) ; IMS messages from ep_adi_state
-///   interrupt messages -> ep_msg_tlp -> tx_wr_req
+///   DMA: ep_dma (rtl/dma) between ep_adi's client ports and the link streams; interrupt
+///   messages (MSI-X, IMS) go through its message port, ordered after earlier writes
 /// One register request is served at a time; responses come in request order.
 `resetall
 `default_nettype none
@@ -208,7 +209,7 @@ module ep_core #(
   logic [63:0]     ims_addr;
   logic [31:0]     ims_data;
   logic            ims_valid, ims_ready, adi_busy;
-  // DMA client interface (ep_dma is wired in when rtl/dma provides it)
+  // DMA client interface (ep_dma, rtl/dma/README.md)
   logic [63:0]     rd_req_addr, wr_req_addr;
   logic [15:0]     rd_req_len, wr_req_len;
   logic [RamAddrWidth-1:0] rd_req_ram_addr, wr_req_ram_addr;
@@ -216,7 +217,13 @@ module ep_core #(
   logic            wr_req_imm_en, wr_req_valid, ram_wr_ready, ram_rd_cmd_ready, ram_rd_resp_valid;
   logic [19:0]     rd_req_pasid, wr_req_pasid;
   logic [7:0]      rd_req_tag, wr_req_tag;
-  logic [DataWidth-1:0] wr_req_imm_data, ram_rd_resp_data;
+  logic [DataWidth-1:0] wr_req_imm_data, ram_rd_resp_data, ram_wr_data;
+  logic            rd_req_ready, wr_req_ready, rd_sts_valid, wr_sts_valid, ram_wr_valid, ram_rd_cmd_valid;
+  logic [7:0]      rd_sts_tag, wr_sts_tag;
+  logic [3:0]      rd_sts_error, wr_sts_error;
+  logic [RamWordW-1:0] ram_wr_addr, ram_rd_cmd_addr;
+  logic [DataWidth/8-1:0] ram_wr_be;
+  logic            stat_unexp_cpl, stat_msi_drop, dma_rd_busy, dma_wr_busy;
 
   ep_adi #(.NumAdi(NumAdi), .DataWidth(DataWidth), .NumCtx(NumCtx)) u_adi (
     .clk, .rst, .enable(pf_enable), .init_done(init_done), .busy(adi_busy),
@@ -233,16 +240,18 @@ module ep_core #(
     .evt_adi_error, .evt_drain_done, .last_err_adi, .last_err_code, .last_drain_adi,
     .m_rd_req_addr(rd_req_addr), .m_rd_req_len(rd_req_len), .m_rd_req_ram_addr(rd_req_ram_addr),
     .m_rd_req_pasid_valid(rd_req_pasid_valid), .m_rd_req_pasid(rd_req_pasid), .m_rd_req_pmr(rd_req_pmr),
-    .m_rd_req_tag(rd_req_tag), .m_rd_req_valid(rd_req_valid), .m_rd_req_ready(1'b0),
-    .s_rd_sts_tag(8'd0), .s_rd_sts_error(4'd0), .s_rd_sts_valid(1'b0),
-    .s_ram_wr_addr(RamWordW'(0)), .s_ram_wr_be('0), .s_ram_wr_data('0), .s_ram_wr_valid(1'b0),
+    .m_rd_req_tag(rd_req_tag), .m_rd_req_valid(rd_req_valid), .m_rd_req_ready(rd_req_ready),
+    .s_rd_sts_tag(rd_sts_tag), .s_rd_sts_error(rd_sts_error), .s_rd_sts_valid(rd_sts_valid),
+    .s_ram_wr_addr(ram_wr_addr), .s_ram_wr_be(ram_wr_be), .s_ram_wr_data(ram_wr_data),
+    .s_ram_wr_valid(ram_wr_valid),
     .s_ram_wr_ready(ram_wr_ready),
     .m_wr_req_addr(wr_req_addr), .m_wr_req_len(wr_req_len), .m_wr_req_ram_addr(wr_req_ram_addr),
     .m_wr_req_imm_en(wr_req_imm_en), .m_wr_req_imm_data(wr_req_imm_data),
     .m_wr_req_pasid_valid(wr_req_pasid_valid), .m_wr_req_pasid(wr_req_pasid), .m_wr_req_pmr(wr_req_pmr),
-    .m_wr_req_tag(wr_req_tag), .m_wr_req_valid(wr_req_valid), .m_wr_req_ready(1'b0),
-    .s_wr_sts_tag(8'd0), .s_wr_sts_error(4'd0), .s_wr_sts_valid(1'b0),
-    .s_ram_rd_cmd_addr(RamWordW'(0)), .s_ram_rd_cmd_valid(1'b0), .s_ram_rd_cmd_ready(ram_rd_cmd_ready),
+    .m_wr_req_tag(wr_req_tag), .m_wr_req_valid(wr_req_valid), .m_wr_req_ready(wr_req_ready),
+    .s_wr_sts_tag(wr_sts_tag), .s_wr_sts_error(wr_sts_error), .s_wr_sts_valid(wr_sts_valid),
+    .s_ram_rd_cmd_addr(ram_rd_cmd_addr), .s_ram_rd_cmd_valid(ram_rd_cmd_valid),
+    .s_ram_rd_cmd_ready(ram_rd_cmd_ready),
     .m_ram_rd_resp_data(ram_rd_resp_data), .m_ram_rd_resp_valid(ram_rd_resp_valid)
   );
 
@@ -266,38 +275,57 @@ module ep_core #(
     .m_msg_ready(msix_msg_ready)
   );
 
-  // IMS messages need Bus Master Enable as well; they wait in ep_adi_state's FIFO without it
-  logic ims_tlp_ready;
-  assign ims_ready = ims_tlp_ready && cfg_bus_master_en;
+  // interrupt messages: PF MSI-X and IMS, round-robin into the DMA engine's message port
+  // (ordered after every write request accepted before them). IMS messages wait in
+  // ep_adi_state's FIFO while Bus Master Enable is clear (ep_dma would drop them).
+  logic [63:0] msi_addr;
+  logic [31:0] msi_data;
+  logic        msi_valid, msi_ready, msi_last_ims_q;
+  wire         ims_go  = ims_valid && cfg_bus_master_en;
+  wire         pick_ims = ims_go && (!msix_msg_valid || !msi_last_ims_q);
+  assign msi_valid      = msix_msg_valid || ims_go;
+  assign msi_addr       = pick_ims ? ims_addr : msix_msg_addr;
+  assign msi_data       = pick_ims ? ims_data : msix_msg_data;
+  assign ims_ready      = msi_ready && pick_ims;
+  assign msix_msg_ready = msi_ready && !pick_ims;
+  always_ff @(posedge clk) begin
+    if (rst) msi_last_ims_q <= 1'b0;
+    else if (msi_valid && msi_ready) msi_last_ims_q <= pick_ims;
+  end
 
-  ep_msg_tlp #(.DataWidth(DataWidth)) u_msg_tlp (
-    .clk, .rst, .cfg_requester_id,
-    .s_a_addr(msix_msg_addr), .s_a_data(msix_msg_data), .s_a_valid(msix_msg_valid), .s_a_ready(msix_msg_ready),
-    .s_b_addr(ims_addr), .s_b_data(ims_data), .s_b_valid(ims_valid && cfg_bus_master_en),
-    .s_b_ready(ims_tlp_ready),
-    .m_tlp_hdr(tx_wr_req_tlp_hdr), .m_tlp_data(tx_wr_req_tlp_data), .m_tlp_strb(tx_wr_req_tlp_strb),
-    .m_tlp_valid(tx_wr_req_tlp_valid), .m_tlp_ready(tx_wr_req_tlp_ready)
+  // ------------------------------------------------------------------ DMA engine
+  ep_dma #(.DataWidth(DataWidth), .RamAddrWidth(RamAddrWidth)) u_dma (
+    .clk, .rst,
+    .cfg_requester_id, .cfg_bus_master_en, .cfg_max_payload, .cfg_max_read_req, .cfg_ext_tag_en,
+    .cfg_pasid_en, .cfg_pasid_priv_en,
+    .s_rd_req_addr(rd_req_addr), .s_rd_req_len(rd_req_len), .s_rd_req_ram_addr(rd_req_ram_addr),
+    .s_rd_req_pasid_valid(rd_req_pasid_valid), .s_rd_req_pasid(rd_req_pasid), .s_rd_req_pmr(rd_req_pmr),
+    .s_rd_req_tag(rd_req_tag), .s_rd_req_valid(rd_req_valid), .s_rd_req_ready(rd_req_ready),
+    .m_rd_sts_tag(rd_sts_tag), .m_rd_sts_error(rd_sts_error), .m_rd_sts_valid(rd_sts_valid),
+    .m_ram_wr_addr(ram_wr_addr), .m_ram_wr_be(ram_wr_be), .m_ram_wr_data(ram_wr_data),
+    .m_ram_wr_valid(ram_wr_valid), .m_ram_wr_ready(ram_wr_ready),
+    .s_wr_req_addr(wr_req_addr), .s_wr_req_len(wr_req_len), .s_wr_req_ram_addr(wr_req_ram_addr),
+    .s_wr_req_imm_en(wr_req_imm_en), .s_wr_req_imm_data(wr_req_imm_data),
+    .s_wr_req_pasid_valid(wr_req_pasid_valid), .s_wr_req_pasid(wr_req_pasid), .s_wr_req_pmr(wr_req_pmr),
+    .s_wr_req_tag(wr_req_tag), .s_wr_req_valid(wr_req_valid), .s_wr_req_ready(wr_req_ready),
+    .m_wr_sts_tag(wr_sts_tag), .m_wr_sts_error(wr_sts_error), .m_wr_sts_valid(wr_sts_valid),
+    .s_msi_req_addr(msi_addr), .s_msi_req_data(msi_data), .s_msi_req_valid(msi_valid),
+    .s_msi_req_ready(msi_ready),
+    .m_ram_rd_cmd_addr(ram_rd_cmd_addr), .m_ram_rd_cmd_valid(ram_rd_cmd_valid),
+    .m_ram_rd_cmd_ready(ram_rd_cmd_ready), .s_ram_rd_resp_data(ram_rd_resp_data),
+    .s_ram_rd_resp_valid(ram_rd_resp_valid),
+    .tx_wr_req_tlp_hdr, .tx_wr_req_tlp_data, .tx_wr_req_tlp_strb, .tx_wr_req_tlp_prfx,
+    .tx_wr_req_tlp_valid, .tx_wr_req_tlp_sop, .tx_wr_req_tlp_eop, .tx_wr_req_tlp_ready,
+    .tx_rd_req_tlp_hdr, .tx_rd_req_tlp_prfx, .tx_rd_req_tlp_valid, .tx_rd_req_tlp_sop,
+    .tx_rd_req_tlp_eop, .tx_rd_req_tlp_ready,
+    .rx_cpl_tlp_hdr, .rx_cpl_tlp_data, .rx_cpl_tlp_strb, .rx_cpl_tlp_valid, .rx_cpl_tlp_sop,
+    .rx_cpl_tlp_eop, .rx_cpl_tlp_ready,
+    .m_stat_unexp_cpl(stat_unexp_cpl), .m_stat_msi_drop(stat_msi_drop),
+    .m_rd_busy(dma_rd_busy), .m_wr_busy(dma_wr_busy)
   );
-  assign tx_wr_req_tlp_prfx = 32'd0;
-  assign tx_wr_req_tlp_sop  = 1'b1;
-  assign tx_wr_req_tlp_eop  = 1'b1;
-
-  // ------------------------------------------------------------------ DMA (not yet wired)
-  assign tx_rd_req_tlp_hdr   = 128'd0;
-  assign tx_rd_req_tlp_prfx  = 32'd0;
-  assign tx_rd_req_tlp_valid = 1'b0;
-  assign tx_rd_req_tlp_sop   = 1'b0;
-  assign tx_rd_req_tlp_eop   = 1'b0;
-  assign rx_cpl_tlp_ready    = 1'b1;
 
   wire unused_ok = &{1'b0, cpu_stall_rd, cpu_stall_wr, cpu_rd_err, cpu_wr_err, s_reg_addr[31:20],
-                     sw_biten, dma_timeout_units, scratch, adi_busy, rd_req_addr, rd_req_len,
-                     rd_req_ram_addr, rd_req_pasid_valid, rd_req_pasid, rd_req_pmr, rd_req_tag,
-                     rd_req_valid, ram_wr_ready, wr_req_addr, wr_req_len, wr_req_ram_addr,
-                     wr_req_imm_en, wr_req_imm_data, wr_req_pasid_valid, wr_req_pasid, wr_req_pmr,
-                     wr_req_tag, wr_req_valid, ram_rd_cmd_ready, ram_rd_resp_data, ram_rd_resp_valid,
-                     cfg_max_payload, cfg_max_read_req, cfg_ext_tag_en, cfg_pasid_exec_en,
-                     rx_cpl_tlp_hdr, rx_cpl_tlp_data, rx_cpl_tlp_strb, rx_cpl_tlp_valid,
-                     rx_cpl_tlp_sop, rx_cpl_tlp_eop, tx_rd_req_tlp_ready, page_off[31:12]};
+                     sw_biten, dma_timeout_units, scratch, adi_busy, stat_unexp_cpl, stat_msi_drop,
+                     dma_rd_busy, dma_wr_busy, cfg_pasid_exec_en, page_off[31:12]};
 endmodule
 `resetall

@@ -186,7 +186,7 @@ async def doorbells_errors_and_msix(dut: Dut) -> None:
     # MSI-X disabled: vector 0 pending in the PBA; enabling MSI-X sends it
     assert await tb.rd(Bar0.MSIX_PBA) == 1 and not tb.msgs
     dut.cfg_msix_en.value = 1
-    await ClockCycles(dut.clk, 5)
+    await ClockCycles(dut.clk, 40)
     assert tb.msgs == [(0xFEE0_0000, 0x40)], tb.msgs
     assert await tb.rd(Bar0.MSIX_PBA) == 0
     await tb.wr(Bar0.PF_INT_CAUSE, 1)
@@ -206,12 +206,12 @@ async def doorbells_errors_and_msix(dut: Dut) -> None:
     st = AdiPage.STATUS.unpack(await tb.access(1, portal + PortalPage.STATUS.offset, False))
     assert st["state"] == 2 and st["err"] == 0x13, st
     assert await tb.rd(AdiPage.ERR_INFO, pg) == 16
-    await ClockCycles(dut.clk, 5)
+    await ClockCycles(dut.clk, 40)
     assert tb.msgs[-1] == (0xFEE0_0000, 0x40)
     # drain of an idle ADI: DISABLED at once, drain_done on vector 1 (64-bit address)
     await tb.wr(AdiPage.CMD, 2, pg)
     assert await tb.rd(AdiPage.STATUS, pg) & 3 == 0
-    await ClockCycles(dut.clk, 5)
+    await ClockCycles(dut.clk, 40)
     assert tb.msgs[-1] == (0x1_FEE0_1000, 0x41), tb.msgs
     assert await tb.rd(Bar0.LAST_DRAIN) == adi
     # masked vector: pending, unmask sends
@@ -220,7 +220,7 @@ async def doorbells_errors_and_msix(dut: Dut) -> None:
     n = len(tb.msgs)
     assert await tb.rd(Bar0.MSIX_PBA) == 2
     await tb.wr(Bar0.MSIX_1_CTRL, 0)
-    await ClockCycles(dut.clk, 5)
+    await ClockCycles(dut.clk, 40)
     assert len(tb.msgs) == n + 1 and await tb.rd(Bar0.MSIX_PBA) == 0
     # PASID is locked while enabled
     await tb.wr(AdiPage.CMD, 3, pg)
