@@ -12,11 +12,26 @@ little-endian bytes), ``strb`` (per-DW), ``prfx`` (0 = none), ``valid/sop/eop/re
 
 Cost control: sources sleep on an event while idle and sinks sleep on ``valid`` rising, so an
 idle interface costs no Python per clock.
+
+Link-level stimulus for system tests (all off by default, all driven by an injected ``Random``):
+
+* backpressure on every stream: ``set_pause_generator`` on the three sinks (``ready`` low) and
+  on the two sources (``valid`` low between and inside frames), or :meth:`EpDevice.set_backpressure`;
+* completion reordering (:meth:`EpDevice.set_cpl_reorder`): completions for DMA reads are held in
+  a small pool and released in random order, but only the oldest completion of each tag is
+  eligible, so completions of different requests pass each other while the split completions
+  of one request stay in order (PCIe ordering rules);
+* completion fault injection (:meth:`EpDevice.add_cpl_fault`): an MRd from the RTL that matches a
+  rule (PASID, address range) is not sent up the link; a UR/CA (or other status) completion
+  for it is sent back instead;
+* counters (:attr:`TlpSource.stats`, :attr:`TlpSink.stats`): frames, beats, payload bytes and
+  cycles stalled by the other side, for benchmarks.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,9 +39,11 @@ from typing import Any
 
 import cocotb
 from cocotb.handle import SimHandleBase
-from cocotb.triggers import Event, RisingEdge
+from cocotb.triggers import ClockCycles, Event, First, RisingEdge
+from cocotb.utils import get_sim_time
 from cocotbext.pcie.core import Device
-from cocotbext.pcie.core.tlp import Tlp, TlpType
+from cocotbext.pcie.core.tlp import CplStatus, Tlp, TlpType
+from cocotbext.pcie.core.utils import PcieId
 
 from siov_sim.model.pcie.prefix import is_pasid_prefix
 from siov_sim.tb.coverage import sample_tlp, tlp_kind
@@ -84,6 +101,49 @@ class TlpFrame:
         return PasidTlp.unpack(self.to_bytes())
 
 
+@dataclass(slots=True)
+class StreamStats:
+    """What crossed one stream: frames, beats, payload bytes, cycles the other side stalled."""
+
+    frames: int = 0
+    beats: int = 0
+    payload_bytes: int = 0
+    stall_cycles: int = 0  # valid && !ready seen from this side (sink: our pauses; source: RTL)
+    idle_cycles: int = 0  # source only: cycles our pause generator held valid low mid-stream
+    first_ns: float | None = None
+    last_ns: float | None = None
+
+    def reset(self) -> None:
+        self.frames = self.beats = self.payload_bytes = self.stall_cycles = self.idle_cycles = 0
+        self.first_ns = self.last_ns = None
+
+
+@dataclass(slots=True)
+class CplFault:
+    """Answer matching MRds from the RTL with a completion of ``status`` instead of sending them.
+
+    ``pasid``: match only this PASID (``None`` = any, including none); ``addr_lo/addr_hi``:
+    match MRds that overlap ``[addr_lo, addr_hi)``; ``count``: how many MRds to hit (``None``
+    = unlimited). ``hits`` counts the MRds answered so far.
+    """
+
+    status: CplStatus = CplStatus.UR
+    pasid: int | None = None
+    addr_lo: int = 0
+    addr_hi: int = 1 << 64
+    count: int | None = None
+    hits: int = 0
+
+    def matches(self, tlp: Tlp) -> bool:
+        if self.count is not None and self.hits >= self.count:
+            return False
+        if self.pasid is not None and getattr(tlp, "pasid", None) != self.pasid:
+            return False
+        lo = tlp.address
+        hi = lo + 4 * max(tlp.length, 1)
+        return lo < self.addr_hi and self.addr_lo < hi
+
+
 class _Stream:
     """Signal handles of one TLP stream ``<prefix>_{hdr,data,strb,prfx,valid,sop,eop,ready}``."""
 
@@ -109,6 +169,8 @@ class TlpSource:
         self.queue: deque[tuple[TlpFrame, Callable[[], None] | None]] = deque()
         self._wake = Event()
         self.frames_sent = 0
+        self.pause: Iterator[int] | None = None
+        self.stats = StreamStats()
         s = self.s
         s.valid.value = 0
         for h in (s.sop, s.eop):
@@ -119,6 +181,11 @@ class TlpSource:
     def send(self, frame: TlpFrame, on_accept: Callable[[], None] | None = None) -> None:
         self.queue.append((frame, on_accept))
         self._wake.set()
+
+    def set_pause_generator(self, gen: Iterator[int] | None) -> None:
+        """``gen`` yields 1 to hold ``valid`` low for a cycle before a beat (source-side gaps),
+        0 to present the beat. Consulted only while there is something to send."""
+        self.pause = gen
 
     def idle(self) -> bool:
         return not self.queue
@@ -148,7 +215,13 @@ class TlpSource:
             s.hdr.value = frame.hdr
             if s.prfx is not None:
                 s.prfx.value = frame.prfx
+            st = self.stats
             for data, strb, sop, eop in self._beats(frame):
+                if self.pause is not None:
+                    while next(self.pause):
+                        s.valid.value = 0
+                        st.idle_cycles += 1
+                        await clk_edge
                 if s.data is not None:
                     s.data.value = data
                 if s.strb is not None:
@@ -162,7 +235,15 @@ class TlpSource:
                     await clk_edge
                     if s.ready.value:
                         break
+                    st.stall_cycles += 1
+                st.beats += 1
             self.frames_sent += 1
+            st.frames += 1
+            st.payload_bytes += 4 * len(frame.data)
+            now = get_sim_time("ns")
+            if st.first_ns is None:
+                st.first_ns = now
+            st.last_ns = now
             if on_accept is not None:
                 on_accept()
             if not self.queue:
@@ -179,6 +260,7 @@ class TlpSink:
         self.on_frame = on_frame
         self.pause: Iterator[int] | None = None
         self.frames_received = 0
+        self.stats = StreamStats()
         self.protocol_errors: list[str] = []
         self.s.ready.value = 1
         cocotb.start_soon(self._run())
@@ -204,8 +286,12 @@ class TlpSink:
             if self.pause is not None:
                 s.ready.value = 0 if next(self.pause) else 1
             await clk_edge
-            if not (s.valid.value and s.ready.value):
+            if not s.valid.value:
                 continue
+            if not s.ready.value:
+                self.stats.stall_cycles += 1
+                continue
+            self.stats.beats += 1
             sop = bool(s.sop.value) if s.sop is not None else frame is None
             eop = bool(s.eop.value) if s.eop is not None else True
             if sop:
@@ -228,6 +314,13 @@ class TlpSink:
             if eop:
                 done, frame = frame, None
                 self.frames_received += 1
+                st = self.stats
+                st.frames += 1
+                st.payload_bytes += 4 * len(done.data)
+                now = get_sim_time("ns")
+                if st.first_ns is None:
+                    st.first_ns = now
+                st.last_ns = now
                 if done.has_data:
                     if len(done.data) != done.length_dw:
                         self._error(f"length field {done.length_dw} DW but {len(done.data)} DW of data")
@@ -256,7 +349,18 @@ class EpDevice(Device):  # type: ignore[misc]
         self.bad_frames: list[tuple[str, TlpFrame, str]] = []
         self.tlps_down = 0
         self.tlps_up = 0
+        self.clk = clk
+        # completion reordering (set_cpl_reorder) and fault injection (add_cpl_fault)
+        self._reorder_rng: random.Random | None = None
+        self._reorder_window = 0
+        self._reorder_hold = 0
+        self._cpl_pool: list[tuple[TlpFrame, Callable[[], None] | None]] = []
+        self._cpl_wake = Event()
+        self.cpl_faults: list[CplFault] = []
+        self.cpls_reordered = 0  # completions released ahead of an older one
+        self.cpls_injected = 0
         cocotb.start_soon(self._run_tx())
+        cocotb.start_soon(self._run_cpl_pool())
 
     # -- link -> RTL -------------------------------------------------------------------------
     async def upstream_recv(self, tlp: Tlp) -> None:
@@ -268,7 +372,7 @@ class EpDevice(Device):  # type: ignore[misc]
         sample_tlp("down", tlp_kind(tlp.fmt, tlp.type), getattr(tlp, "pasid", None),
                    int(tlp.status) if tlp.is_completion() else None)
         if tlp.is_completion():
-            self.rx_cpl.send(frame, tlp.release_fc)
+            self._deliver_cpl(frame, tlp.release_fc)
         else:
             self.rx_req.send(frame, tlp.release_fc)
 
@@ -278,6 +382,108 @@ class EpDevice(Device):  # type: ignore[misc]
 
     def inject_completion(self, frame: TlpFrame) -> None:
         self.rx_cpl.send(frame)
+
+    # -- stimulus: backpressure, reordering, faults --------------------------------------------
+    def set_backpressure(self, rng: random.Random | None, *, tx_pause: float = 0.3,
+                         rx_pause: float = 0.2, burst: int = 4) -> None:
+        """Random backpressure on all five streams (``None`` switches it off).
+
+        Each stream gets its own generator seeded from ``rng``: bursts of 1..``burst`` paused
+        cycles with probability ``tx_pause`` (sinks: ready low) / ``rx_pause`` (sources: valid low).
+        """
+        if rng is None:
+            for sink in (self.tx_cpl, self.tx_wr, self.tx_rd):
+                sink.set_pause_generator(None)
+            for src in (self.rx_req, self.rx_cpl):
+                src.set_pause_generator(None)
+            return
+
+        def gen(r: random.Random, p: float) -> Iterator[int]:
+            while True:
+                if r.random() < p:
+                    yield from [1] * r.randint(1, burst)
+                yield 0
+
+        for sink in (self.tx_cpl, self.tx_wr, self.tx_rd):
+            sink.set_pause_generator(gen(random.Random(rng.getrandbits(64)), tx_pause))
+        for src in (self.rx_req, self.rx_cpl):
+            src.set_pause_generator(gen(random.Random(rng.getrandbits(64)), rx_pause))
+
+    def set_cpl_reorder(self, rng: random.Random | None, *, window: int = 8, hold_cycles: int = 64) -> None:
+        """Reorder DMA-read completions (``None`` = deliver in arrival order).
+
+        Up to ``window`` completions are pooled; one is released when the pool is full or after
+        a random wait of up to ``hold_cycles`` clocks. Only the oldest pooled completion of each
+        tag may be released, so split completions of one request keep their order.
+        """
+        self._reorder_rng = rng
+        self._reorder_window = max(1, window)
+        self._reorder_hold = max(1, hold_cycles)
+        self._cpl_wake.set()
+
+    def add_cpl_fault(self, fault: CplFault) -> CplFault:
+        """Answer MRds matching ``fault`` with a completion of ``fault.status`` (see :class:`CplFault`)."""
+        self.cpl_faults.append(fault)
+        return fault
+
+    def clear_cpl_faults(self) -> None:
+        self.cpl_faults.clear()
+
+    @staticmethod
+    def _cpl_tag(frame: TlpFrame) -> int:
+        return (frame.hdr >> 40) & 0xFF  # DW2[15:8]
+
+    def _deliver_cpl(self, frame: TlpFrame, on_accept: Callable[[], None] | None) -> None:
+        if self._reorder_rng is None and not self._cpl_pool:
+            self.rx_cpl.send(frame, on_accept)
+            return
+        self._cpl_pool.append((frame, on_accept))
+        self._cpl_wake.set()
+
+    async def _run_cpl_pool(self) -> None:
+        while True:
+            if not self._cpl_pool:
+                self._cpl_wake.clear()
+                await self._cpl_wake.wait()
+                continue
+            rng = self._reorder_rng
+            if rng is None:  # reordering switched off: flush in order
+                while self._cpl_pool:
+                    self.rx_cpl.send(*self._cpl_pool.pop(0))
+                continue
+            if len(self._cpl_pool) < self._reorder_window:
+                self._cpl_wake.clear()
+                await First(ClockCycles(self.clk, rng.randint(1, self._reorder_hold)), self._cpl_wake.wait())
+                if not self._cpl_pool:
+                    continue
+            seen: set[int] = set()
+            eligible: list[int] = []
+            for i, (f, _) in enumerate(self._cpl_pool):
+                t = self._cpl_tag(f)
+                if t not in seen:
+                    seen.add(t)
+                    eligible.append(i)
+            pick = rng.choice(eligible)
+            if pick != 0:
+                self.cpls_reordered += 1
+            self.rx_cpl.send(*self._cpl_pool.pop(pick))
+
+    def _fault_for(self, tlp: Tlp) -> CplFault | None:
+        if tlp.fmt_type not in {TlpType.MEM_READ, TlpType.MEM_READ_64}:
+            return None
+        for f in self.cpl_faults:
+            if f.matches(tlp):
+                return f
+        return None
+
+    def _inject_fault_cpl(self, tlp: Tlp, fault: CplFault) -> None:
+        fault.hits += 1
+        self.cpls_injected += 1
+        cpl = Tlp.create_completion_for_tlp(tlp, PcieId(0, 0, 0), False, fault.status)
+        cpl.byte_count = 4 * max(tlp.length, 1)
+        log.info("injecting %s completion for MRd tag %d addr 0x%x pasid %s", fault.status.name, tlp.tag,
+                 tlp.address, getattr(tlp, "pasid", None))
+        self._deliver_cpl(TlpFrame.from_tlp(cpl), None)
 
     # -- RTL -> link -------------------------------------------------------------------------
     def _from_rtl(self, frame: TlpFrame, stream: str) -> None:
@@ -293,6 +499,9 @@ class EpDevice(Device):  # type: ignore[misc]
             return
         sample_tlp("up", tlp_kind(tlp.fmt, tlp.type), tlp.pasid,
                    int(tlp.status) if tlp.is_completion() else None)
+        if self.cpl_faults and (fault := self._fault_for(tlp)) is not None:
+            self._inject_fault_cpl(tlp, fault)
+            return
         self._tx_order.append(tlp)
         self._tx_wake.set()
 
@@ -305,6 +514,14 @@ class EpDevice(Device):  # type: ignore[misc]
             tlp = self._tx_order.popleft()
             self.tlps_up += 1
             await self.upstream_send(tlp)
+
+    def stream_stats(self) -> dict[str, StreamStats]:
+        return {"rx_req": self.rx_req.stats, "rx_cpl": self.rx_cpl.stats, "tx_cpl": self.tx_cpl.stats,
+                "tx_wr": self.tx_wr.stats, "tx_rd": self.tx_rd.stats}
+
+    def reset_stats(self) -> None:
+        for st in self.stream_stats().values():
+            st.reset()
 
     @property
     def protocol_errors(self) -> list[str]:
