@@ -88,7 +88,7 @@ module ep_tlp_rx #(
   end
   localparam logic [63:0] Bar0Mask = ~((64'd1 << Bar0SizeLog2) - 64'd1);
 
-  typedef enum logic [2:0] {StIdle, StBody, StDecide, StCfg, StCfgRsp, StIssue, StWait} state_e;
+  typedef enum logic [2:0] {StIdle, StBody, StCheck, StDecide, StCfg, StCfgRsp, StIssue, StWait} state_e;
   typedef enum logic [2:0] {ActDrop, ActUr, ActCfg, ActRead, ActWrite, ActZeroRd} act_e;
 
   state_e        state_q, state_d;
@@ -251,9 +251,28 @@ module ep_tlp_rx #(
   assign mem_rd_req = t_mem && !has_data && !malformed;
 
   // ---- decide / issue control -------------------------------------------------------------------
+  // the decision is registered in StCheck (timing cut), acted on in StDecide
+  act_e        act_q;
+  logic        bar_sel_q, mem_rd_req_q;
+  logic [31:0] bar_off_q;
+  logic [12:0] rd_bc_q;
+  logic [1:0]  fbe_off_q;
+  logic [3:0]  ev_q;  // {ur_np, ur_p, malformed, poisoned}
+  always_ff @(posedge clk) begin
+    if (state_q == StCheck) begin
+      act_q        <= act;
+      bar_sel_q    <= !bar0_hit;
+      bar_off_q    <= bar_off;
+      rd_bc_q      <= rd_bc;
+      fbe_off_q    <= fbe_off;
+      mem_rd_req_q <= mem_rd_req;
+      ev_q         <= {a_ev_ur_np, a_ev_ur_p, a_ev_mal, a_ev_poison};
+    end
+  end
+
   logic needs_job, needs_credit, credit_ok, decide_go;
-  assign needs_job    = act == ActUr || act == ActCfg || act == ActRead || act == ActZeroRd;
-  assign needs_credit = (act == ActCfg && !has_data) || act == ActZeroRd;
+  assign needs_job    = act_q == ActUr || act_q == ActCfg || act_q == ActRead || act_q == ActZeroRd;
+  assign needs_credit = (act_q == ActCfg && !has_data) || act_q == ActZeroRd;
   assign credit_ok    = cr_q < CrW'(CplBufDw);
   assign decide_go    = state_q == StDecide && !(needs_job && job_valid_q)
                         && !(needs_credit && !credit_ok);
@@ -282,10 +301,11 @@ module ep_tlp_rx #(
   always_comb begin
     state_d = state_q;
     unique case (state_q)
-      StIdle:   if (beat_fire && rx_req_tlp_sop) state_d = rx_req_tlp_eop ? StDecide : StBody;
-      StBody:   if (rx_req_tlp_valid && (rx_req_tlp_sop || rx_req_tlp_eop)) state_d = StDecide;
+      StIdle:   if (beat_fire && rx_req_tlp_sop) state_d = rx_req_tlp_eop ? StCheck : StBody;
+      StBody:   if (rx_req_tlp_valid && (rx_req_tlp_sop || rx_req_tlp_eop)) state_d = StCheck;
+      StCheck:  state_d = StDecide;
       StDecide: if (decide_go) begin
-        unique case (act)
+        unique case (act_q)
           ActCfg:             state_d = StCfg;
           ActRead, ActWrite:  state_d = StIssue;
           default:            state_d = StIdle;
@@ -328,19 +348,19 @@ module ep_tlp_rx #(
     end
     // decide: set up issue state and completion job
     if (decide_go) begin
-      rd_q    <= act == ActRead;
-      bar_q   <= !bar0_hit;
-      off_q   <= bar_off;
+      rd_q    <= act_q == ActRead;
+      bar_q   <= bar_sel_q;
+      off_q   <= bar_off_q;
       left_q  <= len_dw;
       first_q <= 1'b1;
       dwi_q   <= 7'd0;
       if (needs_job) begin
         job_valid_q  <= 1'b1;
-        m_job_status <= act == ActUr ? ep_pcie_pkg::CPL_UR : ep_pcie_pkg::CPL_SC;
-        m_job_data   <= act == ActRead || act == ActZeroRd || (act == ActCfg && !has_data);
-        m_job_len    <= (act == ActRead) ? len_dw : 11'd1;
-        m_job_bc     <= (act == ActCfg || !mem_rd_req) ? 13'd4 : rd_bc;
-        m_job_addr   <= (act == ActCfg || !mem_rd_req) ? 12'h0 : {addr[11:2], fbe_off};
+        m_job_status <= act_q == ActUr ? ep_pcie_pkg::CPL_UR : ep_pcie_pkg::CPL_SC;
+        m_job_data   <= act_q == ActRead || act_q == ActZeroRd || (act_q == ActCfg && !has_data);
+        m_job_len    <= (act_q == ActRead) ? len_dw : 11'd1;
+        m_job_bc     <= (act_q == ActCfg || !mem_rd_req_q) ? 13'd4 : rd_bc_q;
+        m_job_addr   <= (act_q == ActCfg || !mem_rd_req_q) ? 12'h0 : {addr[11:2], fbe_off_q};
         m_job_rid    <= rid;
         m_job_tag    <= tag;
         m_job_tc     <= tc;
@@ -395,14 +415,14 @@ module ep_tlp_rx #(
 
   // completion data: register read responses, config read data, or the zero-length read's DW
   assign m_dat_valid = (s_reg_rsp_valid && rd_q) || (state_q == StCfgRsp && !has_data)
-                       || (decide_go && act == ActZeroRd);
+                       || (decide_go && act_q == ActZeroRd);
   assign m_dat_data  = state_q == StCfgRsp ? s_cfg_rdata
                        : (s_reg_rsp_valid ? s_reg_rsp_rdata : 32'h0);
 
-  assign ev_ur_np     = decide_go && a_ev_ur_np;
-  assign ev_ur_p      = decide_go && a_ev_ur_p;
-  assign ev_malformed = decide_go && a_ev_mal;
-  assign ev_poisoned  = decide_go && a_ev_poison;
+  assign ev_ur_np     = decide_go && ev_q[3];
+  assign ev_ur_p      = decide_go && ev_q[2];
+  assign ev_malformed = decide_go && ev_q[1];
+  assign ev_poisoned  = decide_go && ev_q[0];
 
   logic unused_rx;
   assign unused_rx = ^{hdr_q[113:111], hdr_q[107:106], hdr_q[47:44], hdr_q[33:32], t_cpl};
