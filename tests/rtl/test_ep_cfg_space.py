@@ -28,50 +28,50 @@ SUPPORTED_PAGE_SIZES = 0x15  # 4 KiB, 16 KiB, 64 KiB
 # System Page Size have value-dependent rules and are tested on their own)
 RW_MASKS: dict[int, tuple[int, int]] = {
     0x04 // 4: (0x0000_0546, 0xB900_0000),  # Command: MSE BME PER SERR IntDis / Status RW1C
-    0x0C // 4: (0x0000_00FF, 0),            # Cache Line Size
-    0x3C // 4: (0x0000_00FF, 0),            # Interrupt Line
+    0x0C // 4: (0x0000_00FF, 0),  # Cache Line Size
+    0x3C // 4: (0x0000_00FF, 0),  # Interrupt Line
     0x48 // 4: (0x0000_79FF, 0x000F_0000),  # DevCtl / DevSta RW1C
-    0x50 // 4: (0x0000_00C3, 0),            # LinkCtl: ASPM, Common Clock, Extended Synch
-    0x70 // 4: (0x0000_000F, 0),            # LinkCtl2: Target Link Speed
-    0x90 // 4: (0xC000_0000, 0),            # MSI-X Enable, Function Mask
-    0x104 // 4: (0x0005_0000, 0),           # PASID Enable, Privileged Mode Enable
+    0x50 // 4: (0x0000_00C3, 0),  # LinkCtl: ASPM, Common Clock, Extended Synch
+    0x70 // 4: (0x0000_000F, 0),  # LinkCtl2: Target Link Speed
+    0x90 // 4: (0xC000_0000, 0),  # MSI-X Enable, Function Mask
+    0x104 // 4: (0x0005_0000, 0),  # PASID Enable, Privileged Mode Enable
 }
 SPECIAL = {4, 5, 6, 7, 0x84 // 4, 0x120 // 4}
 
 RESET_VALUES: dict[int, int] = {
     0x00: DEVICE_ID << 16 | VENDOR_ID,
-    0x04: 0x0010_0000,          # Status.Capabilities List
-    0x08: 0x0880_0001,          # class 088000, revision 1
+    0x04: 0x0010_0000,  # Status.Capabilities List
+    0x08: 0x0880_0001,  # class 088000, revision 1
     0x0C: 0,
-    0x10: 0x0000_0004,          # BAR0: 64-bit memory, non-prefetchable
+    0x10: 0x0000_0004,  # BAR0: 64-bit memory, non-prefetchable
     0x14: 0,
-    0x18: 0x0000_000C,          # BAR2: 64-bit memory, prefetchable
+    0x18: 0x0000_000C,  # BAR2: 64-bit memory, prefetchable
     0x1C: 0,
-    0x2C: 0x0001_1DEA,          # subsystem
+    0x2C: 0x0001_1DEA,  # subsystem
     0x34: 0x40,
-    0x3C: 0,                    # Interrupt Pin 0
-    0x40: 0x0002_8010,          # PCIe cap v2, endpoint, next 0x80
-    0x44: 0x0000_8FE2,          # DevCap
-    0x48: 0x0000_2810,          # DevCtl: RO, NS, MRRS 512
-    0x4C: 0x0040_0083,          # LinkCap
-    0x50: 0x1083_0000,          # LinkSta
-    0x64: 0x0070_0000,          # DevCap2: ExtFmt, E2E prefix, max 1 prefix
+    0x3C: 0,  # Interrupt Pin 0
+    0x40: 0x0002_8010,  # PCIe cap v2, endpoint, next 0x80
+    0x44: 0x0000_8FE2,  # DevCap
+    0x48: 0x0000_2810,  # DevCtl: RO, NS, MRRS 512
+    0x4C: 0x0040_0083,  # LinkCap
+    0x50: 0x1083_0000,  # LinkSta
+    0x64: 0x0070_0000,  # DevCap2: ExtFmt, E2E prefix, max 1 prefix
     0x68: 0,
-    0x6C: 0x0000_000E,          # LinkCap2
-    0x70: 0x0000_0003,          # LinkCtl2 target speed
-    0x80: 0x0003_9001,          # PM cap, next 0x90
-    0x84: 0x0000_0008,          # PMCSR: No_Soft_Reset, D0
-    0x90: 0x0007_0011,          # MSI-X: 8 vectors, end of list
-    0x94: 0x0000_2000,          # table BAR0 0x2000
-    0x98: 0x0000_3000,          # PBA BAR0 0x3000
-    0x100: 0x1101_001B,         # PASID v1, next 0x110
-    0x104: 0x0000_1404,         # PASID cap: priv, width 20
-    0x110: 0x0001_0023,         # DVSEC v1, end of list
-    0x114: 0x0180_8086,         # DVSEC vendor 8086 rev 0 len 0x18
-    0x118: 0x0100_0005,         # DVSEC ID 5, dependency link 0, Homogeneous
+    0x6C: 0x0000_000E,  # LinkCap2
+    0x70: 0x0000_0003,  # LinkCtl2 target speed
+    0x80: 0x0003_9001,  # PM cap, next 0x90
+    0x84: 0x0000_0008,  # PMCSR: No_Soft_Reset, D0
+    0x90: 0x0007_0011,  # MSI-X: 8 vectors, end of list
+    0x94: 0x0000_2000,  # table BAR0 0x2000
+    0x98: 0x0000_3000,  # PBA BAR0 0x3000
+    0x100: 0x1101_001B,  # PASID v1, next 0x110
+    0x104: 0x0000_1404,  # PASID cap: priv, width 20
+    0x110: 0x0001_0023,  # DVSEC v1, end of list
+    0x114: 0x0180_8086,  # DVSEC vendor 8086 rev 0 len 0x18
+    0x118: 0x0100_0005,  # DVSEC ID 5, dependency link 0, Homogeneous
     0x11C: SUPPORTED_PAGE_SIZES,
-    0x120: 0x0000_0001,         # System Page Size 4 KiB
-    0x124: 0x0000_0001,         # IMS Support
+    0x120: 0x0000_0001,  # System Page Size 4 KiB
+    0x124: 0x0000_0001,  # IMS Support
 }
 
 
@@ -80,9 +80,22 @@ class Tb:
         self.dut = dut
         self.rng = random.Random(cocotb.RANDOM_SEED)
         Clock(dut.clk, 4, unit="ns").start()
-        for sig in ("s_cfg_valid", "s_cfg_write", "s_cfg_dw", "s_cfg_wdata", "s_cfg_be",
-                    "s_cfg_target_id", "ev_ur_np", "ev_ur_p", "ev_malformed", "ev_poisoned",
-                    "ev_cpl_ur", "ev_cpl_ca", "ev_cpl_poisoned", "ev_sig_ca"):
+        for sig in (
+            "s_cfg_valid",
+            "s_cfg_write",
+            "s_cfg_dw",
+            "s_cfg_wdata",
+            "s_cfg_be",
+            "s_cfg_target_id",
+            "ev_ur_np",
+            "ev_ur_p",
+            "ev_malformed",
+            "ev_poisoned",
+            "ev_cpl_ur",
+            "ev_cpl_ca",
+            "ev_cpl_poisoned",
+            "ev_sig_ca",
+        ):
             getattr(dut, sig).value = 0
 
     async def reset(self) -> None:
@@ -189,9 +202,9 @@ async def rw1c_status_bits(dut: Any) -> None:
     assert sta == 0x0010 | 1 << 8 | 1 << 11 | 1 << 12 | 1 << 13 | 1 << 15, hex(sta)
     await tb.wr(0x04, 0x2000_0040, be=0x7)  # byte 3 not enabled: nothing cleared
     assert await tb.rd(0x04) >> 16 == sta
-    await tb.wr(0x04, 0x0000_0040)          # zeros clear nothing
+    await tb.wr(0x04, 0x0000_0040)  # zeros clear nothing
     assert await tb.rd(0x04) >> 16 == sta
-    await tb.wr(0x04, 0x2000_0040)          # clear Received Master Abort only
+    await tb.wr(0x04, 0x2000_0040)  # clear Received Master Abort only
     assert await tb.rd(0x04) >> 16 == sta & ~(1 << 13)
     await tb.wr(0x04, 0xFFFF_0040)
     assert await tb.rd(0x04) >> 16 == 0x0010
@@ -237,7 +250,8 @@ async def bar_sizing(dut: Any) -> None:
     await tb.wr(0x14, 0x0000_0012)
     assert await tb.rd(0x10) == (0xFEDC_BA98 & ~((1 << bar0_log2) - 1) & 0xFFFF_FFFF) | 0x4
     assert dut.cfg_bar0_addr.value.to_unsigned() == 0x12_0000_0000 | (
-        0xFEDC_BA98 & ~((1 << bar0_log2) - 1) & 0xFFFF_FFFF)
+        0xFEDC_BA98 & ~((1 << bar0_log2) - 1) & 0xFFFF_FFFF
+    )
     base2 = 0x0000_0034_5670_0000 & ~((num_adi << 16) - 1)
     await tb.wr(0x120, 1 << 4)  # 64 KiB pages
     await tb.wr(0x18, (base2 | 0xFFF0) & 0xFFFF_FFFF)
@@ -296,6 +310,9 @@ async def requester_id_and_cfg_outputs(dut: Any) -> None:
 @pytest.mark.rtl
 @pytest.mark.parametrize(("num_adi", "bar0_log2"), [(4, 20), (1024, 16)])
 def test_ep_cfg_space(num_adi: int, bar0_log2: int) -> None:
-    run_rtl("ep_cfg_space", test_module=__name__,
-            parameters={"NumAdi": num_adi, "Bar0SizeLog2": bar0_log2},
-            extra_env={"EP_NUM_ADI": str(num_adi), "EP_BAR0_LOG2": str(bar0_log2)})
+    run_rtl(
+        "ep_cfg_space",
+        test_module=__name__,
+        parameters={"NumAdi": num_adi, "Bar0SizeLog2": bar0_log2},
+        extra_env={"EP_NUM_ADI": str(num_adi), "EP_BAR0_LOG2": str(bar0_log2)},
+    )
