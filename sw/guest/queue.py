@@ -191,9 +191,7 @@ class VdevQueue:
             self.stats.dropped += 1
             return rec
         if not rec.ok:
-            raise QueueError(
-                f"queue {self.index}: {desc.opcode.name} failed (error {rec.error})", int(AdiState.ERROR), rec.error
-            )
+            raise await self._failure(desc, rec)
         self.stats.ops += 1
         self.stats.bytes += rec.bytes_done
         return rec
@@ -219,9 +217,7 @@ class VdevQueue:
             if rec.status == CplStatus.RX_FULL:
                 self.stats.dropped += 1
             elif not rec.ok:
-                raise QueueError(
-                    f"queue {self.index}: {d.opcode.name} failed (error {rec.error})", int(AdiState.ERROR), rec.error
-                )
+                raise await self._failure(d, rec)
             else:
                 self.stats.ops += 1
                 self.stats.bytes += rec.bytes_done
@@ -241,7 +237,14 @@ class VdevQueue:
         return await self.run(Descriptor(Opcode.FILL, length, pattern, dst, self._next_tag()))
 
     async def send(self, src: int, length: int, switch_addr: int) -> Completion:
-        return await self.run(Descriptor(Opcode.SEND, length, src, 0, self._next_tag(), dst_port=switch_addr))
+        # The switch address goes in dst_port (datasheet) and, unused otherwise by SEND, in dst too.
+        return await self.run(Descriptor(Opcode.SEND, length, src, switch_addr, self._next_tag(), dst_port=switch_addr))
+
+    async def _failure(self, desc: Descriptor, rec: Completion) -> QueueError:
+        """An error completion record: the reason is in the record or, failing that, in STATUS."""
+        state, err = await self.status()
+        code = rec.error or err
+        return QueueError(f"queue {self.index}: {desc.opcode.name} failed (error {code})", int(state), code)
 
     async def receive(self) -> tuple[RxHeader, bytes] | None:
         """One received packet, or None if the ring is empty; frees the slot (rx doorbell)."""
