@@ -238,6 +238,7 @@ class AdiScoreboard:
         self.memory = Scoreboard("memory")
         self.submitted: list[tuple[int, int]] = []  # (adi, ring index) since the last check
         self.ops_checked = 0
+        self.outcomes: Counter[tuple[str, str]] = Counter()  # (op, error bin) of records seen
 
     # ------------------------------------------------------------------ mirror of the stimulus
     def doorbell(self, adi: int, tail: int, indices: Iterable[int] = ()) -> None:
@@ -282,6 +283,7 @@ class AdiScoreboard:
             return
         op = rec.opcode if rec.opcode or exp is None else exp.opcode
         sample_adi_op(op_name(op), error_bin(rec.error))
+        self.outcomes[(op_name(op), error_bin(rec.error))] += 1
 
     def observe_regs(self, adi: int, regs: AdiRegs) -> None:
         exp = self.regs.expected.get(adi)
@@ -297,6 +299,7 @@ class AdiScoreboard:
     def observe_error_without_record(self, code: int) -> None:
         """An ADI error that has no completion record (doorbell range, enable checks)."""
         sample_adi_op("-", error_bin(code))
+        self.outcomes[("-", error_bin(code))] += 1
 
     def memory_diffs(self, real: HostMemory, lo: int, hi: int, *, ignore: Iterable[tuple[int, int]] = ()) -> list[str]:
         """Differences between the real and the model memory in ``[lo, hi)`` (first byte per page)."""

@@ -1,0 +1,339 @@
+"""Full-chip ADI harness: ep_top behind the IOMMU root complex, the host IOMMU driver and the PF
+driver, each ADI with its own PASID bound to its own second-stage domain, and the golden-model
+scoreboard (``tb/scoreboard.py``) mirroring every action.
+
+Memory layout: the software (IOMMU tables, PF) allocates from ``bus.alloc`` (1 MiB - 512 MiB);
+every ADI's memory comes from :attr:`AdiSystem.data_alloc` (the window ``DATA_LO..DATA_HI``), so
+comparing that window with the model proves both the data and that nothing else was written.
+Each ADI sees its memory at the same kind of IOVA layout (ring, completion records, receive
+ring, data), at an IOVA base below or above 4 GiB (3-DW and 4-DW headers)::
+
+    +0x0000 submission ring   +0x1000 completion records   +0x2000 receive ring (2 pages)
+    +0x4000 data (``data_pages`` pages: sources in the first half, destinations in the second)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cocotb
+from cocotb.triggers import Timer
+from cocotb.utils import get_sim_time
+
+from siov_sim.model.adi import (
+    CPL_SIZE,
+    DESC_SIZE,
+    AdiState,
+    Cmd,
+    Descriptor,
+)
+from siov_sim.model.mem import HostMemory, PageAllocator
+from siov_sim.sw.bus import MsiMessage
+from siov_sim.sw.driver.adi import AdiConfig
+from siov_sim.sw.driver.pf import PfDriver, PfError
+from siov_sim.sw.driver.regs_adi import RegAdiControl
+from siov_sim.sw.iommu import Domain, DomainKind, IommuDriver
+from siov_sim.sw.regs import AdiPage, Bar0, RegWindow
+from siov_sim.tb.env import Env
+from siov_sim.tb.pcie.host_bus import RcHostBus
+from siov_sim.tb.pcie.iommu_rc import IommuRootComplex
+from siov_sim.tb.scoreboard import AdiRegs, AdiScoreboard
+
+log = logging.getLogger(f"cocotb.{__name__}")
+
+RAM_END = 0x8000_0000
+SW_LO, SW_HI = 0x0010_0000, 0x2000_0000
+DATA_LO, DATA_HI = 0x2000_0000, 0x6000_0000
+RING_OFF, CPL_OFF, RX_OFF, DATA_OFF = 0x0000, 0x1000, 0x2000, 0x4000
+RX_SLOT_LOG2 = 9  # 512-byte receive slots
+RX_SLOTS_LOG2 = 3  # 8 slots (7 usable)
+
+
+@dataclass
+class AdiCtx:
+    """One ADI as the test set it up."""
+
+    adi: int
+    pasid: int
+    iova: int  # base of its layout in its own address space
+    hpa: int
+    size: int
+    ring_log2: int
+    domain: Domain
+    irq: MsiMessage
+    group: int = 0
+    tail: int = 0
+    outstanding: list[int] = field(default_factory=list)  # ring slots submitted, not yet checked
+
+    @property
+    def ring(self) -> int:
+        return self.iova + RING_OFF
+
+    @property
+    def cpl(self) -> int:
+        return self.iova + CPL_OFF
+
+    @property
+    def rx(self) -> int:
+        return self.iova + RX_OFF
+
+    @property
+    def data(self) -> int:
+        return self.iova + DATA_OFF
+
+    @property
+    def data_size(self) -> int:
+        return self.size - DATA_OFF
+
+    @property
+    def ring_size(self) -> int:
+        return 1 << self.ring_log2
+
+
+class AdiSystem:
+    """Everything a full-chip ADI test needs; ``await start()`` first."""
+
+    def __init__(self, dut: Any, *, seed_offset: int = 0) -> None:
+        self.dut = dut
+        self.rng = random.Random(cocotb.RANDOM_SEED + seed_offset)
+        self.mem = HostMemory(0, RAM_END)
+        self.rc = IommuRootComplex(self.mem)
+        self.env = Env(dut, rc=self.rc)
+        self.ep = self.env.ep
+        self.bus = RcHostBus(self.rc, alloc=PageAllocator(SW_LO, SW_HI - SW_LO))
+        self.data_alloc = PageAllocator(DATA_LO, DATA_HI - DATA_LO)
+        self.iommu = IommuDriver(self.bus)
+        self.adis: dict[int, AdiCtx] = {}
+        self.irqs: list[tuple[int, int]] = []  # IMS messages received (addr, data)
+        self.num_adi = int(dut.NumAdi.value)
+        self.sb: AdiScoreboard | None = None
+        self._pasids: set[int] = set()
+
+    # ------------------------------------------------------------------ bring-up
+    async def start(self) -> None:
+        await self.env.start()
+        dev = self.env.dev
+        assert dev is not None
+        self.sid = int(dev.pcie_id)
+        self.pf = PfDriver(self.bus, self.sid, self.iommu, RegAdiControl.create)
+        await self.pf.probe()
+        ctl = self.pf.adi
+        assert isinstance(ctl, RegAdiControl)
+        self.ctl: RegAdiControl = ctl
+        assert self.ctl.num_adis == self.num_adi
+        self.bar0 = RegWindow(self.bus, self.pf.bar(0).addr)
+        # the model's memory starts as a copy of host memory (zeros in the data window)
+        self.sb = AdiScoreboard(self.num_adi, copy.deepcopy(self.mem))
+
+    @property
+    def model(self) -> AdiScoreboard:
+        assert self.sb is not None
+        return self.sb
+
+    def new_pasid(self) -> int:
+        while True:
+            p = self.rng.randrange(1, 1 << 20)
+            if p not in self._pasids:
+                self._pasids.add(p)
+                return p
+
+    async def add_adi(self, adi: int, *, ring_log2: int = 4, data_pages: int = 4, group: int = 0,
+                      send: bool = True, recv: bool = True, ims_masked: bool = False,
+                      ring_misalign: int = 0, enable: bool = True) -> AdiCtx:
+        """Own domain + PASID, memory, config, IMS, switch port + forwarding entry, enable."""
+        sb = self.model
+        pasid = self.new_pasid()
+        size = DATA_OFF + data_pages * 4096
+        hpa = self.data_alloc.alloc(size)
+        iova = self.rng.choice([0x1000_0000, 0x2_0000_0000, 0x7F_FFF0_0000]) + self.rng.randrange(16) * 0x10_0000
+        dom = self.iommu.alloc_domain(DomainKind.SECOND_STAGE)
+        dom.map(iova, hpa, size)
+        await self.iommu.bind_pasid(self.sid, pasid, dom)
+        sb.spaces.map(pasid, iova, hpa, size)
+        irq = self.bus.alloc_irq(lambda m: self.irqs.append((m.addr, m.data)))
+        ctx = AdiCtx(adi, pasid, iova, hpa, size, ring_log2, dom, irq, group)
+        self.adis[adi] = ctx
+        cfg = AdiConfig(ring_base=ctx.ring + ring_misalign, ring_size=ctx.ring_size, cpl_base=ctx.cpl, pasid=pasid,
+                        rx_base=ctx.rx, rx_slots=1 << RX_SLOTS_LOG2, rx_slot_bytes=1 << RX_SLOT_LOG2)
+        await self.ctl.configure(adi, cfg)
+        await self.ctl.set_ims(adi, irq, masked=ims_masked)
+        await self.ctl.set_switch_port(adi, group, adi, send=send, recv=recv)
+        await self.ctl.set_forward(adi, adi)
+        m = sb.model
+        c = m.adis[adi].cfg
+        c.ring_base, c.log2_entries, c.cpl_base = cfg.ring_base, ring_log2, ctx.cpl
+        c.rx_base, c.rx_log2_slots, c.rx_log2_slot_bytes = ctx.rx, RX_SLOTS_LOG2, RX_SLOT_LOG2
+        m.set_pasid(adi, pasid)
+        c.ims_addr, c.ims_data, c.ims_mask = irq.addr, irq.data, ims_masked
+        c.group, c.port_addr, c.send_en, c.recv_en = group, adi, send, recv
+        m.set_forwarding(adi, adi)
+        if enable:
+            await self.enable(adi)
+        return ctx
+
+    async def enable(self, adi: int) -> bool:
+        """ENABLE; returns whether the ADI is ENABLED afterwards (model mirrored)."""
+        self.model.model.command(adi, Cmd.ENABLE)
+        try:
+            await self.ctl.enable(adi)
+        except PfError as exc:
+            log.info("ADI %d: %s", adi, exc)
+            return False
+        return True
+
+    async def reset(self, adi: int) -> None:
+        await self.ctl.reset(adi)
+        self.model.model.command(adi, Cmd.RESET)
+        self.adis[adi].tail = 0
+        self.adis[adi].outstanding.clear()
+
+    # ------------------------------------------------------------------ memory
+    def write(self, adi: int, iova: int, data: bytes) -> None:
+        """Guest store into the ADI's memory: real host memory and the model's copy."""
+        pasid = self.adis[adi].pasid
+        sp = self.model.spaces
+        pos = 0
+        while pos < len(data):
+            a = iova + pos
+            n = min(len(data) - pos, 4096 - (a & 0xFFF))
+            hpa = sp.translate(pasid, a, True)
+            assert hpa is not None, f"ADI {adi}: IOVA 0x{a:x} not mapped"
+            self.mem.write(hpa, data[pos : pos + n])
+            sp.mem.write(hpa, data[pos : pos + n])
+            pos += n
+
+    def read(self, adi: int, iova: int, length: int) -> bytes:
+        hpa = self.model.spaces.translate(self.adis[adi].pasid, iova, False)
+        assert hpa is not None
+        return self.mem.read(hpa, length)
+
+    # ------------------------------------------------------------------ fast path
+    async def submit(self, adi: int, descs: Iterable[Descriptor], *, ring: bool = True) -> list[int]:
+        """Write descriptors at the tail (zeroing their records), ring the doorbell."""
+        ctx = self.adis[adi]
+        slots = []
+        for d in descs:
+            idx = ctx.tail
+            self.write(adi, ctx.ring + DESC_SIZE * idx, d.pack())
+            self.write(adi, ctx.cpl + CPL_SIZE * idx, bytes(CPL_SIZE))
+            slots.append(idx)
+            ctx.tail = (ctx.tail + 1) % ctx.ring_size
+        assert len(ctx.outstanding) + len(slots) < ctx.ring_size, "ring overrun by the test"
+        ctx.outstanding += slots
+        if ring:
+            await self.doorbell(adi, ctx.tail, slots)
+        return slots
+
+    async def doorbell(self, adi: int, tail: int, slots: Iterable[int] = ()) -> None:
+        await self.bus.mmio_write(self.pf.portal_addr(adi), tail.to_bytes(4, "little"))
+        self.model.doorbell(adi, tail, slots)
+
+    async def rx_doorbell(self, adi: int, head: int) -> None:
+        await self.bus.mmio_write(self.pf.portal_addr(adi) + 4, head.to_bytes(4, "little"))
+        self.model.model.rx_doorbell(adi, head)
+
+    # ------------------------------------------------------------------ waiting and checking
+    def record(self, adi: int, idx: int) -> bytes:
+        ctx = self.adis[adi]
+        return self.read(adi, ctx.cpl + CPL_SIZE * idx, CPL_SIZE)
+
+    async def wait_records(self, items: list[tuple[int, int]], *, timeout_us: float = 2000,
+                           poll_ns: int = 1000, done: Callable[[tuple[int, int]], bool] | None = None) -> None:
+        """Wait until every (adi, slot) whose record the model says is written has a record."""
+        want = [it for it in items if done is None or done(it)]
+        t_end = get_sim_time("ns") + timeout_us * 1000
+        while True:
+            left = [(a, i) for a, i in want if self.record(a, i)[0] == 0]
+            if not left:
+                break
+            if get_sim_time("ns") > t_end:
+                raise AssertionError(f"{len(left)} completion records not written after {timeout_us} us: "
+                                     f"{left[:8]}")
+            await Timer(poll_ns, unit="ns")
+
+    async def read_regs(self, adi: int) -> AdiRegs:
+        p = self.bar0.adi_page(adi)
+        st = AdiPage.STATUS.unpack(await p.read(AdiPage.STATUS))
+        return AdiRegs(st["state"], st["err"], await p.read(AdiPage.HEAD), await p.read(AdiPage.CNT_DESC),
+                       await p.read(AdiPage.CNT_BYTES), await p.read(AdiPage.ERR_INFO))
+
+    async def wait_idle(self, adis: Iterable[int], timeout_us: float = 500) -> None:
+        """Until no listed ADI is busy (requests outstanding) or DRAINING."""
+        t_end = get_sim_time("ns") + timeout_us * 1000
+        for a in adis:
+            while True:
+                st = AdiPage.STATUS.unpack(await self.bar0.adi_page(a).read(AdiPage.STATUS))
+                if not st["busy"] and st["state"] != AdiState.DRAINING:
+                    break
+                if get_sim_time("ns") > t_end:
+                    raise AssertionError(f"ADI {a} still busy after {timeout_us} us: {st}")
+                await Timer(1000, unit="ns")
+
+    async def check(self, adis: Iterable[int] | None = None, *, settle_ns: int = 2000) -> None:
+        """Wait for every submitted record, then compare records, registers, IMS and memory."""
+        sb = self.model
+        adis = sorted(self.adis) if adis is None else sorted(adis)
+        items = sb.expect_records()
+        await self.wait_records(items, done=lambda it: sb.records.expected[it].status != 0)
+        await self.wait_idle(adis)
+        await Timer(settle_ns, unit="ns")  # interrupts trail the records on the posted stream
+        for a, i in items:
+            sb.observe_record(a, i, self.record(a, i))
+        sb.expect_regs(adis)
+        for a in adis:
+            sb.observe_regs(a, await self.read_regs(a))
+        sb.expect_ims()
+        sb.observe_ims(self.irqs)
+        self.irqs.clear()
+        sb.check_memory(self.mem, DATA_LO, DATA_HI)
+        for a in adis:
+            self.adis[a].outstanding.clear()
+        sb.assert_drained()
+        self.env.check_link_clean()
+
+    async def pf_last_err(self) -> tuple[int, int]:
+        v = Bar0.LAST_ERR.unpack(await self.bar0.read(Bar0.LAST_ERR))
+        return v["adi"], v["err"]
+
+
+def snapshot_outside(mem: HostMemory, lo: int, hi: int) -> dict[int, bytes]:
+    """Every populated page of ``mem`` outside ``[lo, hi)``."""
+    return {p: bytes(b) for p, b in mem._pages.items() if not lo >> 12 <= p < hi >> 12}
+
+
+def changed_outside(mem: HostMemory, before: dict[int, bytes], lo: int, hi: int) -> list[int]:
+    now = snapshot_outside(mem, lo, hi)
+    return sorted(p << 12 for p in set(before) | set(now) if before.get(p, bytes(4096)) != now.get(p, bytes(4096)))
+
+
+def random_desc(sys_: AdiSystem, adi: int, *, send_to: int | None = None, ops: tuple[str, ...] = ("COPY", "FILL"),
+                max_len: int = 6000) -> Descriptor:
+    """A random legal COPY/FILL inside the ADI's data area (sources in the first half,
+    destinations in the second), or a SEND of up to one receive slot to switch address ``send_to``."""
+    from siov_sim.model.adi import RX_HDR_SIZE, DescFlags, Opcode
+
+    rng = sys_.rng
+    ctx = sys_.adis[adi]
+    half = ctx.data_size // 2
+    flags = int(DescFlags.INTR) if rng.random() < 0.3 else 0
+    tag = rng.getrandbits(32)
+    if send_to is not None:
+        n = rng.randint(1, (1 << RX_SLOT_LOG2) - RX_HDR_SIZE)
+        src = ctx.data + rng.randrange(half - n)
+        return Descriptor(Opcode.SEND, n, src, send_to, tag, flags)
+    op = rng.choice(ops)
+    n = min(half, rng.choice([rng.randint(1, 64), rng.randint(1, 600), rng.randint(1, min(max_len, half)), 4096]))
+    dst = ctx.data + half + rng.randrange(half - n + 1)
+    if op == "FILL":
+        return Descriptor(Opcode.FILL, n, rng.getrandbits(64), dst, tag, flags)
+    return Descriptor(Opcode.COPY, n, ctx.data + rng.randrange(half - n + 1), dst, tag, flags)
+
+
+def fill_sources(sys_: AdiSystem, adi: int) -> None:
+    ctx = sys_.adis[adi]
+    sys_.write(adi, ctx.data, sys_.rng.randbytes(ctx.data_size // 2))
