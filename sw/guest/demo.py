@@ -142,6 +142,9 @@ async def run_demo(
     for i in range(vdevs):
         kind = KINDS[i % len(KINDS)]
         type_id = TYPE_OF[kind]
+        left = vdevs - i - 1  # VDEVs still to create after this one need an ADI each
+        if type_id != "siov-1q" and pf.free_adi_count() - 4 < left:
+            type_id = "siov-1q"  # not enough ADIs for a 4-queue VDEV and all the others
         if vdcm.available_instances(type_id) == 0:
             type_id = "siov-1q"
             if vdcm.available_instances(type_id) == 0:

@@ -41,3 +41,16 @@ def test_demo_runs_all_driver_kinds_and_cleans_up(vdevs: int) -> None:
         json.dumps(asdict(rep))
 
     run(body())
+
+
+def test_demo_fits_vdevs_into_few_adis() -> None:
+    async def body() -> None:
+        st = await build(num_adis=4)
+        rep = await run_demo(st.host, st.pf, st.iommu, vdevs=4, size=4096, batch=2)
+        assert [v.type_id for v in rep.vdevs] == ["siov-1q"] * 4
+        assert all(v.errors == 0 for v in rep.vdevs) and rep.isolation["blocked"]
+        st2 = await build(num_adis=8)
+        rep2 = await run_demo(st2.host, st2.pf, st2.iommu, vdevs=4, size=4096, batch=2)
+        assert [v.type_id for v in rep2.vdevs] == ["siov-4q", "siov-1q", "siov-1q", "siov-1q"]
+
+    run(body())
