@@ -309,8 +309,10 @@ module ep_adi_state #(
               cfg_wr_en = !(b_reg_q == 5'h08 && dyn_rd.state != StDisabled);
               for (int k = 0; k < 4; k++) cfg_wr_be[4 * b_reg_q[3:0] + k] = b_biten_q[8 * k];
               cfg_wr_data = {CfgDw{b_wdata_q}};
-              if (b_reg_q == 5'h0C && b_biten_q[0] && !b_wdata_q[0] && dyn_rd.ims_pending) begin
-                ims_send      = 1'b1;             // unmask with pending: send now
+              // unmask with pending: send now (if the IMS FIFO is full, e.g. Bus Master Enable
+              // is off, pending stays set and the next unmask sends it)
+              if (b_reg_q == 5'h0C && b_biten_q[0] && !b_wdata_q[0] && dyn_rd.ims_pending && ims_s_ready) begin
+                ims_send      = 1'b1;
                 d.ims_pending = 1'b0;
                 dyn_wr_en     = 1'b1;
               end

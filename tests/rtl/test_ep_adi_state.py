@@ -1,0 +1,234 @@
+"""ep_adi_state: per-ADI RAM state, init walk, doorbells, run queue and the engine op protocol
+(BEGIN / COMPLETE / RX_ALLOC / RX_DONE), driven directly."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import cocotb
+import pytest
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from siov_sim.model.adi import AdiState, ErrorCode
+from siov_sim.sw.regs import ADIS_STRIDE, AdiPage, PortalPage, Reg
+from siov_sim.tb.runner import run_rtl
+
+Dut = Any
+BEGIN, COMPLETE, RX_ALLOC, RX_DONE = range(4)
+
+
+@dataclass
+class Rsp:
+    ok: int
+    full: int
+    big: int
+    addr: int
+    cpl: int
+    idx: int
+    prfx: int
+    port: int
+
+
+class Tb:
+    def __init__(self, dut: Dut) -> None:
+        self.dut = dut
+        self.rng = random.Random(cocotb.RANDOM_SEED)
+        self.n = int(dut.NumAdi.value)
+        Clock(dut.clk, 4, unit="ns").start()
+        for s in ("s_csr_req", "s_csr_addr", "s_csr_wr", "s_csr_wdata", "s_portal_valid", "s_portal_adi",
+                  "s_portal_off", "s_portal_wr", "s_portal_wdata", "m_run_ready", "s_op_valid", "s_op_code",
+                  "s_op_adi", "s_op_err", "s_op_bytes", "s_op_irq", "s_op_group", "cfg_pasid_priv_en"):
+            getattr(dut, s).value = 0
+        dut.s_csr_biten.value = 0xFFFF_FFFF
+        dut.cfg_pasid_en.value = 1
+        dut.m_ims_ready.value = 1
+        self.ims: list[tuple[int, int]] = []
+        self.events: list[str] = []
+        cocotb.start_soon(self._mon())
+
+    async def _mon(self) -> None:
+        d = self.dut
+        while True:
+            await RisingEdge(d.clk)
+            if d.m_ims_valid.value and d.m_ims_ready.value:
+                self.ims.append((d.m_ims_addr.value.to_unsigned(), d.m_ims_data.value.to_unsigned()))
+            if d.evt_adi_error.value:
+                self.events.append("err")
+            if d.evt_drain_done.value:
+                self.events.append("drain")
+
+    async def start(self) -> None:
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 2)
+        self.dut.rst.value = 0
+        cycles = 0
+        while not self.dut.init_done.value:
+            await ClockCycles(self.dut.clk, 8)
+            cycles += 8
+        assert cycles >= self.n - 8, "init walk visits every ADI"
+
+    async def _ack(self, sig: str) -> None:
+        for _ in range(50):
+            await RisingEdge(self.dut.clk)
+            if getattr(self.dut, sig).value:
+                return
+        raise AssertionError(f"no {sig}")
+
+    async def wr(self, adi: int, reg: Reg, value: int) -> None:
+        d = self.dut
+        d.s_csr_req.value, d.s_csr_wr.value = 1, 1
+        d.s_csr_addr.value, d.s_csr_wdata.value = adi * ADIS_STRIDE + reg.offset, value
+        await RisingEdge(d.clk)
+        d.s_csr_req.value = 0
+        await self._ack("s_csr_wr_ack")
+
+    async def rd(self, adi: int, reg: Reg) -> int:
+        d = self.dut
+        d.s_csr_req.value, d.s_csr_wr.value = 1, 0
+        d.s_csr_addr.value = adi * ADIS_STRIDE + reg.offset
+        await RisingEdge(d.clk)
+        d.s_csr_req.value = 0
+        await self._ack("s_csr_rd_ack")
+        return int(d.s_csr_rdata.value.to_unsigned())
+
+    async def portal(self, adi: int, reg: Reg, value: int | None = None) -> int:
+        d = self.dut
+        d.s_portal_valid.value, d.s_portal_adi.value, d.s_portal_off.value = 1, adi, reg.offset
+        d.s_portal_wr.value, d.s_portal_wdata.value = int(value is not None), value or 0
+        while True:
+            await RisingEdge(d.clk)
+            if d.s_portal_ready.value:
+                break
+        d.s_portal_valid.value = 0
+        await self._ack("m_portal_ack")
+        return int(d.m_portal_rdata.value.to_unsigned())
+
+    async def pop_run(self) -> int | None:
+        d = self.dut
+        for _ in range(4):  # the run FIFO (RAM-based when deep) takes a few cycles
+            await RisingEdge(d.clk)
+            if d.m_run_valid.value:
+                break
+        else:
+            return None
+        adi = d.m_run_adi.value.to_unsigned()
+        d.m_run_ready.value = 1
+        await RisingEdge(d.clk)
+        d.m_run_ready.value = 0
+        return int(adi)
+
+    async def op(self, code: int, adi: int, *, err: int = 0, nbytes: int = 0, irq: int = 0, group: int = 0) -> Rsp:
+        d = self.dut
+        d.s_op_valid.value, d.s_op_code.value, d.s_op_adi.value = 1, code, adi
+        d.s_op_err.value, d.s_op_bytes.value, d.s_op_irq.value, d.s_op_group.value = err, nbytes, irq, group
+        while True:
+            await RisingEdge(d.clk)
+            if d.s_op_ready.value:
+                break
+        d.s_op_valid.value = 0
+        await self._ack("m_op_rsp_valid")
+        v = {k: int(getattr(d, f"m_op_rsp_{k}").value)
+             for k in ("ok", "full", "big", "addr", "cpl", "idx", "prfx", "port")}
+        return Rsp(**v)
+
+    async def state(self, adi: int) -> dict[str, int]:
+        return AdiPage.STATUS.unpack(await self.rd(adi, AdiPage.STATUS))
+
+
+async def configure(tb: Tb, adi: int, *, ring: int, log2: int, pasid: int, port: int = 0,
+                    rx: int = 0, rx_log2: int = 2, slot_log2: int = 8) -> None:
+    for reg, v in ((AdiPage.RING_BASE_LO, ring), (AdiPage.RING_SIZE, log2), (AdiPage.CPL_BASE_LO, ring + 0x8000),
+                   (AdiPage.PASID, 1 << 31 | pasid), (AdiPage.SW_PORT, port), (AdiPage.RX_BASE_LO, rx),
+                   (AdiPage.RX_CFG, rx_log2 | slot_log2 << 8), (AdiPage.IMS_ADDR_LO, 0xFEE0_0000 | adi << 4),
+                   (AdiPage.IMS_DATA, adi), (AdiPage.IMS_CTRL, 0), (AdiPage.CMD, 1)):
+        await tb.wr(adi, reg, v)
+
+
+@cocotb.test()
+async def run_queue_and_ops(dut: Dut) -> None:
+    tb = Tb(dut)
+    await tb.start()
+    a, b = 1, tb.n - 1
+    await configure(tb, a, ring=0x10000, log2=2, pasid=0xABC)
+    await configure(tb, b, ring=0x20000, log2=3, pasid=0x123)
+    assert await tb.pop_run() is None
+    await tb.portal(a, PortalPage.DOORBELL, 3)
+    await tb.portal(b, PortalPage.DOORBELL, 1)
+    await tb.portal(a, PortalPage.DOORBELL, 3)  # no new work: not queued twice
+    assert [await tb.pop_run(), await tb.pop_run(), await tb.pop_run()] == [a, b, None]
+    r = await tb.op(BEGIN, a)
+    assert (r.ok, r.addr, r.cpl, r.idx, r.prfx) == (1, 0x10000, 0x18000, 0, 0x9100_0ABC)
+    assert await tb.portal(a, PortalPage.HEAD) == 1
+    assert (await tb.state(a))["busy"] == 1
+    assert await tb.pop_run() is None  # one descriptor in flight per ADI: not requeued yet
+    await tb.op(COMPLETE, a, nbytes=100, irq=1)
+    assert await tb.pop_run() == a  # more work: requeued on COMPLETE
+    r = await tb.op(BEGIN, a)
+    assert (r.ok, r.addr, r.idx) == (1, 0x10020, 1)
+    await tb.op(COMPLETE, a, nbytes=28)
+    assert await tb.rd(a, AdiPage.CNT_DESC) == 2 and await tb.rd(a, AdiPage.CNT_BYTES) == 128
+    await ClockCycles(dut.clk, 4)
+    assert tb.ims == [(0xFEE0_0000 | a << 4, a)]
+    # an error on the in-flight descriptor halts the ADI and drops it from the queue
+    assert await tb.pop_run() == a
+    r = await tb.op(BEGIN, a)
+    await tb.op(COMPLETE, a, err=ErrorCode.CPL_CA, nbytes=r.idx)
+    st = await tb.state(a)
+    assert (st["state"], st["err"], st["busy"]) == (AdiState.ERROR, ErrorCode.CPL_CA, 0)
+    assert await tb.rd(a, AdiPage.ERR_INFO) == 2 and tb.events == ["err"]
+    assert int(dut.last_err_adi.value) == a and int(dut.last_err_code.value) == ErrorCode.CPL_CA
+    await ClockCycles(dut.clk, 4)
+    assert len(tb.ims) == 2  # errors always interrupt
+    # b (popped at the start, its context not yet at BEGIN) is drained meanwhile: no work
+    await tb.wr(b, AdiPage.CMD, 2)
+    assert (await tb.state(b))["state"] == AdiState.DISABLED and tb.events == ["err", "drain"]
+    r = await tb.op(BEGIN, b)
+    assert r.ok == 0
+    # drain with a request outstanding: DRAINING until COMPLETE
+    await tb.wr(b, AdiPage.CMD, 3)
+    await tb.wr(b, AdiPage.CMD, 1)
+    await tb.portal(b, PortalPage.DOORBELL, 2)
+    assert await tb.pop_run() == b
+    await tb.op(BEGIN, b)
+    await tb.wr(b, AdiPage.CMD, 2)
+    assert (await tb.state(b))["state"] == AdiState.DRAINING
+    await tb.op(COMPLETE, b, nbytes=1)
+    assert (await tb.state(b))["state"] == AdiState.DISABLED and tb.events[-1] == "drain"
+    assert await tb.pop_run() is None
+
+
+@cocotb.test()
+async def receive_ring_ops(dut: Dut) -> None:
+    tb = Tb(dut)
+    await tb.start()
+    r_adi = tb.n - 2
+    await configure(tb, r_adi, ring=0x30000, log2=2, pasid=0x55, port=1 << 31 | 7, rx=0x40000, rx_log2=2,
+                    slot_log2=8)
+    r = await tb.op(RX_ALLOC, r_adi, group=6, nbytes=16)
+    assert (r.ok, r.full, r.big) == (0, 0, 0), "wrong group is denied"
+    r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=241)
+    assert (r.ok, r.big) == (0, 1), "payload + 16 > slot"
+    for slot in range(3):
+        r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=240)
+        assert (r.ok, r.addr, r.idx, r.prfx) == (1, 0x40000 + slot * 256, slot, 0x9100_0055)
+        assert await tb.portal(r_adi, PortalPage.RX_TAIL) == slot  # published only by RX_DONE
+        await tb.op(RX_DONE, r_adi)
+    r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=1)
+    assert (r.ok, r.full) == (0, 1)
+    await tb.portal(r_adi, PortalPage.RX_DOORBELL, 2)
+    r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=1)
+    assert (r.ok, r.idx) == (1, 3)
+    await ClockCycles(dut.clk, 4)
+    assert len(tb.ims) == 3
+    # doorbell beyond the receive ring is an error
+    await tb.portal(r_adi, PortalPage.RX_DOORBELL, 4)
+    assert (await tb.state(r_adi))["err"] == ErrorCode.DOORBELL_RANGE
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("num_adi", [4, 1024])
+def test_ep_adi_state(num_adi: int) -> None:
+    run_rtl("ep_adi_state", test_module=__name__, parameters={"NumAdi": num_adi})
