@@ -108,26 +108,29 @@ class StreamStats:
     frames: int = 0
     beats: int = 0
     payload_bytes: int = 0
+    header_bytes: int = 0  # TLP headers + prefixes (sideband here, bytes on a real link)
     stall_cycles: int = 0  # valid && !ready seen from this side (sink: our pauses; source: RTL)
     idle_cycles: int = 0  # source only: cycles our pause generator held valid low mid-stream
     first_ns: float | None = None
     last_ns: float | None = None
 
     def reset(self) -> None:
-        self.frames = self.beats = self.payload_bytes = self.stall_cycles = self.idle_cycles = 0
+        self.frames = self.beats = self.payload_bytes = self.header_bytes = 0
+        self.stall_cycles = self.idle_cycles = 0
         self.first_ns = self.last_ns = None
 
 
 @dataclass(slots=True)
 class CplFault:
-    """Answer matching MRds from the RTL with a completion of ``status`` instead of sending them.
+    """Answer matching MRds from the RTL with a completion of ``status`` instead of sending them
+    (``status=None``: swallow the MRd, no completion at all, for completion-timeout tests).
 
     ``pasid``: match only this PASID (``None`` = any, including none); ``addr_lo/addr_hi``:
     match MRds that overlap ``[addr_lo, addr_hi)``; ``count``: how many MRds to hit (``None``
     = unlimited). ``hits`` counts the MRds answered so far.
     """
 
-    status: CplStatus = CplStatus.UR
+    status: CplStatus | None = CplStatus.UR
     pasid: int | None = None
     addr_lo: int = 0
     addr_hi: int = 1 << 64
@@ -240,6 +243,7 @@ class TlpSource:
             self.frames_sent += 1
             st.frames += 1
             st.payload_bytes += 4 * len(frame.data)
+            st.header_bytes += 4 * frame.header_dws + (4 if frame.prfx else 0)
             now = get_sim_time("ns")
             if st.first_ns is None:
                 st.first_ns = now
@@ -317,6 +321,7 @@ class TlpSink:
                 st = self.stats
                 st.frames += 1
                 st.payload_bytes += 4 * len(done.data)
+                st.header_bytes += 4 * done.header_dws + (4 if done.prfx else 0)
                 now = get_sim_time("ns")
                 if st.first_ns is None:
                     st.first_ns = now
@@ -359,6 +364,9 @@ class EpDevice(Device):  # type: ignore[misc]
         self.cpl_faults: list[CplFault] = []
         self.cpls_reordered = 0  # completions released ahead of an older one
         self.cpls_injected = 0
+        # read latency: MRd taken from the RTL -> its first completion handed to rx_cpl (ns)
+        self._mrd_sent: dict[int, float] = {}
+        self.rd_latencies_ns: list[float] = []
         cocotb.start_soon(self._run_tx())
         cocotb.start_soon(self._run_cpl_pool())
 
@@ -434,6 +442,9 @@ class EpDevice(Device):  # type: ignore[misc]
         return (frame.hdr >> 40) & 0xFF  # DW2[15:8]
 
     def _deliver_cpl(self, frame: TlpFrame, on_accept: Callable[[], None] | None) -> None:
+        t0 = self._mrd_sent.pop(self._cpl_tag(frame), None)
+        if t0 is not None:
+            self.rd_latencies_ns.append(get_sim_time("ns") - t0)
         if self._reorder_rng is None and not self._cpl_pool:
             self.rx_cpl.send(frame, on_accept)
             return
@@ -478,6 +489,11 @@ class EpDevice(Device):  # type: ignore[misc]
 
     def _inject_fault_cpl(self, tlp: Tlp, fault: CplFault) -> None:
         fault.hits += 1
+        self._mrd_sent.pop(tlp.tag, None)
+        if fault.status is None:
+            log.info("dropping MRd tag %d addr 0x%x pasid %s (no completion)", tlp.tag, tlp.address,
+                     getattr(tlp, "pasid", None))
+            return
         self.cpls_injected += 1
         cpl = Tlp.create_completion_for_tlp(tlp, PcieId(0, 0, 0), False, fault.status)
         cpl.byte_count = 4 * max(tlp.length, 1)
@@ -499,6 +515,8 @@ class EpDevice(Device):  # type: ignore[misc]
             return
         sample_tlp("up", tlp_kind(tlp.fmt, tlp.type), tlp.pasid,
                    int(tlp.status) if tlp.is_completion() else None)
+        if stream == "tx_rd_req_tlp":
+            self._mrd_sent[tlp.tag] = get_sim_time("ns")
         if self.cpl_faults and (fault := self._fault_for(tlp)) is not None:
             self._inject_fault_cpl(tlp, fault)
             return
@@ -522,6 +540,7 @@ class EpDevice(Device):  # type: ignore[misc]
     def reset_stats(self) -> None:
         for st in self.stream_stats().values():
             st.reset()
+        self.rd_latencies_ns.clear()
 
     @property
     def protocol_errors(self) -> list[str]:
