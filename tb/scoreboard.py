@@ -255,9 +255,12 @@ class AdiScoreboard:
         return self.model.space(adi), self.model.adis[adi].cfg.cpl_base + CPL_SIZE * idx
 
     # ------------------------------------------------------------------ predictions
-    def expect_records(self) -> list[tuple[int, int]]:
-        """Expect the model's completion record of every submitted slot; returns the slots."""
-        items, self.submitted = self.submitted, []
+    def expect_records(self, adis: Iterable[int] | None = None) -> list[tuple[int, int]]:
+        """Expect the model's completion record of every submitted slot (of ``adis``, default
+        all); returns the slots."""
+        sel = None if adis is None else set(adis)
+        items = [it for it in self.submitted if sel is None or it[0] in sel]
+        self.submitted = [it for it in self.submitted if sel is not None and it[0] not in sel]
         for adi, idx in items:
             space, iova = self.record_addr(adi, idx)
             self.records.expect((adi, idx), Completion.unpack(self.spaces.read(space, iova, CPL_SIZE)))
@@ -267,11 +270,13 @@ class AdiScoreboard:
         for a in adis:
             self.regs.expect(a, AdiRegs.from_model(self.model.adis[a].dyn))
 
-    def expect_ims(self) -> None:
-        """Expect every IMS message the model raised since the last call (as a multiset)."""
-        for key, n in Counter((m.addr, m.data) for m in self.model.ims).items():
+    def expect_ims(self, adis: Iterable[int] | None = None) -> None:
+        """Expect every IMS message the model raised (for ``adis``) since the last call (as a multiset)."""
+        sel = None if adis is None else set(adis)
+        take = [m for m in self.model.ims if sel is None or m.adi in sel]
+        for key, n in Counter((m.addr, m.data) for m in take).items():
             self.ims.expect(key, n)
-        self.model.ims.clear()
+        self.model.ims = [m for m in self.model.ims if sel is not None and m.adi not in sel]
 
     # ------------------------------------------------------------------ observations
     def observe_record(self, adi: int, idx: int, raw: bytes) -> None:

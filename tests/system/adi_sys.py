@@ -274,11 +274,13 @@ class AdiSystem:
                     raise AssertionError(f"ADI {a} still busy after {timeout_us} us: {st}")
                 await Timer(1000, unit="ns")
 
-    async def check(self, adis: Iterable[int] | None = None, *, settle_ns: int = 2000) -> None:
-        """Wait for every submitted record, then compare records, registers, IMS and memory."""
+    async def check(self, adis: Iterable[int] | None = None, *, settle_ns: int = 2000, memory: bool = True) -> None:
+        """Wait for every submitted record (of ``adis``, default all), then compare records,
+        registers, IMS messages and (``memory``) the whole data window with the model."""
         sb = self.model
+        sel = None if adis is None else set(adis)
         adis = sorted(self.adis) if adis is None else sorted(adis)
-        items = sb.expect_records()
+        items = sb.expect_records(sel)
         await self.wait_records(items, done=lambda it: sb.records.expected[it].status != 0)
         await self.wait_idle(adis)
         await Timer(settle_ns, unit="ns")  # interrupts trail the records on the posted stream
@@ -287,14 +289,25 @@ class AdiSystem:
         sb.expect_regs(adis)
         for a in adis:
             sb.observe_regs(a, await self.read_regs(a))
-        sb.expect_ims()
-        sb.observe_ims(self.irqs)
-        self.irqs.clear()
-        sb.check_memory(self.mem, DATA_LO, DATA_HI)
+        sb.expect_ims(sel)
+        mine = {(self.adis[a].irq.addr, self.adis[a].irq.data) for a in adis}
+        sb.observe_ims([m for m in self.irqs if m in mine])
+        self.irqs = [m for m in self.irqs if m not in mine]
+        if memory:
+            sb.check_memory(self.mem, DATA_LO, DATA_HI)
         for a in adis:
             self.adis[a].outstanding.clear()
         sb.assert_drained()
         self.env.check_link_clean()
+
+    async def set_mps_mrrs(self, mps_code: int, mrrs_code: int) -> None:
+        """DevCtl MPS (128 << code) and MRRS (128 << code) of the endpoint."""
+        cap = self.pf.caps.pcie_cap
+        assert cap is not None
+        raw = int.from_bytes(await self.bus.cfg_read(self.sid, cap + 8, 2), "little")
+        raw = (raw & ~0x70E0) | (mrrs_code << 12) | (mps_code << 5)
+        await self.bus.cfg_write(self.sid, cap + 8, raw.to_bytes(2, "little"))
+        log.info("MPS %d, MRRS %d", 128 << mps_code, 128 << mrrs_code)
 
     async def pf_last_err(self) -> tuple[int, int]:
         v = Bar0.LAST_ERR.unpack(await self.bar0.read(Bar0.LAST_ERR))

@@ -24,6 +24,7 @@ async def _traffic(dut: Any, *, n_adis: int, rounds: int, per_round: int, stress
         s.ep.set_backpressure(random.Random(s.rng.getrandbits(64)))
         s.ep.set_cpl_reorder(random.Random(s.rng.getrandbits(64)), window=8, hold_cycles=48)
         s.rc.split_on_all_rcb = True  # many split completions per MRd
+        await s.set_mps_mrrs(s.rng.randint(0, 2), s.rng.randint(0, 5))
     chosen = sorted(s.rng.sample(range(s.num_adi), n_adis))
     if s.num_adi - 1 not in chosen:
         chosen[-1] = s.num_adi - 1  # the last ADI (top portal page / config page) always takes part
