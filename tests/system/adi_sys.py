@@ -274,7 +274,8 @@ class AdiSystem:
                     raise AssertionError(f"ADI {a} still busy after {timeout_us} us: {st}")
                 await Timer(1000, unit="ns")
 
-    async def check(self, adis: Iterable[int] | None = None, *, settle_ns: int = 2000, memory: bool = True) -> None:
+    async def check(self, adis: Iterable[int] | None = None, *, settle_ns: int = 2000, memory: bool = True,
+                    ignore: Iterable[tuple[int, int]] = ()) -> None:
         """Wait for every submitted record (of ``adis``, default all), then compare records,
         registers, IMS messages and (``memory``) the whole data window with the model."""
         sb = self.model
@@ -294,7 +295,7 @@ class AdiSystem:
         sb.observe_ims([m for m in self.irqs if m in mine])
         self.irqs = [m for m in self.irqs if m not in mine]
         if memory:
-            sb.check_memory(self.mem, DATA_LO, DATA_HI)
+            sb.check_memory(self.mem, DATA_LO, DATA_HI, ignore=ignore)
         for a in adis:
             self.adis[a].outstanding.clear()
         sb.assert_drained()
