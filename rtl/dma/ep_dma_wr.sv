@@ -127,7 +127,7 @@ module ep_dma_wr #(
   assign s_wr_req_ready  = req_in_ready && arb_grant[0];
   assign s_msi_req_ready = req_in_ready && arb_grant[1];
 
-  ep_fifo #(.Width($bits(req_t)), .Depth(4)) u_req_fifo (
+  ep_fifo #(.Width($bits(req_in)), .Depth(4)) u_req_fifo (
     .clk, .rst,
     .s_data (req_in),   .s_valid (req_in_valid),   .s_ready (req_in_ready),
     .m_data (req_head), .m_valid (req_head_valid), .m_ready (req_head_ready)
@@ -243,12 +243,12 @@ module ep_dma_wr #(
     else     off_q <= off_d;
   end
 
-  ep_fifo #(.Width($bits(plan_t)), .Depth(4)) u_plan_fifo (
+  ep_fifo #(.Width($bits(plan_in)), .Depth(4)) u_plan_fifo (
     .clk, .rst,
     .s_data (plan_in),   .s_valid (plan_in_valid),   .s_ready (plan_in_ready),
     .m_data (plan_head), .m_valid (plan_head_valid), .m_ready (plan_head_ready)
   );
-  ep_fifo #(.Width($bits(job_t)), .Depth(4)) u_job_fifo (
+  ep_fifo #(.Width($bits(job_in)), .Depth(4)) u_job_fifo (
     .clk, .rst,
     .s_data (job_in),   .s_valid (job_in_valid),   .s_ready (job_in_ready),
     .m_data (job_head), .m_valid (job_head_valid), .m_ready (job_head_ready)
@@ -414,7 +414,7 @@ module ep_dma_wr #(
   end
 
   beat_t beat_out;
-  ep_spill_reg #(.Width($bits(beat_t))) u_out (
+  ep_spill_reg #(.Width($bits(beat))) u_out (
     .clk, .rst,
     .s_data (beat),     .s_valid (out_valid),          .s_ready (out_ready),
     .m_data (beat_out), .m_valid (tx_wr_req_tlp_valid), .m_ready (tx_wr_req_tlp_ready)
