@@ -17,7 +17,7 @@ from tests.system.adi_sys import AdiSystem, fill_sources, random_desc
 log = logging.getLogger(f"cocotb.{__name__}")
 
 
-async def _traffic(dut: Any, *, n_adis: int, rounds: int, per_round: int, stress: bool) -> None:
+async def traffic(dut: Any, *, n_adis: int, rounds: int, per_round: int, stress: bool) -> None:
     s = AdiSystem(dut)
     await s.start()
     if stress:
@@ -56,10 +56,11 @@ async def _traffic(dut: Any, *, n_adis: int, rounds: int, per_round: int, stress
     assert s.rc.stats["rd_fault"] == 0 and s.rc.stats["wr_fault"] == 0
 
 
-@cocotb.test(timeout_time=200, timeout_unit="ms")
+@cocotb.test(timeout_time=500, timeout_unit="ms")
 @cocotb.parametrize(stress=[False, True])
 async def random_mix_many_adis(dut: Any, stress: bool) -> None:
-    await _traffic(dut, n_adis=4 if int(dut.NumAdi.value) <= 4 else 12, rounds=3, per_round=5, stress=stress)
+    many = int(dut.NumAdi.value) > 4
+    await traffic(dut, n_adis=24 if many else 4, rounds=4 if many else 6, per_round=5, stress=stress)
 
 
 @pytest.mark.system
