@@ -14,6 +14,7 @@ import cocotb
 import pytest
 
 from siov_sim.model.adi import MAX_XFER, AdiState, Cmd, Descriptor, ErrorCode, Opcode
+from siov_sim.sw.regs import AdiPage
 from siov_sim.tb.runner import run_rtl
 from tests.system.adi_sys import (
     DATA_HI,
@@ -102,6 +103,30 @@ def _cfg(s: AdiSystem, adi: int) -> Any:
     c = s.adis[adi]
     return AdiConfig(ring_base=c.ring, ring_size=c.ring_size, cpl_base=c.cpl, pasid=c.pasid, rx_base=c.rx,
                      rx_slots=8, rx_slot_bytes=1 << RX_SLOT_LOG2)
+
+
+@cocotb.test(timeout_time=100, timeout_unit="ms")
+async def pasid_locked_and_required(dut: Any) -> None:
+    """The PASID register ignores writes unless the ADI is DISABLED (traffic keeps its PASID);
+    ENABLE without a valid PASID (PASID Enable is set) is ERROR NO_PASID."""
+    s, adis = await _setup(dut, 3)
+    a = adis[0]
+    page = s.bar0.adi_page(a)
+    old = await page.read(AdiPage.PASID)
+    await page.write(AdiPage.PASID, AdiPage.PASID.pack(valid=1, pasid=s.new_pasid()))
+    assert await page.read(AdiPage.PASID) == old
+    await s.submit(a, [random_desc(s, a) for _ in range(3)])
+    await s.check()
+    free = next(x for x in range(s.num_adi) if x not in adis)
+    await s.add_adi(free, ring_log2=3, data_pages=2, enable=False)
+    await s.bar0.adi_page(free).write(AdiPage.PASID, 0)  # valid = 0
+    s.model.model.set_pasid(free, s.adis[free].pasid, valid=False)
+    assert not await s.enable(free)
+    assert s.model.model.adis[free].dyn.err == ErrorCode.NO_PASID
+    await s.doorbell(free, 1)  # ignored
+    await s.check()
+    s.model.observe_error_without_record(int(ErrorCode.NO_PASID))
+    assert await s.pf_last_err() == (free, int(ErrorCode.NO_PASID))
 
 
 @cocotb.test(timeout_time=100, timeout_unit="ms")
@@ -198,6 +223,6 @@ async def copy_outside_own_memory_is_blocked(dut: Any) -> None:
 
 
 @pytest.mark.system
-@pytest.mark.parametrize("num_adi", [4])
+@pytest.mark.parametrize("num_adi", [4, 1024])
 def test_adi_bad_input(num_adi: int) -> None:
     run_rtl("ep_top", test_module=__name__, parameters={"NumAdi": num_adi})

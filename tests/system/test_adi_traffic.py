@@ -45,6 +45,9 @@ async def traffic(dut: Any, *, n_adis: int, rounds: int, per_round: int, stress:
                 for d in descs:
                     await s.submit(a, [d])
         await s.check()
+        for a in chosen:  # receivers consume some of their packets (rx head through the portal)
+            if s.rng.random() < 0.6:
+                await s.rx_doorbell(a, s.model.model.adis[a].dyn.rx_tail)
         log.info("round %d: %d records checked, link TLPs down %d up %d, %d cpls reordered", r,
                  s.model.ops_checked, s.ep.tlps_down, s.ep.tlps_up, s.ep.cpls_reordered)
     out = s.model.outcomes
