@@ -10,6 +10,8 @@ PYTEST_ARGS ?=
 VDEVS       ?= 4
 SIZE        ?= 4096
 WAVES       ?= 0
+SEED        ?= 1
+NUM_ADI     ?= 16
 export WAVES
 
 .PHONY: all venv sim test test-all lint synth regs check-gen cfgdump bench cov clean distclean
@@ -26,7 +28,7 @@ $(STAMP): pyproject.toml
 
 ## the main job: bring-up + SIOV demo through the real RTL, prints a report, writes build/sim/report.json
 sim: $(STAMP)
-	$(PY) -m siov_sim.tb.sim --vdevs $(VDEVS) --size $(SIZE)
+	$(PY) -m siov_sim.tb.sim --vdevs $(VDEVS) --size $(SIZE) --seed $(SEED) --num-adi $(NUM_ADI)
 
 ## fast regression (model, sw, RTL module and system tests; not the slow ones)
 test: $(STAMP)

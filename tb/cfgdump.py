@@ -21,12 +21,12 @@ from siov_sim.model.pcie.cfgdump import CONFIG_SPACE_SIZE, format_lspci
 log = logging.getLogger(__name__)
 
 
-async def read_config_space(dev: object) -> bytes:
-    """All 4096 bytes, one CfgRd0 per dword."""
+async def read_config_space(dev: object, length: int = CONFIG_SPACE_SIZE) -> bytes:
+    """The first ``length`` bytes (all 4096 by default), one CfgRd0 per dword; the rest reads 0."""
     out = bytearray()
-    for off in range(0, CONFIG_SPACE_SIZE, 4):
+    for off in range(0, length, 4):
         out += (await dev.config_read_dword(off)).to_bytes(4, "little")  # type: ignore[attr-defined]
-    return bytes(out)
+    return bytes(out.ljust(CONFIG_SPACE_SIZE, b"\0"))
 
 
 async def enumerate_and_dump(dut: object) -> tuple[str, bytes]:

@@ -4,12 +4,16 @@
 (once), runs the cocotb test :func:`siov_demo` in it and prints the report it wrote to
 ``build/sim/report.txt`` / ``report.json``. ``WAVES=1`` adds an FST waveform.
 
-What the demo does today:
-1. enumeration by cocotbext-pcie's root complex through the RTL config space (BARs assigned,
-   MPS/MRRS/extended tags configured, MSI-X vectors allocated, bus mastering on);
-2. SIOV discovery the way a PF driver does it: walk the extended capabilities for the Intel
-   SIOV DVSEC (vendor 0x8086, ID 5) and the PASID capability, enable PASID, program the system
-   page size, and show the result of each step as read back from the RTL.
+What it does (the host side is the real software in ``sw/``, the device is the real RTL):
+1. cocotbext-pcie's root complex (with the VT-d scalable-mode IOMMU model in its upstream path)
+   enumerates the endpoint through the RTL config space;
+2. the PF driver probes it: finds the Intel SIOV DVSEC (vendor 0x8086, ID 5) and the PASID
+   capability, enables PASID, sets the system page size, brings the IOMMU up the way Linux does,
+   sets up PF MSI-X;
+3. ``sw/guest/demo.py::run_demo``: VFIO + VDCM compose VDEVs of several types, AVF-like guest,
+   DPDK-like PMD and SVA drivers run COPY/FILL/SEND through their mapped portal pages, an isolation
+   breach is blocked by the IOMMU and recovered, VDEVs are removed in teardown order;
+4. the report (per-VDEV bytes, operations, interrupts, faults, simulated bandwidth, wall time).
 """
 
 from __future__ import annotations
@@ -40,13 +44,14 @@ class Report:
     device: dict[str, Any] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)
     link: dict[str, Any] = field(default_factory=dict)
+    demo: dict[str, Any] = field(default_factory=dict)
+    demo_text: str = ""
     sim_time_us: float = 0.0
     wall_s: float = 0.0
 
     def step(self, name: str, **details: Any) -> None:
         self.steps.append({"step": name, "sim_us": round(get_sim_time("ns") / 1000, 3), **details})
-        log.info("[%2d] %s %s", len(self.steps), name,
-                 " ".join(f"{k}={v}" for k, v in details.items()))
+        log.warning("[%2d] %s %s", len(self.steps), name, " ".join(f"{k}={v}" for k, v in details.items()))
 
     def text(self) -> str:
         d = self.device
@@ -66,6 +71,8 @@ class Report:
         for i, s in enumerate(self.steps, 1):
             extra = " ".join(f"{k}={v}" for k, v in s.items() if k not in ("step", "sim_us"))
             lines.append(f"  {i:2d}. [{s['sim_us']:9.3f} us] {s['step']}  {extra}")
+        lines.append("")
+        lines.append(self.demo_text)
         lines.append("")
         lines.append(f"link: {self.link}")
         lines.append(f"simulated time {self.sim_time_us:.3f} us, wall time {self.wall_s:.2f} s")
@@ -101,62 +108,72 @@ def describe(cs: ConfigSpace, bar_sizes: list[int | None]) -> dict[str, Any]:
 
 @cocotb.test()
 async def siov_demo(dut: Any) -> None:
+    from siov_sim.model.mem import HostMemory
+    from siov_sim.sw.driver import PfDriver
+    from siov_sim.sw.driver.regs_adi import RegAdiControl
+    from siov_sim.sw.guest.demo import run_demo
+    from siov_sim.sw.iommu import IommuDriver
     from siov_sim.tb.env import Env
+    from siov_sim.tb.pcie.host_bus import as_host_bus
+    from siov_sim.tb.pcie.iommu_rc import LOW_RAM_END, IommuRootComplex
 
     t0 = time.monotonic()
     opts = json.loads(os.environ.get("SIOV_SIM_OPTS", "{}"))
     rep = Report(options=opts)
-    env = Env(dut)
+    rc = IommuRootComplex(HostMemory(0, LOW_RAM_END))
+    env = Env(dut, rc=rc)
     dev = await env.start()
     assert dev is not None
-    rep.step("enumerated", bdf=str(dev.pcie_id), vendor=_hex(dev.vendor_id), device=_hex(dev.device_id))
-    await dev.enable_device()
-    await dev.set_master()
-    nvec = await dev.alloc_irq_vectors(1, 8)
-    rep.step("MSI-X vectors allocated", vectors=nvec)
+    rep.step("enumerated by the root complex through the RTL config space", bdf=str(dev.pcie_id),
+             vendor=_hex(dev.vendor_id), device=_hex(dev.device_id))
 
-    cs = ConfigSpace(await read_config_space(dev))
-    dvsec, pasid = cs.siov_dvsec(), cs.pasid()
-    assert dvsec is not None, "no Intel SIOV DVSEC (ext cap 0x23, vendor 0x8086, ID 5) in the RTL config space"
-    assert pasid is not None, "no PASID capability in the RTL config space"
-    rep.step("SIOV DVSEC found", offset=_hex(dvsec.offset, 3), ims=dvsec.ims_supported,
-             supported_pages=_hex(dvsec.supported_page_sizes))
-    await dev.config_write_word(pasid.offset + 6, 0x1 | (0x4 if pasid.priv_supported else 0))
-    cs = ConfigSpace(await read_config_space(dev))
-    assert cs.pasid() is not None and cs.pasid().enabled  # type: ignore[union-attr]
-    rep.step("PASID enabled", width=pasid.max_width, priv=pasid.priv_supported)
-    await dev.config_write_dword(dvsec.offset + 0x10, 1)  # 4 KiB portal pages
-    cs = ConfigSpace(await read_config_space(dev))
-    sd = cs.siov_dvsec()
-    assert sd is not None
-    rep.step("system page size set", bytes=sd.system_page_bytes)
+    # host software from here on: everything through the HostBus (MMIO/config TLPs, host RAM)
+    bus = as_host_bus(rc)
+    iommu = IommuDriver(bus)
+    pf = PfDriver(bus, int(dev.pcie_id), iommu, RegAdiControl.create)
+    caps = await pf.probe()
+    rep.step("PF driver probed: SIOV DVSEC + PASID found, PASID enabled, page size set, IOMMU up",
+             dvsec=_hex(caps.dvsec, 3), pasid_cap=_hex(caps.pasid_cap, 3), ims=caps.ims)
 
+    cs = ConfigSpace(await read_config_space(dev, 0x200))
     rep.device = {"bdf": str(dev.pcie_id), **describe(cs, list(dev.bar_size))}
+
+    demo = await run_demo(bus, pf, iommu, vdevs=int(opts.get("vdevs", 4)), size=int(opts.get("size", 4096)),
+                          seed=int(opts.get("seed", 1)), progress=lambda msg: rep.step(msg))
+    rep.demo = asdict(demo)
+    rep.demo_text = demo.text()
     env.check_link_clean()
     rep.link = {"tlps_to_rtl": env.ep.tlps_down, "tlps_from_rtl": env.ep.tlps_up,
-                "protocol_errors": len(env.ep.protocol_errors)}
+                "protocol_errors": len(env.ep.protocol_errors), "iommu": dict(rc.stats)}
     rep.sim_time_us = get_sim_time("ns") / 1000
     rep.wall_s = time.monotonic() - t0
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "report.json").write_text(json.dumps(asdict(rep), indent=2) + "\n")
+    (OUT / "report.json").write_text(json.dumps(asdict(rep), indent=2, default=str) + "\n")
     (OUT / "report.txt").write_text(rep.text())
+    assert not any(v.errors for v in demo.vdevs), "a VDEV's traffic failed: see the report"
+    assert demo.isolation.get("blocked") and demo.isolation.get("victim_intact"), "isolation was not shown"
+    assert not any(demo.leaks.values()), f"resources left over after removal: {demo.leaks}"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vdevs", type=int, default=4, help="number of virtual devices to compose")
     ap.add_argument("--size", type=int, default=4096, help="bytes per transfer")
-    ap.add_argument("--seed", type=int, default=None, help="random seed (default: cocotb picks one, prints it)")
-    ap.add_argument("--num-adi", type=int, default=None, help="ep_top NumAdi parameter")
+    ap.add_argument("--seed", type=int, default=1, help="random seed of the scenario and of cocotb")
+    ap.add_argument("--num-adi", type=int, default=16, help="ep_top NumAdi parameter (ADIs in the RTL)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from siov_sim.tb.runner import ROOT, run_rtl
 
     out = (ROOT / "build" / "sim").resolve()
-    env = {"SIOV_SIM_OPTS": json.dumps({"vdevs": args.vdevs, "size": args.size}), "SIOV_SIM_OUT": str(out)}
-    if args.seed is not None:
-        env["COCOTB_RANDOM_SEED"] = str(args.seed)
-    params = {"NumAdi": args.num_adi} if args.num_adi else None
+    env = {"SIOV_SIM_OPTS": json.dumps({"vdevs": args.vdevs, "size": args.size, "seed": args.seed}),
+           "SIOV_SIM_OUT": str(out)}
+    env["COCOTB_RANDOM_SEED"] = str(args.seed)
+    if args.vdevs < 1 or args.num_adi < args.vdevs:
+        ap.error(f"--vdevs must be 1..{args.num_adi} (one ADI at least per VDEV; raise --num-adi)")
+    if args.size < 4 or args.size % 4:
+        ap.error("--size must be a positive multiple of 4 bytes")
+    params = {"NumAdi": args.num_adi}
     t0 = time.monotonic()
     run_rtl("ep_top", test_module="siov_sim.tb.sim", testcase="siov_demo", parameters=params, extra_env=env,
             test_dir=out)
