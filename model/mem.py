@@ -78,6 +78,10 @@ class HostMemory:
         return int.from_bytes(self.read(addr, 4), "little")
 
     def read_u64(self, addr: int) -> int:
+        off = addr & _PAGE_MASK
+        if off <= PAGE_SIZE - 8 and self.base <= addr < self.base + self.size - 7:  # hot path: table walks
+            page = self._pages.get(addr >> PAGE_SHIFT)
+            return 0 if page is None else int.from_bytes(page[off : off + 8], "little")
         return int.from_bytes(self.read(addr, 8), "little")
 
     def write_u32(self, addr: int, value: int) -> None:
