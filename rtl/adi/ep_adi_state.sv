@@ -141,7 +141,7 @@ module ep_adi_state #(
   assign m_ims_data = ims_m_data[31:0];
 
   // ---- request capture: the pipe holds one access at a time
-  typedef enum logic [2:0] {SrcNone, SrcInit, SrcCsr, SrcPortal, SrcOp} src_e;
+  typedef enum logic [2:0] {SrcNone, SrcInit, SrcCsr, SrcPortal, SrcOp, SrcScan} src_e;
   src_e            a_src_q;                 // stage B (RAM data valid) source; SrcNone = idle
   logic [AdiW-1:0] b_adi_q;
   logic [31:0]     b_wdata_q, b_biten_q;
@@ -162,12 +162,19 @@ module ep_adi_state #(
 
   assign init_done = !init_q;
 
-  // space for what a B-stage access may emit (run FIFO always has room by construction)
+  // The run FIFO always has room by construction. An IMS message that finds the IMS FIFO full
+  // (Bus Master Enable off holds it) is deferred: the ADI's pending bit is set and the IMS scan
+  // walks all ADIs, at the lowest priority, sending each unmasked pending message once there is
+  // room. So no access ever waits for the IMS FIFO.
+  logic            scan_q, scan_req_q;
+  logic            ims_defer;               // stage B deferred an IMS message
+  logic [AdiW-1:0] scan_adi_q;
   wire pipe_free = (a_src_q == SrcNone);
-  wire can_emit  = ims_s_ready;
   wire take_csr    = !init_q && pipe_free && csr_pend_q;
-  wire take_portal = !init_q && pipe_free && !csr_pend_q && s_portal_valid && can_emit;
-  wire take_op     = !init_q && pipe_free && !csr_pend_q && !s_portal_valid && s_op_valid && can_emit;
+  wire take_portal = !init_q && pipe_free && !csr_pend_q && s_portal_valid;
+  wire take_op     = !init_q && pipe_free && !csr_pend_q && !s_portal_valid && s_op_valid;
+  wire take_scan   = !init_q && pipe_free && !csr_pend_q && !s_portal_valid && !s_op_valid && scan_q
+                   && ims_s_ready;
   assign s_portal_ready = take_portal;
   assign s_op_ready     = take_op;
 
@@ -180,6 +187,7 @@ module ep_adi_state #(
     if (take_csr)         begin ram_rd_en = 1'b1; rd_adi = csr_adi; end
     else if (take_portal) begin ram_rd_en = 1'b1; rd_adi = s_portal_adi; end
     else if (take_op)     begin ram_rd_en = 1'b1; rd_adi = s_op_adi; end
+    else if (take_scan)   begin ram_rd_en = 1'b1; rd_adi = scan_adi_q; end
   end
 
   always_ff @(posedge clk) begin
@@ -198,6 +206,8 @@ module ep_adi_state #(
     end else if (take_op) begin
       b_adi_q <= s_op_adi;  b_op_q <= s_op_code;  b_op_err_q <= s_op_err;
       b_op_bytes_q <= s_op_bytes;  b_op_irq_q <= s_op_irq;  b_op_group_q <= s_op_group;
+    end else if (take_scan) begin
+      b_adi_q <= scan_adi_q;
     end
   end
 
@@ -207,6 +217,9 @@ module ep_adi_state #(
       init_q     <= 1'b1;
       init_adi_q <= '0;
       csr_pend_q <= 1'b0;
+      scan_q     <= 1'b0;
+      scan_req_q <= 1'b0;
+      scan_adi_q <= '0;
     end else begin
       if (init_q) begin
         init_adi_q <= init_adi_q + 1'b1;
@@ -217,7 +230,20 @@ module ep_adi_state #(
       if (take_csr)         a_src_q <= SrcCsr;
       else if (take_portal) a_src_q <= SrcPortal;
       else if (take_op)     a_src_q <= SrcOp;
+      else if (take_scan)   a_src_q <= SrcScan;
       else                  a_src_q <= SrcNone;
+      // IMS scan passes: one over all ADIs per request; a deferral during a pass asks for another
+      if (!scan_q && scan_req_q) begin
+        scan_q     <= 1'b1;
+        scan_req_q <= ims_defer;
+        scan_adi_q <= '0;
+      end else begin
+        if (ims_defer) scan_req_q <= 1'b1;
+        if (take_scan) begin
+          scan_adi_q <= scan_adi_q + 1'b1;
+          if (scan_adi_q == AdiW'(NumAdi - 1)) scan_q <= 1'b0;
+        end
+      end
     end
   end
 
@@ -249,6 +275,7 @@ module ep_adi_state #(
   logic [63:0] rsp_addr;
   logic [15:0] rsp_idx;
   logic        ims_send;      // push an IMS message for b_adi_q
+  logic        ims_event;     // an IMS message is due for b_adi_q (sent or deferred)
   logic        e_err, e_drain, set_err;
   logic [7:0]  e_err_code;
 
@@ -270,6 +297,8 @@ module ep_adi_state #(
     rsp_addr    = 64'd0;
     rsp_idx     = 16'd0;
     ims_send    = 1'b0;
+    ims_event   = 1'b0;
+    ims_defer   = 1'b0;
     run_push    = 1'b0;
     e_err       = 1'b0;
     e_drain     = 1'b0;
@@ -309,10 +338,9 @@ module ep_adi_state #(
               cfg_wr_en = !(b_reg_q == 5'h08 && dyn_rd.state != StDisabled);
               for (int k = 0; k < 4; k++) cfg_wr_be[4 * b_reg_q[3:0] + k] = b_biten_q[8 * k];
               cfg_wr_data = {CfgDw{b_wdata_q}};
-              // unmask with pending: send now (if the IMS FIFO is full, e.g. Bus Master Enable
-              // is off, pending stays set and the next unmask sends it)
-              if (b_reg_q == 5'h0C && b_biten_q[0] && !b_wdata_q[0] && dyn_rd.ims_pending && ims_s_ready) begin
-                ims_send      = 1'b1;
+              // unmask with pending: send now
+              if (b_reg_q == 5'h0C && b_biten_q[0] && !b_wdata_q[0] && dyn_rd.ims_pending) begin
+                ims_event     = 1'b1;
                 d.ims_pending = 1'b0;
                 dyn_wr_en     = 1'b1;
               end
@@ -417,7 +445,7 @@ module ep_adi_state #(
               end
               if (b_op_irq_q || b_op_err_q != 8'd0) begin
                 if (c_ims_mask) d.ims_pending = 1'b1;
-                else ims_send = 1'b1;
+                else ims_event = 1'b1;
               end
               if (dyn_rd.state == StDraining && dyn_rd.outstanding == 8'd1) begin
                 d.state = StDisabled;
@@ -438,13 +466,29 @@ module ep_adi_state #(
             OpRxDone: begin
               d.rx_tail = (dyn_rd.rx_tail + 16'd1) & rx_mask;
               if (c_ims_mask) d.ims_pending = 1'b1;
-              else ims_send = 1'b1;
+              else ims_event = 1'b1;
             end
             default: ;
           endcase
         end
+        SrcScan: begin
+          if (dyn_rd.ims_pending && !c_ims_mask) begin
+            ims_event     = 1'b1;
+            d.ims_pending = 1'b0;
+            dyn_wr_en     = 1'b1;
+          end
+        end
         default: ;
       endcase
+    end
+    // IMS: send, or defer (pending + scan) when the FIFO is full
+    if (ims_event) begin
+      if (ims_s_ready) begin
+        ims_send = 1'b1;
+      end else begin
+        d.ims_pending = 1'b1;
+        ims_defer     = 1'b1;
+      end
     end
     // error entry: ENABLED -> ERROR (PF event); DRAINING records the reason and keeps draining;
     // the first reason is kept

@@ -228,6 +228,28 @@ async def receive_ring_ops(dut: Dut) -> None:
     assert (await tb.state(r_adi))["err"] == ErrorCode.DOORBELL_RANGE
 
 
+@cocotb.test()
+async def ims_deferred_while_blocked(dut: Dut) -> None:
+    """IMS FIFO held (as while Bus Master Enable is off): events never stall the pipe; the
+    overflow sets pending and the IMS scan sends it once the FIFO drains."""
+    tb = Tb(dut)
+    await tb.start()
+    adis = [0, 1, 2, tb.n - 1]
+    for a in adis:
+        await configure(tb, a, ring=0x10000 * (a + 1), log2=2, pasid=a + 1)
+    dut.m_ims_ready.value = 0
+    for _ in range(2):
+        for a in adis:
+            await tb.op(RX_DONE, a)  # each raises the ADI's IMS (the FIFO holds 4)
+    pend = [AdiPage.IMS_CTRL.unpack(await tb.rd(a, AdiPage.IMS_CTRL))["pending"] for a in adis]
+    assert pend == [1, 1, 1, 1], pend
+    dut.m_ims_ready.value = 1
+    await ClockCycles(dut.clk, 40 + 4 * tb.n)
+    assert sorted(tb.ims) == sorted((0xFEE0_0000 | a << 4, a) for a in adis for _ in range(2))
+    pend = [AdiPage.IMS_CTRL.unpack(await tb.rd(a, AdiPage.IMS_CTRL))["pending"] for a in adis]
+    assert pend == [0, 0, 0, 0], pend
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("num_adi", [4, 1024])
 def test_ep_adi_state(num_adi: int) -> None:
