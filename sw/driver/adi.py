@@ -11,17 +11,10 @@ behaviour.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Protocol
 
 from siov_sim.sw.bus import MsiMessage
-
-
-class AdiState(IntEnum):
-    DISABLED = 0
-    ENABLED = 1
-    ERROR = 2
-    DRAINING = 3
+from siov_sim.sw.driver.abi import AdiState as AdiState  # the model's (datasheet section 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +39,7 @@ class AdiConfig:
 @dataclass(frozen=True, slots=True)
 class AdiStatus:
     state: AdiState
-    error: int  # device error code (0 = none), meaning per docs/datasheet.md
+    error: int  # ErrorCode (status.err, 0 = none; docs/datasheet.md section 3)
     sq_head: int
     completed: int  # descriptors completed (counter, wraps at 2^32)
     busy: bool = False  # requests outstanding in the DMA engine
@@ -58,7 +51,7 @@ class PfEvent:
 
     kind: str  # "adi_error" | "drain_done"
     adi: int
-    error: int = 0
+    error: int = 0  # ErrorCode from last_err.err
 
 
 class AdiControl(Protocol):

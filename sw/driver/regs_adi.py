@@ -5,15 +5,13 @@ from __future__ import annotations
 import logging
 
 from siov_sim.sw.bus import HostBus, MsiMessage
-from siov_sim.sw.driver.adi import AdiConfig, AdiState, AdiStatus, PfEvent
+from siov_sim.sw.driver.abi import AdiState, Cmd
+from siov_sim.sw.driver.adi import AdiConfig, AdiStatus, PfEvent
 from siov_sim.sw.driver.pf import PfError, PfResources
 from siov_sim.sw.regs import AdiPage, Bar0, RegWindow, SwitchFwd
 
 log = logging.getLogger(__name__)
 
-CMD_ENABLE = 1
-CMD_DRAIN = 2
-CMD_RESET = 3
 DEV_MAGIC = 0x53494F56  # 'SIOV'
 
 
@@ -117,7 +115,7 @@ class RegAdiControl:
         return AdiState(f.field("state").get(v)), f.field("err").get(v), bool(f.field("busy").get(v))
 
     async def enable(self, adi: int) -> None:
-        await self._page(adi).write(AdiPage.CMD, AdiPage.CMD.pack(cmd=CMD_ENABLE))
+        await self._page(adi).write(AdiPage.CMD, AdiPage.CMD.pack(cmd=Cmd.ENABLE))
         state, err, _ = await self._state(adi)
         if state is not AdiState.ENABLED:
             raise PfError(f"ADI {adi} did not enable: state {state.name}, error {err}")
@@ -125,7 +123,7 @@ class RegAdiControl:
     async def drain(self, adi: int) -> None:
         state, _, _ = await self._state(adi)
         if state in (AdiState.ENABLED, AdiState.DRAINING):
-            await self._page(adi).write(AdiPage.CMD, AdiPage.CMD.pack(cmd=CMD_DRAIN))
+            await self._page(adi).write(AdiPage.CMD, AdiPage.CMD.pack(cmd=Cmd.DRAIN))
         for _ in range(self.poll_limit):
             state, _, busy = await self._state(adi)
             if state in (AdiState.DISABLED, AdiState.ERROR) and not busy:
@@ -134,7 +132,7 @@ class RegAdiControl:
         raise PfError(f"ADI {adi} did not drain (state {state.name}, busy {busy})")
 
     async def reset(self, adi: int) -> None:
-        await self._page(adi).write(AdiPage.CMD, AdiPage.CMD.pack(cmd=CMD_RESET))
+        await self._page(adi).write(AdiPage.CMD, AdiPage.CMD.pack(cmd=Cmd.RESET))
         state, _, _ = await self._state(adi)
         if state is not AdiState.DISABLED:
             raise PfError(f"ADI {adi} did not reset (state {state.name}): drain it first")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from random import Random
 
 from siov_sim.sw.bus import HostBus
-from siov_sim.sw.driver.adi import AdiState
+from siov_sim.sw.driver.abi import AdiState, CplStatus, error_name
 from siov_sim.sw.driver.iommu_api import IommuApi
 from siov_sim.sw.driver.pf import PfDriver
 from siov_sim.sw.guest.drivers import AvfGuestDriver, DpdkPmd, SvaUser, VdevDriver, vfio_close, vfio_open, vmm_attach
@@ -90,7 +90,7 @@ class DemoReport:
             lines.append(
                 f"isolation: {iso.get('offender', '?')[:8]} read {iso.get('victim', '?')[:8]}'s IOVA "  # type: ignore[index]
                 f"0x{iso.get('iova', 0):x} -> blocked={iso.get('blocked')} fault PASID={iso.get('fault_pasid')} "
-                f"victim intact={iso.get('victim_intact')} ADI error={iso.get('adi_error')} "
+                f"victim intact={iso.get('victim_intact')} ADI error={iso.get('adi_error_name')} "
                 f"recovered={iso.get('recovered')} PF saw={iso.get('pf_saw_adi_error')}"
             )
         lines += [f"note {v.uuid[:8]}: {n}" for v in self.vdevs for n in v.notes]
@@ -242,10 +242,13 @@ async def _traffic(vdcm: Vdcm, lv: _Live, peer: _Live, size: int, batch: int, rn
     msg = f"hello from {rep.uuid[:8]}".encode()
     drv.mem.write(src, msg)
     rec = await drv.queues[0].send(src, len(msg), vdcm.switch_addr(peer.report.uuid))
-    rep.sends += int(rec.ok)
+    rep.sends += int(rec.status == CplStatus.SUCCESS)
     got = await peer.driver.queues[0].receive()
     if got is None or got[1] != msg:
         rep.errors += 1
+    elif (got[0].src_addr, got[0].seq) != (vdcm.switch_addr(rep.uuid), rec.tag):
+        rep.errors += 1  # the slot header names the sender's switch address and the SEND's tag
+        rep.notes.append(f"receive header {got[0]} (sender addr {vdcm.switch_addr(rep.uuid)}, tag {rec.tag})")
     await drv.mem.free(src)
     await drv.mem.free(dst)
     rep.sim_ns += drv.runtime.now_ns() - t0
@@ -296,6 +299,7 @@ async def _isolation(iommu: IommuApi, offender: _Live, victim: _Live) -> dict[st
         "fault_addr": mine_faults[0].addr if mine_faults else None,
         "victim_intact": intact,
         "adi_error": adi_error,
+        "adi_error_name": error_name(adi_error),
         "recovered": recovered,
     }
 

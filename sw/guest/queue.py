@@ -17,16 +17,19 @@ from siov_sim.sw.driver.abi import (
     CPL_SIZE,
     DESC_SIZE,
     RX_HDR_SIZE,
+    SWITCH_ADDR_MASK,
+    TAG_MASK,
+    AdiState,
     Completion,
     CplStatus,
     DescFlags,
     Descriptor,
     Opcode,
-    Portal,
     RxHeader,
+    error_name,
 )
-from siov_sim.sw.driver.adi import AdiState
 from siov_sim.sw.guest.memory import DmaSpace
+from siov_sim.sw.regs import PortalPage
 from siov_sim.sw.vdcm.vdev import CTRL_ENABLE, CTRL_RESET, Q_BASE, Q_STRIDE, QREG
 from siov_sim.sw.vfio import uapi as u
 from siov_sim.sw.vfio.device_ops import MmioMapping
@@ -37,7 +40,10 @@ BAR0 = u.VFIO_PCI_BAR0_REGION_INDEX
 
 
 class QueueError(Exception):
-    """The queue's ADI went to ERROR, or a completion did not arrive in time."""
+    """The queue's ADI went to ERROR, or a completion did not arrive in time.
+
+    ``error`` is the device's :class:`~siov_sim.model.adi.formats.ErrorCode` (0 for a timeout
+    while the ADI is still running)."""
 
     def __init__(self, msg: str, state: int = 0, error: int = 0) -> None:
         super().__init__(msg)
@@ -136,8 +142,9 @@ class VdevQueue:
         self._irq.set()
 
     async def status(self) -> tuple[AdiState, int]:
-        v = await self.portal.read32(Portal.STATUS)
-        return AdiState(v & 3), (v >> 8) & 0xFF
+        v = await self.portal.read32(PortalPage.STATUS.offset)
+        f = PortalPage.STATUS
+        return AdiState(f.field("state").get(v)), f.field("err").get(v)
 
     # ---- fast path ----------------------------------------------------------------------------
     async def submit(self, desc: Descriptor) -> int:
@@ -148,7 +155,7 @@ class VdevQueue:
         self.mem.write(self.cpl + slot * CPL_SIZE, bytes(CPL_SIZE))
         self.mem.write(self.ring + slot * DESC_SIZE, desc.pack())
         self.tail = (self.tail + 1) % self.ring_size
-        await self.portal.write32(Portal.DOORBELL, self.tail)
+        await self.portal.write32(PortalPage.DOORBELL.offset, self.tail)
         return slot
 
     async def wait(self, slot: int) -> Completion:
@@ -178,7 +185,7 @@ class VdevQueue:
             if woke or timed_out or ticks % 16 == 0:  # the ADI may have stopped on an error
                 state, err = await self.status()
                 if state is AdiState.ERROR:
-                    raise QueueError(f"queue {self.index} in ERROR (reason {err})", int(state), err)
+                    raise QueueError(f"queue {self.index} in ERROR ({error_name(err)})", int(state), err)
                 if timed_out:
                     raise QueueError(f"queue {self.index}: slot {slot} did not complete", int(state), err)
 
@@ -187,14 +194,20 @@ class VdevQueue:
 
     async def run(self, desc: Descriptor) -> Completion:
         rec = await self.wait(await self.submit(desc))
-        if rec.status == CplStatus.RX_FULL:
-            self.stats.dropped += 1
-            return rec
-        if not rec.ok:
-            raise await self._failure(desc, rec)
-        self.stats.ops += 1
-        self.stats.bytes += rec.bytes_done
+        await self._account(desc, rec)
         return rec
+
+    async def _account(self, desc: Descriptor, rec: Completion) -> None:
+        """SUCCESS counts; DROPPED (SEND, receiver's ring full: ``error`` = RX_FULL) is counted
+        and returned, the ADI keeps running; ERROR raises :class:`QueueError` with the record's
+        error code."""
+        if rec.status == CplStatus.SUCCESS:
+            self.stats.ops += 1
+            self.stats.bytes += rec.bytes_done
+        elif rec.status == CplStatus.DROPPED:
+            self.stats.dropped += 1
+        else:
+            raise await self._failure(desc, rec)
 
     async def run_batch(self, descs: list[Descriptor]) -> list[Completion]:
         """Post up to ring_size - 1 descriptors with one doorbell, then collect every record."""
@@ -203,7 +216,7 @@ class VdevQueue:
         slots = []
         for d in descs:
             if self.use_irq and d is not descs[-1]:
-                d = dataclasses.replace(d, flags=d.flags & ~DescFlags.INTR)  # one interrupt per batch
+                d = dataclasses.replace(d, flags=d.flags & ~int(DescFlags.INTR))  # one interrupt per batch
             elif self.use_irq:
                 d = dataclasses.replace(d, flags=d.flags | DescFlags.INTR)
             slot = self.tail
@@ -211,23 +224,17 @@ class VdevQueue:
             self.mem.write(self.ring + slot * DESC_SIZE, d.pack())
             self.tail = (self.tail + 1) % self.ring_size
             slots.append(slot)
-        await self.portal.write32(Portal.DOORBELL, self.tail)
+        await self.portal.write32(PortalPage.DOORBELL.offset, self.tail)
         recs = [await self.wait(s) for s in slots]
         for d, rec in zip(descs, recs, strict=True):
-            if rec.status == CplStatus.RX_FULL:
-                self.stats.dropped += 1
-            elif not rec.ok:
-                raise await self._failure(d, rec)
-            else:
-                self.stats.ops += 1
-                self.stats.bytes += rec.bytes_done
+            await self._account(d, rec)
         return recs
 
     def copy_desc(self, src: int, dst: int, length: int) -> Descriptor:
         return Descriptor(Opcode.COPY, length, src, dst, self._next_tag())
 
     def _next_tag(self) -> int:
-        self._tag = (self._tag + 1) & 0xFFFF_FFFF_FFFF_FFFF
+        self._tag = (self._tag + 1) & TAG_MASK
         return self._tag
 
     async def copy(self, src: int, dst: int, length: int) -> Completion:
@@ -237,26 +244,34 @@ class VdevQueue:
         return await self.run(Descriptor(Opcode.FILL, length, pattern, dst, self._next_tag()))
 
     async def send(self, src: int, length: int, switch_addr: int) -> Completion:
-        # The switch address goes in dst_port (datasheet) and, unused otherwise by SEND, in dst too.
-        return await self.run(Descriptor(Opcode.SEND, length, src, switch_addr, self._next_tag(), dst_port=switch_addr))
+        """SEND ``length`` bytes at ``src`` to switch address ``switch_addr`` (descriptor dst[15:0]).
+        Returns the record: SUCCESS, or DROPPED if the receiver's ring was full."""
+        if not 0 <= switch_addr <= SWITCH_ADDR_MASK:
+            raise ValueError(f"switch address {switch_addr} does not fit dst[15:0]")
+        return await self.run(Descriptor(Opcode.SEND, length, src, switch_addr, self._next_tag()))
 
     async def _failure(self, desc: Descriptor, rec: Completion) -> QueueError:
-        """An error completion record: the reason is in the record or, failing that, in STATUS."""
+        """An ERROR completion record: the reason is the record's ``error`` (the ADI's
+        ``status.err`` holds the same code; it is the fallback only for a record without one)."""
         state, err = await self.status()
         code = rec.error or err
-        return QueueError(f"queue {self.index}: {desc.opcode.name} failed (error {code})", int(state), code)
+        try:
+            op = Opcode(desc.opcode).name
+        except ValueError:
+            op = f"opcode {desc.opcode}"
+        return QueueError(f"queue {self.index}: {op} failed ({error_name(code)})", int(state), code)
 
     async def receive(self) -> tuple[RxHeader, bytes] | None:
         """One received packet, or None if the ring is empty; frees the slot (rx doorbell)."""
         if not self.rx_slots:
             return None
-        rx_tail = (await self.portal.read32(Portal.RX_TAIL)) & 0xFFFF
+        rx_tail = (await self.portal.read32(PortalPage.RX_TAIL.offset)) & 0xFFFF
         if rx_tail == self.rx_head:
             return None
         slot = self.rx + self.rx_head * self.rx_slot_bytes
         hdr = RxHeader.unpack(self.mem.read(slot, RX_HDR_SIZE))
         data = self.mem.read(slot + RX_HDR_SIZE, min(hdr.length, self.rx_slot_bytes - RX_HDR_SIZE))
         self.rx_head = (self.rx_head + 1) % self.rx_slots
-        await self.portal.write32(Portal.RX_DOORBELL, self.rx_head)
+        await self.portal.write32(PortalPage.RX_DOORBELL.offset, self.rx_head)
         self.stats.received += 1
         return hdr, data

@@ -24,8 +24,8 @@ from enum import IntEnum
 
 from siov_sim.sw.bus import HostBus, MsiMessage
 from siov_sim.sw.driver import pci
-from siov_sim.sw.driver.abi import CPL_SIZE, DESC_SIZE, RX_HDR_SIZE
-from siov_sim.sw.driver.adi import AdiConfig, AdiState
+from siov_sim.sw.driver.abi import CPL_SIZE, DESC_SIZE, RX_HDR_SIZE, AdiState
+from siov_sim.sw.driver.adi import AdiConfig
 from siov_sim.sw.driver.iommu_api import IoDomain
 from siov_sim.sw.driver.pf import PfDriver, PfError
 from siov_sim.sw.vdcm.types import MdevType

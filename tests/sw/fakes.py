@@ -1,13 +1,17 @@
-"""A host without a simulator: HostBus over the VT-d model, plus a behavioural SIOV endpoint.
+"""A host without a simulator: HostBus over the VT-d model, plus the SIOV endpoint's golden model.
 
 :class:`FakeHost` implements :class:`siov_sim.sw.bus.HostBus` (asyncio runtime, host memory,
 page allocator, MSI controller, the IOMMU register window at ``IOMMU_BASE``) and routes
-config/MMIO to one :class:`FakeSiovDevice`. The device implements the register map of
-``docs/datasheet.md`` (BAR0 PF registers, ADI configuration pages, forwarding table; BAR2
-portal pages) and the provisional descriptor ABI of ``sw/driver/abi.py``; every DMA it makes
-is translated by the IOMMU model with the ADI's PASID, so isolation is real.
+config/MMIO to one :class:`FakeSiovDevice`. The device is a register-level shell (config space,
+BAR0 PF registers and MSI-X, ADI configuration pages, forwarding table, BAR2 portal pages, all
+decoded with the generated ``sw/regs`` map) around the golden model of the ADIs,
+:class:`siov_sim.model.adi.AdiDevice`: state machine, descriptor execution, switch, IMS, error
+codes and the descriptor / completion record / receive header formats are the model's, i.e.
+the RTL's. Every DMA the model makes is translated by the IOMMU model with the ADI's PASID, so
+isolation is real; a read that faults completes with UR (``ErrorCode.CPL_UR``), a faulting
+posted write is dropped.
 
-Doorbells are processed inline (the descriptor runs during the doorbell write), which keeps
+Doorbells are processed inline (the descriptors run during the doorbell write), which keeps
 the tests deterministic; ``stall`` keeps an ADI "busy" to exercise drain polling.
 """
 
@@ -15,28 +19,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 
+from siov_sim.model.adi import AdiDevice, AdiState, Cmd, DmaError, ErrorCode, PfEvent
 from siov_sim.model.iommu import Fault, VtdIommu
 from siov_sim.model.irq import InterruptController, is_msi_address
 from siov_sim.model.mem import HostMemory, PageAllocator
 from siov_sim.sw.bus import IrqHandler, MsiMessage, Runtime
 from siov_sim.sw.driver import pci
-from siov_sim.sw.driver.abi import (
-    CPL_ERROR_BASE,
-    CPL_SIZE,
-    DESC_SIZE,
-    RX_HDR_SIZE,
-    AdiError,
-    Completion,
-    CplStatus,
-    DescFlags,
-    Descriptor,
-    Opcode,
-    RxHeader,
-)
 from siov_sim.sw.iommu.driver import IOMMU_BASE
-from siov_sim.sw.regs import ADIS_BASE, ADIS_STRIDE, SWITCH_BASE, SWITCH_STRIDE, AdiPage, Bar0, PortalPage
+from siov_sim.sw.regs import (
+    ADIS_BASE,
+    ADIS_STRIDE,
+    SWITCH_BASE,
+    SWITCH_STRIDE,
+    AdiPage,
+    Bar0,
+    PortalPage,
+    SwitchFwd,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +46,6 @@ BAR0_SIZE = 1 << 20
 BAR2_ADDR = 0x1_0010_0000
 DVSEC_OFF = 0x110
 PASID_OFF = 0x100
-
-
-class Err:
-    """Error codes used by the fake device (docs/datasheet.md section 3)."""
-
-    BAD_RING_ALIGN = AdiError.BAD_RING_ALIGN
-    DOORBELL_RANGE = AdiError.DOORBELL_RANGE
-    DMA_FAULT = AdiError.CPL_UR  # a translation fault answers the read with UR
-    BAD_DESC = AdiError.BAD_OPCODE
-    SEND_DENIED = AdiError.SEND_DENIED
-    NO_PASID = AdiError.NO_PASID
 
 
 class AsyncioEvent:
@@ -93,33 +82,77 @@ class AsyncioRuntime:
         return self.t
 
 
-@dataclass(slots=True)
-class AdiHw:
-    regs: dict[int, int] = field(default_factory=dict)
-    state: int = 0
-    err: int = 0
-    head: int = 0
-    tail: int = 0
-    rx_head: int = 0
-    rx_tail: int = 0
-    cnt_desc: int = 0
-    cnt_bytes: int = 0
-    pending: bool = False
-    busy: int = 0  # outstanding requests (stall)
+class IommuSpaces:
+    """The model's :class:`~siov_sim.model.adi.AddressSpaces` on the host: every access is
+    translated by the VT-d model with the PASID (and PMR) of the requesting ADI."""
 
-    def reg(self, r: int) -> int:
-        return self.regs.get(r, 0)
+    def __init__(self, dev: FakeSiovDevice) -> None:
+        self.dev = dev
 
-    def addr(self, lo: int) -> int:
-        return self.reg(lo) | (self.reg(lo + 4) << 32)
+    def _pmr(self, pasid: int | None) -> bool:
+        if pasid is None:
+            return False
+        return any(a.cfg.pasid_valid and a.cfg.pasid == pasid and a.cfg.pmr for a in self.dev.model.adis)
+
+    def _walk(self, pasid: int | None, addr: int, length: int, write: bool) -> list[tuple[int, int]] | None:
+        pmr = self._pmr(pasid)
+        out: list[tuple[int, int]] = []
+        pos = 0
+        while pos < length:
+            n = min(length - pos, 4096 - ((addr + pos) & 0xFFF))
+            t = self.dev.host.iommu.translate(PF_BDF, pasid, addr + pos, write, pmr)
+            if isinstance(t, Fault):
+                self.dev.faults.append(t)
+                return None
+            out.append((t.hpa, n))
+            pos += n
+        return out
+
+    def read(self, pasid: int | None, addr: int, length: int) -> bytes:
+        if not self.dev.bus_master:
+            raise DmaError(ErrorCode.NO_BUS_MASTER)
+        pages = self._walk(pasid, addr, length, False)
+        if pages is None:
+            raise DmaError(ErrorCode.CPL_UR)  # the root complex answers a faulting read with UR
+        return b"".join(self.dev.host.mem.read(hpa, n) for hpa, n in pages)
+
+    def write(self, pasid: int | None, addr: int, data: bytes) -> None:
+        if not self.dev.bus_master:
+            return
+        pages = self._walk(pasid, addr, len(data), True)
+        if pages is None:
+            return  # posted: a faulting write is dropped (and recorded by the IOMMU)
+        pos = 0
+        for hpa, n in pages:
+            self.dev.host.mem.write(hpa, data[pos : pos + n])
+            pos += n
 
 
-def _fresh_adi() -> AdiHw:
-    return AdiHw(regs={AdiPage.IMS_CTRL.offset: 1})  # IMS entry masked at reset
+class AdiView:
+    """Test access to one ADI: ``reg(offset)`` reads its BAR0 page, ``state``/``busy``/``err``."""
+
+    def __init__(self, dev: FakeSiovDevice, n: int) -> None:
+        self.dev = dev
+        self.n = n
+
+    def reg(self, off: int) -> int:
+        return self.dev.adi_read(self.n, off)
+
+    @property
+    def state(self) -> AdiState:
+        return self.dev.model.adis[self.n].dyn.state
+
+    @property
+    def err(self) -> int:
+        return self.dev.model.adis[self.n].dyn.err
+
+    @property
+    def busy(self) -> bool:
+        return self.n in self.dev.busy
 
 
 class FakeSiovDevice:
-    """The SIOV endpoint's behaviour at register level (see module docstring)."""
+    """The SIOV endpoint at register level around the ADI golden model (see module docstring)."""
 
     def __init__(self, host: FakeHost, num_adis: int = 8, page_sizes: int = 0x3) -> None:
         self.host = host
@@ -131,18 +164,21 @@ class FakeSiovDevice:
         self.bar2_size = bar2
         self.cfg = bytearray(4096)
         self.wmask = bytearray(4096)
+        self.faults: list[Fault] = []
+        self.model = AdiDevice(num_adis, IommuSpaces(self), pasid_enabled=False)
         self._build_config(page_sizes)
-        self.adis = [_fresh_adi() for _ in range(num_adis)]
-        self.fwd = [0] * num_adis
+        self.adis = [AdiView(self, n) for n in range(num_adis)]
         self.pf_ctrl = 0
         self.pf_cause = 0
+        self.pf_mask = 0
+        self.pf_vec = Bar0.PF_INT_VEC.reset
         self.last_err = 0
         self.last_drain = 0
         self.msix = bytearray(8 * 16)
         for v in range(8):
             self.msix[16 * v + 12] = 1  # masked at reset
-        self.faults: list[Fault] = []
-        self.stalled: set[int] = set()
+        self.stalled: set[int] = set()  # ADIs whose requests never complete (until release)
+        self.busy: set[int] = set()  # stalled ADIs with a request "outstanding"
 
     # ---- config space -------------------------------------------------------------------------
     def _put(self, off: int, value: int, size: int, wmask: int = 0) -> None:
@@ -189,6 +225,8 @@ class FakeSiovDevice:
             v = int.from_bytes(self.cfg[DVSEC_OFF + 0x10 : DVSEC_OFF + 0x14], "little")
             if v & (v - 1) or not v:
                 self.cfg[DVSEC_OFF + 0x10 : DVSEC_OFF + 0x14] = (1).to_bytes(4, "little")
+        self.model.pasid_enabled = self.pasid_enabled
+        self._pump()  # Bus Master Enable may have come back
 
     @property
     def page_size(self) -> int:
@@ -220,10 +258,97 @@ class FakeSiovDevice:
 
     async def mmio_write(self, addr: int, data: bytes) -> None:
         for i in range(0, len(data), 4):
-            await self._write32(addr + i, int.from_bytes(data[i : i + 4], "little"))
+            self._write32(addr + i, int.from_bytes(data[i : i + 4], "little"))
 
-    def _status(self, a: AdiHw) -> int:
-        return a.state | (a.err << 8) | (int(bool(a.busy)) << 16)
+    @property
+    def fwd(self) -> list[int]:
+        """Forwarding entries as the registers read them."""
+        return [SwitchFwd.FWD.pack(valid=int(v), adi=d) for v, d in self.model.fwd]
+
+    def _status(self, n: int) -> int:
+        d = self.model.adis[n].dyn
+        return AdiPage.STATUS.pack(state=int(d.state), err=d.err, busy=int(n in self.busy))
+
+    def adi_read(self, n: int, r: int) -> int:
+        """One register of ADI ``n``'s BAR0 page (offset ``r``), from the model's state."""
+        a = self.model.adis[n]
+        c, d = a.cfg, a.dyn
+        lo, hi = 0xFFFF_FFFF, 32
+        values = {
+            AdiPage.RING_BASE_LO.offset: c.ring_base & lo,
+            AdiPage.RING_BASE_HI.offset: c.ring_base >> hi,
+            AdiPage.RING_SIZE.offset: c.log2_entries,
+            AdiPage.CPL_BASE_LO.offset: c.cpl_base & lo,
+            AdiPage.CPL_BASE_HI.offset: c.cpl_base >> hi,
+            AdiPage.RX_BASE_LO.offset: c.rx_base & lo,
+            AdiPage.RX_BASE_HI.offset: c.rx_base >> hi,
+            AdiPage.RX_CFG.offset: AdiPage.RX_CFG.pack(
+                log2_slots=c.rx_log2_slots, log2_slot_bytes=c.rx_log2_slot_bytes
+            ),
+            AdiPage.PASID.offset: AdiPage.PASID.pack(pasid=c.pasid, pmr=int(c.pmr), valid=int(c.pasid_valid)),
+            AdiPage.IMS_ADDR_LO.offset: c.ims_addr & lo,
+            AdiPage.IMS_ADDR_HI.offset: c.ims_addr >> hi,
+            AdiPage.IMS_DATA.offset: c.ims_data,
+            AdiPage.IMS_CTRL.offset: AdiPage.IMS_CTRL.pack(mask=int(c.ims_mask), pending=int(d.ims_pending)),
+            AdiPage.SW_PORT.offset: AdiPage.SW_PORT.pack(
+                group=c.group, addr=c.port_addr, send_en=int(c.send_en), recv_en=int(c.recv_en)
+            ),
+            AdiPage.STATUS.offset: self._status(n),
+            AdiPage.HEAD.offset: d.head,
+            AdiPage.TAIL.offset: d.tail,
+            AdiPage.RX_IDX.offset: AdiPage.RX_IDX.pack(rx_head=d.rx_head, rx_tail=d.rx_tail),
+            AdiPage.CNT_DESC.offset: d.cnt_desc,
+            AdiPage.CNT_BYTES.offset: d.cnt_bytes,
+            AdiPage.ERR_INFO.offset: d.err_info,
+        }
+        return values.get(r, 0)
+
+    def _adi_write(self, n: int, r: int, v: int) -> None:
+        c = self.model.adis[n].cfg
+
+        def lo(old: int) -> int:
+            return (old & ~0xFFFF_FFFF) | v
+
+        def hi(old: int) -> int:
+            return (old & 0xFFFF_FFFF) | (v << 32)
+
+        if r == AdiPage.RING_BASE_LO.offset:
+            c.ring_base = lo(c.ring_base)
+        elif r == AdiPage.RING_BASE_HI.offset:
+            c.ring_base = hi(c.ring_base)
+        elif r == AdiPage.RING_SIZE.offset:
+            c.log2_entries = AdiPage.RING_SIZE.field("log2_entries").get(v)
+        elif r == AdiPage.CPL_BASE_LO.offset:
+            c.cpl_base = lo(c.cpl_base)
+        elif r == AdiPage.CPL_BASE_HI.offset:
+            c.cpl_base = hi(c.cpl_base)
+        elif r == AdiPage.RX_BASE_LO.offset:
+            c.rx_base = lo(c.rx_base)
+        elif r == AdiPage.RX_BASE_HI.offset:
+            c.rx_base = hi(c.rx_base)
+        elif r == AdiPage.RX_CFG.offset:
+            f = AdiPage.RX_CFG.unpack(v)
+            c.rx_log2_slots, c.rx_log2_slot_bytes = f["log2_slots"], f["log2_slot_bytes"]
+        elif r == AdiPage.PASID.offset:
+            f = AdiPage.PASID.unpack(v)
+            self.model.set_pasid(n, f["pasid"], valid=bool(f["valid"]), pmr=bool(f["pmr"]))
+        elif r == AdiPage.IMS_ADDR_LO.offset:
+            c.ims_addr = lo(c.ims_addr)
+        elif r == AdiPage.IMS_ADDR_HI.offset:
+            c.ims_addr = hi(c.ims_addr)
+        elif r == AdiPage.IMS_DATA.offset:
+            c.ims_data = v
+        elif r == AdiPage.IMS_CTRL.offset:
+            self.model.set_ims_mask(n, bool(AdiPage.IMS_CTRL.field("mask").get(v)))
+        elif r == AdiPage.SW_PORT.offset:
+            f = AdiPage.SW_PORT.unpack(v)
+            c.group, c.port_addr = f["group"], f["addr"]
+            c.send_en, c.recv_en = bool(f["send_en"]), bool(f["recv_en"])
+        elif r == AdiPage.CMD.offset:
+            cmd = AdiPage.CMD.field("cmd").get(v)
+            if cmd:
+                self.model.command(n, Cmd(cmd), outstanding=int(n in self.busy))
+        # read-only registers ignore writes
 
     def _read32(self, addr: int) -> int:
         b0, b2 = self.bar(0), self.bar(2)
@@ -231,13 +356,13 @@ class FakeSiovDevice:
             n, off = divmod(addr - b2, self.page_size)
             if n >= self.num_adis:
                 return 0
-            a = self.adis[n]
+            d = self.model.adis[n].dyn
             if off == PortalPage.STATUS.offset:
-                return self._status(a)
+                return self._status(n)
             if off == PortalPage.HEAD.offset:
-                return a.head
+                return d.head
             if off == PortalPage.RX_TAIL.offset:
-                return a.rx_tail
+                return d.rx_tail
             return 0
         off = addr - b0
         if off == Bar0.DEV_ID.offset:
@@ -250,6 +375,10 @@ class FakeSiovDevice:
             return self.pf_ctrl
         if off == Bar0.PF_INT_CAUSE.offset:
             return self.pf_cause
+        if off == Bar0.PF_INT_MASK.offset:
+            return self.pf_mask
+        if off == Bar0.PF_INT_VEC.offset:
+            return self.pf_vec
         if off == Bar0.LAST_ERR.offset:
             return self.last_err
         if off == Bar0.LAST_DRAIN.offset:
@@ -260,225 +389,92 @@ class FakeSiovDevice:
             return self.fwd[(off - SWITCH_BASE) // SWITCH_STRIDE]
         if ADIS_BASE <= off < ADIS_BASE + ADIS_STRIDE * self.num_adis:
             n, r = divmod(off - ADIS_BASE, ADIS_STRIDE)
-            a = self.adis[n]
-            if r == AdiPage.STATUS.offset:
-                return self._status(a)
-            if r == AdiPage.HEAD.offset:
-                return a.head
-            if r == AdiPage.TAIL.offset:
-                return a.tail
-            if r == AdiPage.CNT_DESC.offset:
-                return a.cnt_desc & 0xFFFF_FFFF
-            if r == AdiPage.CNT_BYTES.offset:
-                return a.cnt_bytes & 0xFFFF_FFFF
-            if r == AdiPage.RX_IDX.offset:
-                return a.rx_head | (a.rx_tail << 16)
-            if r == AdiPage.IMS_CTRL.offset:
-                return (a.reg(r) & 1) | (int(a.pending) << 1)
-            if r == AdiPage.CMD.offset:
-                return 0
-            return a.reg(r)
+            return self.adi_read(n, r)
         return 0
 
-    async def _write32(self, addr: int, v: int) -> None:
+    def _write32(self, addr: int, v: int) -> None:
         b0, b2 = self.bar(0), self.bar(2)
         if b2 <= addr < b2 + self.bar2_size:
             n, off = divmod(addr - b2, self.page_size)
             if n < self.num_adis:
-                await self._portal_write(n, off, v)
-            return
-        off = addr - b0
-        if off == Bar0.PF_CTRL.offset:
-            self.pf_ctrl = v & 1
-        elif off == Bar0.PF_INT_CAUSE.offset:
-            self.pf_cause &= ~v
-        elif 0x2000 <= off < 0x2000 + len(self.msix):
-            self.msix[off - 0x2000 : off - 0x2000 + 4] = v.to_bytes(4, "little")
-        elif SWITCH_BASE <= off < SWITCH_BASE + SWITCH_STRIDE * self.num_adis:
-            self.fwd[(off - SWITCH_BASE) // SWITCH_STRIDE] = v & 0x8000_FFFF
-        elif ADIS_BASE <= off < ADIS_BASE + ADIS_STRIDE * self.num_adis:
-            n, r = divmod(off - ADIS_BASE, ADIS_STRIDE)
-            a = self.adis[n]
-            if r == AdiPage.CMD.offset:
-                self._cmd(n, v & 3)
-            elif r == AdiPage.PASID.offset:
-                if a.state == 0:
-                    a.regs[r] = v
-            elif r == AdiPage.IMS_CTRL.offset:
-                a.regs[r] = v & 1
-                if not v & 1 and a.pending:
-                    a.pending = False
-                    self._send_ims(a)
-            elif r not in (AdiPage.STATUS.offset, AdiPage.HEAD.offset, AdiPage.TAIL.offset):
-                a.regs[r] = v
+                self._portal_write(n, off, v)
+        else:
+            off = addr - b0
+            if off == Bar0.PF_CTRL.offset:
+                self.pf_ctrl = v & 1
+            elif off == Bar0.PF_INT_CAUSE.offset:
+                self.pf_cause &= ~v
+            elif off == Bar0.PF_INT_MASK.offset:
+                self.pf_mask = v & 3
+            elif off == Bar0.PF_INT_VEC.offset:
+                self.pf_vec = v & 0x707
+            elif 0x2000 <= off < 0x2000 + len(self.msix):
+                self.msix[off - 0x2000 : off - 0x2000 + 4] = v.to_bytes(4, "little")
+            elif SWITCH_BASE <= off < SWITCH_BASE + SWITCH_STRIDE * self.num_adis:
+                f = SwitchFwd.FWD.unpack(v)
+                self.model.set_forwarding((off - SWITCH_BASE) // SWITCH_STRIDE, f["adi"], bool(f["valid"]))
+            elif ADIS_BASE <= off < ADIS_BASE + ADIS_STRIDE * self.num_adis:
+                n, r = divmod(off - ADIS_BASE, ADIS_STRIDE)
+                self._adi_write(n, r, v)
+        self._pump()
 
-    def _cmd(self, n: int, cmd: int) -> None:
-        a = self.adis[n]
-        if cmd == 1 and a.state == 0:
-            if a.addr(AdiPage.RING_BASE_LO.offset) % DESC_SIZE or a.addr(AdiPage.CPL_BASE_LO.offset) % CPL_SIZE:
-                self._error(n, a, Err.BAD_RING_ALIGN)
-            elif self.pasid_enabled and not a.reg(AdiPage.PASID.offset) >> 31:
-                self._error(n, a, Err.NO_PASID)
+    def _portal_write(self, n: int, off: int, v: int) -> None:
+        if off == PortalPage.DOORBELL.offset:
+            self.model.doorbell(n, PortalPage.DOORBELL.field("tail").get(v))
+        elif off == PortalPage.RX_DOORBELL.offset:
+            self.model.rx_doorbell(n, PortalPage.RX_DOORBELL.field("rx_head").get(v))
+
+    # ---- the engine -----------------------------------------------------------------------------
+    def _pump(self) -> None:
+        """Run descriptors (round-robin, one per ADI per pass) while the engine is enabled, then
+        deliver what the model raised: IMS messages and PF interrupt causes."""
+        while self.pf_ctrl & 1:
+            ran = False
+            for n, a in enumerate(self.model.adis):
+                d = a.dyn
+                if d.state != AdiState.ENABLED or d.head == d.tail:
+                    continue
+                if n in self.stalled:
+                    self.busy.add(n)  # its first request never completes
+                    continue
+                self.model.step(n)
+                ran = True
+            if not ran:
+                break
+        ims, self.model.ims[:] = list(self.model.ims), []
+        for m in ims:
+            self.host.msi_write(m.addr, m.data)
+        events, self.model.pf_events[:] = list(self.model.pf_events), []
+        for ev in events:
+            if ev.kind == "adi_error":
+                log.info("ADI %d -> ERROR %s", ev.adi, ErrorCode(ev.code).name)
+                self.last_err = Bar0.LAST_ERR.pack(adi=ev.adi, err=ev.code)
+                self._pf_irq(0)
             else:
-                a.state, a.head, a.tail = 1, 0, 0
-                a.rx_head = a.rx_tail = 0
-        elif cmd == 2:
-            if a.state in (1, 3):
-                a.state = 3 if a.busy else 0
-                if a.state == 0:
-                    self._drain_done(n)
-        elif cmd == 3 and a.state in (0, 2):
-            self.adis[n] = _fresh_adi()
+                self.last_drain = ev.adi
+                self._pf_irq(1)
 
     def release(self, n: int) -> None:
-        """Outstanding requests of a stalled ADI complete (test helper)."""
-        a = self.adis[n]
-        a.busy = 0
-        if a.state == 3:
-            a.state = 0
-            self._drain_done(n)
+        """Outstanding requests of a stalled ADI complete (test helper). The model has no
+        "last outstanding request done" input, so DRAINING -> DISABLED + drain_done is done here."""
+        self.stalled.discard(n)
+        self.busy.discard(n)
+        d = self.model.adis[n].dyn
+        if d.state == AdiState.DRAINING:
+            d.state = AdiState.DISABLED
+            self.model.pf_events.append(PfEvent("drain_done", n))
+        self._pump()
 
-    def _drain_done(self, n: int) -> None:
-        self.last_drain = n
-        self._pf_irq(1, 0)
-
-    def _pf_irq(self, vec: int, cause_bit: int) -> None:
-        self.pf_cause |= 1 << (1 if vec == 1 else 0)
+    def _pf_irq(self, cause: int) -> None:
+        """Set ``pf_int_cause`` bit ``cause`` (0 adi_error, 1 drain_done); send its MSI-X vector."""
+        self.pf_cause |= 1 << cause
+        if self.pf_mask >> cause & 1:
+            return
+        vec = (self.pf_vec >> (8 * cause)) & 7
         ctrl = int.from_bytes(self.cfg[0x72:0x74], "little")
         entry = self.msix[16 * vec : 16 * vec + 16]
         if ctrl & 0x8000 and not ctrl & 0x4000 and not entry[12] & 1:
             self.host.msi_write(int.from_bytes(entry[0:8], "little"), int.from_bytes(entry[8:12], "little"))
-
-    # ---- fast path ----------------------------------------------------------------------------
-    async def _portal_write(self, n: int, off: int, v: int) -> None:
-        a = self.adis[n]
-        if off == PortalPage.RX_DOORBELL.offset:
-            a.rx_head = v & 0xFFFF
-            return
-        if off != PortalPage.DOORBELL.offset or a.state != 1:
-            return
-        size = 1 << (a.reg(AdiPage.RING_SIZE.offset) & 0xF)
-        if v & 0xFFFF >= size:
-            a.state, a.err = 2, Err.DOORBELL_RANGE
-            self._pf_error(n)
-            return
-        a.tail = v & 0xFFFF
-        if n in self.stalled:
-            a.busy = 1
-            return
-        while a.state == 1 and a.head != a.tail and self.pf_ctrl:
-            self._execute(n, a, size)
-
-    def _pasid(self, a: AdiHw) -> tuple[int | None, bool]:
-        p = a.reg(AdiPage.PASID.offset)
-        if not (p >> 31) or not self.pasid_enabled:
-            return None, False
-        return p & 0xFFFFF, bool(p >> 30 & 1)
-
-    def _dma(self, a: AdiHw, addr: int, length: int, data: bytes | None) -> bytes | None:
-        """Translate page by page with the ADI's PASID; None on a fault."""
-        pasid, pmr = self._pasid(a)
-        out = bytearray()
-        pos = 0
-        while pos < length:
-            n = min(length - pos, 4096 - ((addr + pos) & 0xFFF))
-            t = self.host.iommu.translate(PF_BDF, pasid, addr + pos, data is not None, pmr)
-            if isinstance(t, Fault):
-                self.faults.append(t)
-                return None
-            if data is None:
-                out += self.host.mem.read(t.hpa, n)
-            else:
-                self.host.mem.write(t.hpa, data[pos : pos + n])
-            pos += n
-        return bytes(out)
-
-    def _execute(self, n: int, a: AdiHw, size: int) -> None:
-        slot = a.head
-        raw = self._dma(a, a.addr(AdiPage.RING_BASE_LO.offset) + slot * DESC_SIZE, DESC_SIZE, None)
-        if raw is None:
-            return self._error(n, a, Err.DMA_FAULT)
-        d = Descriptor.unpack(raw) if raw[0] <= Opcode.SEND else None
-        if d is None:
-            return self._fail(n, a, slot, raw[0], 0, Err.BAD_DESC)
-        if d.opcode is not Opcode.NOP and d.length == 0:
-            return self._fail(n, a, slot, d.opcode, d.cookie, AdiError.ZERO_LENGTH)
-        if d.length > 1 << 20:
-            return self._fail(n, a, slot, d.opcode, d.cookie, AdiError.HUGE_LENGTH)
-        status = 1
-        if d.opcode is Opcode.COPY:
-            data = self._dma(a, d.src, d.length, None)
-            if data is None:
-                return self._fail(n, a, slot, d.opcode, d.cookie, Err.DMA_FAULT)
-            self._dma(a, d.dst, d.length, data)  # posted: a faulting write is dropped
-        elif d.opcode is Opcode.FILL:
-            pat = d.src.to_bytes(8, "little")
-            self._dma(a, d.dst, d.length, (pat * (d.length // 8 + 1))[: d.length])
-        elif d.opcode is Opcode.SEND:
-            data = self._dma(a, d.src, d.length, None)
-            if data is None:
-                return self._fail(n, a, slot, d.opcode, d.cookie, Err.DMA_FAULT)
-            verdict = self._switch(n, a, d.dst_port, data, d.cookie)
-            if verdict is None:
-                return self._fail(n, a, slot, d.opcode, d.cookie, Err.SEND_DENIED)
-            status = verdict
-        rec = Completion(status, d.opcode, slot, d.length if status == 1 else 0, d.cookie)
-        self._dma(a, a.addr(AdiPage.CPL_BASE_LO.offset) + slot * CPL_SIZE, CPL_SIZE, rec.pack())
-        a.head = (a.head + 1) % size
-        a.cnt_desc += 1
-        a.cnt_bytes += rec.bytes_done
-        if d.flags & DescFlags.INTR:
-            self._interrupt(a)
-        return None
-
-    def _fail(self, n: int, a: AdiHw, slot: int, op: int, cookie: int, err: int) -> None:
-        rec = Completion(CPL_ERROR_BASE + err, op, slot, 0, cookie)
-        self._dma(a, a.addr(AdiPage.CPL_BASE_LO.offset) + slot * CPL_SIZE, CPL_SIZE, rec.pack())
-        self._error(n, a, err)
-
-    def _switch(self, n: int, a: AdiHw, addr: int, data: bytes, cookie: int) -> int | None:
-        """Completion status of a SEND (1 delivered, RX_FULL dropped) or None if denied."""
-        port = a.reg(AdiPage.SW_PORT.offset)
-        if addr >= self.num_adis or not self.fwd[addr] >> 31 or not port >> 30 & 1:
-            return None
-        d = self.adis[self.fwd[addr] & 0xFFFF]
-        dport = d.reg(AdiPage.SW_PORT.offset)
-        if not dport >> 31 or (dport & 0xFFF) != (port & 0xFFF) or d.state != 1:
-            return None
-        cfg = d.reg(AdiPage.RX_CFG.offset)
-        slots, slot_bytes = 1 << (cfg & 0xF), 1 << ((cfg >> 8) & 0x1F)
-        if len(data) > slot_bytes - RX_HDR_SIZE:
-            return None
-        if (d.rx_tail + 1) % slots == d.rx_head:
-            return int(CplStatus.RX_FULL)
-        base = d.addr(AdiPage.RX_BASE_LO.offset) + d.rx_tail * slot_bytes
-        if self._dma(d, base + RX_HDR_SIZE, len(data), data) is None:
-            return 1  # the receiver's own mapping is broken: its problem, the write is dropped
-        self._dma(d, base, RX_HDR_SIZE, RxHeader(len(data), (port >> 16) & 0xFFF, True, cookie).pack())
-        d.rx_tail = (d.rx_tail + 1) % slots
-        self._interrupt(d)
-        return 1
-
-    def _error(self, n: int, a: AdiHw, err: int) -> None:
-        a.state, a.err = 2, err
-        self._pf_error(n)
-        self._interrupt(a)
-
-    def _pf_error(self, n: int) -> None:
-        log.info("ADI %d -> ERROR %d", n, self.adis[n].err)
-        self.last_err = n | (self.adis[n].err << 16)
-        self._pf_irq(0, 0)
-
-    def _interrupt(self, a: AdiHw) -> None:
-        if a.reg(AdiPage.IMS_CTRL.offset) & 1:
-            a.pending = True
-        else:
-            self._send_ims(a)
-
-    def _send_ims(self, a: AdiHw) -> None:
-        addr = a.addr(AdiPage.IMS_ADDR_LO.offset)
-        data = a.reg(AdiPage.IMS_DATA.offset)
-        self.host.msi_write(addr, data)
 
 
 class FakeHost:

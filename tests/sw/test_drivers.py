@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from siov_sim.sw.driver.abi import CplStatus, ErrorCode, Opcode
 from siov_sim.sw.guest import (
     AvfGuestDriver,
     DpdkPmd,
@@ -18,7 +19,6 @@ from siov_sim.sw.guest import (
     vmm_attach,
 )
 
-from .fakes import Err
 from .stack import Stack, build, run
 
 pytestmark = pytest.mark.sw
@@ -117,7 +117,7 @@ def test_send_between_vdevs_on_one_network() -> None:
         assert got is not None
         hdr, data = got
         assert data == b"hello from A" and hdr.length == 12
-        assert hdr.src == st.vdcm.switch_addr(ua)
+        assert hdr.src_addr == st.vdcm.switch_addr(ua)
         assert await b.queues[0].receive() is None
 
     run(body())
@@ -131,7 +131,7 @@ def test_send_to_another_group_is_denied_by_the_switch() -> None:
         src = await a.mem.alloc(4096)
         with pytest.raises(QueueError) as ei:
             await a.queues[0].send(src, 64, st.vdcm.switch_addr(ub))
-        assert ei.value.error == Err.SEND_DENIED
+        assert ei.value.error == ErrorCode.SEND_DENIED
         assert await b.queues[0].receive() is None
 
     run(body())
@@ -176,8 +176,12 @@ def test_batch_submission_one_doorbell_one_interrupt() -> None:
         q = drv.queues[0]
         src, dst = await drv.mem.alloc(16 * 4096), await drv.mem.alloc(16 * 4096)
         vm.write(src, bytes(range(256)) * 256)
-        recs = await q.run_batch([q.copy_desc(src + i * 4096, dst + i * 4096, 4096) for i in range(16)])
-        assert [r.index for r in recs] == list(range(16))
+        descs = [q.copy_desc(src + i * 4096, dst + i * 4096, 4096) for i in range(16)]
+        recs = await q.run_batch(descs)
+        assert [(r.status, r.opcode, r.bytes_done, r.tag) for r in recs] == [
+            (CplStatus.SUCCESS, Opcode.COPY, 4096, d.tag) for d in descs
+        ]
+        assert len({d.tag for d in descs}) == 16
         assert vm.read(dst, 16 * 4096) == bytes(range(256)) * 256
         assert q.stats.irqs == 1 and q.stats.ops == 16 and q.stats.bytes == 16 * 4096
         with pytest.raises(ValueError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import uuid
 
 import pytest
@@ -35,9 +36,8 @@ write = st.tuples(
 def _hw_snapshot(stk: Stack, adis: list[int]) -> list[object]:
     dev = stk.host.dev
     out: list[object] = [list(dev.fwd)]
-    for n in adis:
-        a = dev.adis[n]
-        out.append((n, dict(a.regs), a.state, a.head, a.tail, a.rx_head))
+    for n in adis:  # the whole ADI as the golden model holds it: configuration and state
+        out.append((n, copy.deepcopy(dev.model.adis[n])))
     return out
 
 

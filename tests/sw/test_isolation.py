@@ -7,14 +7,14 @@ import errno
 import pytest
 
 from siov_sim.sw.driver import PfError
-from siov_sim.sw.driver.adi import AdiState
+from siov_sim.sw.driver.abi import AdiState, ErrorCode
 from siov_sim.sw.guest import QueueError
 from siov_sim.sw.vdcm import QREG, VREG, Reject
 from siov_sim.sw.vdcm.vdev import MSIX_TABLE_OFF, Q_BASE, Q_STRIDE
 from siov_sim.sw.vfio import VfioError
 from siov_sim.sw.vfio import uapi as u
 
-from .fakes import PF_BDF, Err
+from .fakes import PF_BDF
 from .stack import build, run
 from .test_drivers import pmd
 
@@ -39,7 +39,7 @@ def test_dma_into_memory_only_another_vdev_mapped_faults_with_own_pasid() -> Non
         # A names B's IOVA as its COPY source and as its FILL destination.
         with pytest.raises(QueueError) as ei:
             await a.queues[0].copy(secret, mine, 4096)
-        assert ei.value.error == Err.DMA_FAULT
+        assert ei.value.error == ErrorCode.CPL_UR
         assert a.mem.read(mine, 4096) == b"A" * 4096
         faults = await st.iommu.drain_faults()
         pasid_a = st.vdcm.get(ua).pasid
@@ -168,7 +168,7 @@ def test_doorbell_beyond_ring_errors_only_that_adi() -> None:
         a, _ = await pmd(st)
         b, _ = await pmd(st)
         await a.portals[0].write32(0, 1000)  # ring has 64 entries
-        assert await a.queues[0].status() == (AdiState.ERROR, Err.DOORBELL_RANGE)
+        assert await a.queues[0].status() == (AdiState.ERROR, ErrorCode.DOORBELL_RANGE)
         src, dst = await b.mem.alloc(4096), await b.mem.alloc(4096)
         await b.queues[0].copy(src, dst, 4096)
         assert (await b.queues[0].status())[0] is AdiState.ENABLED

@@ -85,7 +85,7 @@ def test_adi_allocation_accounting() -> None:
 
 def test_pf_msix_reports_adi_errors_and_drains() -> None:
     async def body() -> None:
-        from siov_sim.sw.driver.abi import AdiError
+        from siov_sim.sw.driver.abi import ErrorCode
         from siov_sim.sw.driver.adi import AdiConfig
 
         st = await build(num_adis=4)
@@ -97,7 +97,7 @@ def test_pf_msix_reports_adi_errors_and_drains() -> None:
             await pf.adi.enable(2)
         assert pf.pf_irqs == 1
         evs = await pf.service_events()
-        assert [(e.kind, e.adi, e.error) for e in evs] == [("adi_error", 2, AdiError.BAD_RING_ALIGN)]
+        assert [(e.kind, e.adi, e.error) for e in evs] == [("adi_error", 2, ErrorCode.BAD_RING_ALIGN)]
         assert st.host.dev.pf_cause == 0  # acknowledged
         # a drain with nothing outstanding finishes at once and says so
         await pf.adi.reset(2)
