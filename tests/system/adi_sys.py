@@ -301,6 +301,23 @@ class AdiSystem:
         sb.assert_drained()
         self.env.check_link_clean()
 
+    def resync_model(self) -> None:
+        """A fresh scoreboard from the current host memory and the ADIs' configuration (after a
+        phase the model cannot predict step by step); every ADI must be DISABLED (reset)."""
+        old = self.model
+        new = AdiScoreboard(self.num_adi, copy.deepcopy(self.mem))
+        new.spaces.maps = copy.deepcopy(old.spaces.maps)
+        for a in self.adis:
+            new.model.adis[a].cfg = copy.deepcopy(old.model.adis[a].cfg)
+        new.model.fwd = list(old.model.fwd)
+        new.outcomes = old.outcomes
+        self.sb = new
+
+    async def set_bus_master(self, on: bool) -> None:
+        cmd = int.from_bytes(await self.bus.cfg_read(self.sid, 4, 2), "little")
+        cmd = cmd | 0x4 if on else cmd & ~0x4
+        await self.bus.cfg_write(self.sid, 4, cmd.to_bytes(2, "little"))
+
     async def set_mps_mrrs(self, mps_code: int, mrrs_code: int) -> None:
         """DevCtl MPS (128 << code) and MRRS (128 << code) of the endpoint."""
         cap = self.pf.caps.pcie_cap

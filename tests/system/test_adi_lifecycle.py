@@ -11,14 +11,19 @@ from typing import Any
 
 import cocotb
 import pytest
+from cocotb.triggers import Timer, with_timeout
 
 from siov_sim.model.adi import AdiState, Cmd, CplStatus, DescFlags, Descriptor, ErrorCode, Opcode
-from siov_sim.sw.regs import AdiPage
+from siov_sim.sw.regs import AdiPage, Bar0
 from siov_sim.tb.pcie.ep_device import CplFault
 from siov_sim.tb.runner import run_rtl
 from tests.system.adi_sys import AdiSystem, fill_sources, random_desc
 
 log = logging.getLogger(f"cocotb.{__name__}")
+
+
+def s_num(dut: Any) -> int:
+    return int(dut.NumAdi.value)
 
 
 async def _setup(dut: Any, n: int = 4, **kw: Any) -> tuple[AdiSystem, list[int]]:
@@ -137,6 +142,69 @@ async def many_senders_one_receiver(dut: Any) -> None:
     assert tail == 6
 
 
+@cocotb.test(timeout_time=100, timeout_unit="ms")
+async def bus_master_cleared_mid_traffic(dut: Any) -> None:
+    """Command.BME cleared while every ADI has work: no TLP of a request started afterwards,
+    ADIs that needed the engine stop in ERROR NO_BUS_MASTER, nothing outside their memory is
+    touched; interrupts (IMS, PF MSI-X) wait and go out once BME is set again; RESET recovers."""
+    s, adis = await _setup(dut, 4 if s_num(dut) <= 4 else 10)  # more ADIs than IMS FIFO entries
+    for a in adis:
+        ctx = s.adis[a]
+        half = ctx.data_size // 2
+        await s.submit(a, [Descriptor(Opcode.COPY, half, ctx.data, ctx.data + half, i, int(DescFlags.INTR))
+                           for i in range(6)])
+    await s.wait_records([(adis[0], 0)], poll_ns=200)
+    irqs0, pf0 = len(s.irqs), s.pf.pf_irqs
+    await s.set_bus_master(False)
+    up_at_off = s.ep.tlps_up
+    await s.wait_idle(adis)
+    late = s.ep.tlps_up - up_at_off
+    states = {}
+    for a in adis:
+        regs = await s.read_regs(a)
+        states[a] = regs
+        assert regs.state in (AdiState.ENABLED, AdiState.ERROR), (a, regs)
+        if regs.state == AdiState.ERROR:
+            assert regs.err == ErrorCode.NO_BUS_MASTER, (a, regs)
+    log.info("BME off: %d TLPs after (in flight), states %s", late, states)
+    assert any(r.state == AdiState.ERROR for r in states.values())
+    assert len(s.irqs) == irqs0 and s.pf.pf_irqs == pf0, "interrupt sent while BME was clear"
+    assert s.rc.stats["wr_fault"] == 0 and s.rc.stats["rd_fault"] == 0
+    # regression (tests/system/BUGS.md #1): with IMS messages held by BME = 0 the device must
+    # still take doorbells, answer BAR0 and finish DRAIN
+    for a in adis:
+        await s.bus.mmio_write(s.pf.portal_addr(a) + 4, (0).to_bytes(4, "little"))  # rx head 0: no-op
+    await with_timeout(s.bar0.read(Bar0.SCRATCH), 50, "us")
+    for a in adis:
+        await with_timeout(s.ctl.drain(a), 100, "us")
+    await s.set_bus_master(True)
+    n_err = sum(r.state == AdiState.ERROR for r in states.values())
+    for _ in range(100):  # held messages go out after a scan over all ADIs (~NumAdi cycles)
+        if len(s.irqs) - irqs0 >= n_err:
+            break
+        await Timer(1000, unit="ns")
+    got = {m for m in s.irqs[irqs0:]}
+    missing = [a for a in adis if states[a].state == AdiState.ERROR
+               and (s.adis[a].irq.addr, s.adis[a].irq.data) not in got]
+    assert not missing, f"IMS error message of ADIs {missing} lost (BME off -> on)"
+    assert s.pf.pf_irqs > pf0, "PF adi_error MSI-X did not follow BME"
+    last = await s.pf_last_err()
+    assert last[1] == ErrorCode.NO_BUS_MASTER and states[last[0]].state == AdiState.ERROR
+    for a in adis:  # every record that was written is a success with the right tag
+        ctx = s.adis[a]
+        for i in range(6):
+            rec = s.record(a, i)
+            assert rec[0] in (0, CplStatus.SUCCESS), (a, i, rec)
+    for a in adis:
+        await s.reset(a)
+    s.resync_model()
+    s.irqs.clear()
+    for a in adis:
+        assert await s.enable(a)
+        await s.submit(a, [random_desc(s, a) for _ in range(3)])
+    await s.check()
+
+
 @cocotb.test(timeout_time=200, timeout_unit="ms")
 async def lost_completion_times_out(dut: Any) -> None:
     s, adis = await _setup(dut)
@@ -171,3 +239,10 @@ async def lost_completion_times_out(dut: Any) -> None:
 @pytest.mark.parametrize("num_adi", [4])
 def test_adi_lifecycle(num_adi: int) -> None:
     run_rtl("ep_top", test_module=__name__, parameters={"NumAdi": num_adi})
+
+
+@pytest.mark.system
+def test_adi_lifecycle_1024() -> None:
+    """The life-cycle cases that need more ADIs than NumAdi 4 has (10 ADIs losing BME at once)."""
+    run_rtl("ep_top", test_module=__name__, parameters={"NumAdi": 1024},
+            testcase=["bus_master_cleared_mid_traffic", "many_senders_one_receiver", "drain_with_work_in_flight"])
