@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from siov_sim.sw.bus import HostBus, MsiMessage
-from siov_sim.sw.driver.abi import AdiState, Cmd
+from siov_sim.sw.driver.abi import AdiState, Cmd, error_name
 from siov_sim.sw.driver.adi import AdiConfig, AdiStatus, PfEvent
 from siov_sim.sw.driver.pf import PfError, PfResources
 from siov_sim.sw.regs import AdiPage, Bar0, RegWindow, SwitchFwd
@@ -118,7 +118,7 @@ class RegAdiControl:
         await self._page(adi).write(AdiPage.CMD, AdiPage.CMD.pack(cmd=Cmd.ENABLE))
         state, err, _ = await self._state(adi)
         if state is not AdiState.ENABLED:
-            raise PfError(f"ADI {adi} did not enable: state {state.name}, error {err}")
+            raise PfError(f"ADI {adi} did not enable: state {state.name}, error {error_name(err)}")
 
     async def drain(self, adi: int) -> None:
         state, _, _ = await self._state(adi)

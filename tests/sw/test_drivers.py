@@ -112,12 +112,13 @@ def test_send_between_vdevs_on_one_network() -> None:
         b, ub = await pmd(st, network="net0")
         src = await a.mem.alloc(4096)
         a.mem.write(src, b"hello from A")
-        await a.queues[0].send(src, 12, st.vdcm.switch_addr(ub))
+        rec = await a.queues[0].send(src, 12, st.vdcm.switch_addr(ub))
+        assert (rec.status, rec.opcode, rec.bytes_done, rec.error) == (CplStatus.SUCCESS, Opcode.SEND, 12, 0)
         got = await b.queues[0].receive()
         assert got is not None
         hdr, data = got
         assert data == b"hello from A" and hdr.length == 12
-        assert hdr.src_addr == st.vdcm.switch_addr(ua)
+        assert hdr.src_addr == st.vdcm.switch_addr(ua) and hdr.seq == rec.tag  # slot header: seq = tag
         assert await b.queues[0].receive() is None
 
     run(body())

@@ -218,7 +218,7 @@ def test_bus_master_off_stops_queues_and_device_refusal_is_eio() -> None:
 
         # the device itself refuses ENABLE (as the RTL does with NO_PASID or BAD_RING_ALIGN)
         async def refuse(_adi: int) -> None:
-            raise PfError("ADI 0 did not enable: state ERROR, error 11")
+            raise PfError("ADI 0 did not enable: state ERROR, error NO_PASID")
 
         st.pf.adi.enable = refuse  # type: ignore[method-assign,assignment]
         with pytest.raises(VfioError) as ei:
