@@ -28,6 +28,7 @@ from siov_sim.sw.driver.abi import CPL_SIZE, DESC_SIZE, RX_HDR_SIZE, AdiState
 from siov_sim.sw.driver.adi import AdiConfig
 from siov_sim.sw.driver.iommu_api import IoDomain
 from siov_sim.sw.driver.pf import PfDriver, PfError
+from siov_sim.sw.regs import AdiPage
 from siov_sim.sw.vdcm.types import MdevType
 from siov_sim.sw.vdcm.vconfig import VconfigLayout, VirtualConfig
 from siov_sim.sw.vfio import uapi as u
@@ -310,7 +311,7 @@ class Vdev:
             return 0
         if r == QREG.STATUS:
             st = await self.pf.adi.status(self.adis[q])
-            return int(st.state) | (st.error << 8) | (int(st.busy) << 16)
+            return AdiPage.STATUS.pack(state=int(st.state), err=st.error, busy=int(st.busy))  # the ADI's layout
         if r == QREG.COMPLETED:
             return (await self.pf.adi.status(self.adis[q])).completed & 0xFFFF_FFFF
         if r == QREG.SW_ADDR:
