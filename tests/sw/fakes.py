@@ -419,10 +419,11 @@ class FakeSiovDevice:
         self._pump()
 
     def _portal_write(self, n: int, off: int, v: int) -> None:
+        # the whole 32-bit value: like the RTL, bits 31:16 set are out of range too
         if off == PortalPage.DOORBELL.offset:
-            self.model.doorbell(n, PortalPage.DOORBELL.field("tail").get(v))
+            self.model.doorbell(n, v)
         elif off == PortalPage.RX_DOORBELL.offset:
-            self.model.rx_doorbell(n, PortalPage.RX_DOORBELL.field("rx_head").get(v))
+            self.model.rx_doorbell(n, v)
 
     # ---- the engine -----------------------------------------------------------------------------
     def _pump(self) -> None:

@@ -135,6 +135,9 @@ def test_doorbell_and_rx_doorbell_out_of_range_are_doorbell_range() -> None:
         b, _ = await pmd(st)
         await b.portals[0].write32(PortalPage.RX_DOORBELL.offset, 8)  # 8 receive slots: 0..7
         assert await b.queues[0].status() == (AdiState.ERROR, ErrorCode.DOORBELL_RANGE)
+        c, _ = await pmd(st)
+        await c.portals[0].write32(PortalPage.DOORBELL.offset, 0x1_0001)  # bits 31:16 count (RTL)
+        assert await c.queues[0].status() == (AdiState.ERROR, ErrorCode.DOORBELL_RANGE)
 
     run(body())
 
