@@ -179,14 +179,15 @@ async def bus_master_cleared_mid_traffic(dut: Any) -> None:
         await with_timeout(s.ctl.drain(a), 100, "us")
     await s.set_bus_master(True)
     n_err = sum(r.state == AdiState.ERROR for r in states.values())
-    for _ in range(100):  # held messages go out after a scan over all ADIs (~NumAdi cycles)
-        if len(s.irqs) - irqs0 >= n_err:
+    missing: list[int] = []
+    for _ in range(200):  # held messages go out after a scan over all ADIs (~NumAdi cycles)
+        got = set(s.irqs[irqs0:])
+        missing = [a for a in adis if states[a].state == AdiState.ERROR
+                   and (s.adis[a].irq.addr, s.adis[a].irq.data) not in got]
+        if not missing:
             break
         await Timer(1000, unit="ns")
-    got = {m for m in s.irqs[irqs0:]}
-    missing = [a for a in adis if states[a].state == AdiState.ERROR
-               and (s.adis[a].irq.addr, s.adis[a].irq.data) not in got]
-    assert not missing, f"IMS error message of ADIs {missing} lost (BME off -> on)"
+    assert n_err and not missing, f"IMS error message of ADIs {missing} lost (BME off -> on, 200 us)"
     assert s.pf.pf_irqs > pf0, "PF adi_error MSI-X did not follow BME"
     last = await s.pf_last_err()
     assert last[1] == ErrorCode.NO_BUS_MASTER and states[last[0]].state == AdiState.ERROR
