@@ -14,7 +14,7 @@ def test_format_matches_lspci_xxxx_layout_and_round_trips() -> None:
     assert lines[0] == "02:00.0 Class 0880: Device 1dea:5105"
     assert lines[1].startswith("00: 00 01 02")
     assert lines[17].startswith("100: 00 01 02")  # 3-digit offsets from 0x100 on
-    assert lines[256] .startswith("ff0: f0 f1")
+    assert lines[256].startswith("ff0: f0 f1")
     assert parse_lspci(text) == {"02:00.0": data}
 
 

@@ -20,10 +20,13 @@ def _lspci() -> str:
     if path:
         return path
     if shutil.which("apt-get"):  # CI and developer machines run as root with Debian's apt
-        for cmd in (["apt-get", "install", "-y", "-q", "pciutils"], ["apt-get", "update", "-q"],
-                    ["apt-get", "install", "-y", "-q", "pciutils"]):
+        for cmd in (
+            ["apt-get", "install", "-y", "-q", "pciutils"],
+            ["apt-get", "update", "-q"],
+            ["apt-get", "install", "-y", "-q", "pciutils"],
+        ):
             subprocess.run(cmd, capture_output=True, check=False, timeout=600)
-            if (path := shutil.which("lspci")):
+            if path := shutil.which("lspci"):
                 return path
     pytest.skip("lspci (Debian package pciutils) is not installed and apt-get could not install it")
 
@@ -32,7 +35,7 @@ def test_lspci_decodes_the_rtl_config_space(tmp_path: Path) -> None:
     lspci = _lspci()
     dump = run(tmp_path / "cfgdump.txt")
     text = dump.read_text()
-    (_bdf, data), = parse_lspci(text).items()
+    ((_bdf, data),) = parse_lspci(text).items()
     assert len(data) == 4096
     out = subprocess.run([lspci, "-F", str(dump), "-vvv"], capture_output=True, text=True, check=True).stdout
     # both 64-bit BARs assigned

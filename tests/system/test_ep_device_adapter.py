@@ -80,5 +80,9 @@ async def frames_loop_back_under_backpressure(dut) -> None:
 @pytest.mark.system
 @pytest.mark.parametrize("data_width", [256, 64])
 def test_ep_device_adapter(data_width: int) -> None:
-    run_rtl("tb_tlp_loopback", test_module=__name__, parameters={"DataWidth": data_width},
-            extra_sources=[Path(__file__).with_name("tb_tlp_loopback.sv")])
+    run_rtl(
+        "tb_tlp_loopback",
+        test_module=__name__,
+        parameters={"DataWidth": data_width},
+        extra_sources=[Path(__file__).with_name("tb_tlp_loopback.sv")],
+    )
