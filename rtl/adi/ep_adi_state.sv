@@ -179,7 +179,12 @@ module ep_adi_state #(
   assign s_op_ready     = take_op;
 
   wire [AdiW-1:0] csr_adi = csr_addr_q[7 +: AdiW];
-  wire            csr_oob = (csr_addr_q[18:7] >= 12'(NumAdi));
+  logic           csr_oob;                  // page of an ADI >= NumAdi (none when NumAdi = 4096)
+  if (NumAdi < 4096) begin : gen_oob
+    assign csr_oob = (csr_addr_q[18:7] >= 12'(NumAdi));
+  end else begin : gen_no_oob
+    assign csr_oob = 1'b0;
+  end
 
   always_comb begin
     ram_rd_en = 1'b0;

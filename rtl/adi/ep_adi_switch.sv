@@ -45,6 +45,13 @@ module ep_adi_switch #(
   );
 
   assign init_done = !init_q;
+
+  logic csr_oob;                            // entry >= NumAdi (none when NumAdi = 4096)
+  if (NumAdi < 4096) begin : gen_oob
+    assign csr_oob = (s_csr_addr[13:2] >= 12'(NumAdi));
+  end else begin : gen_no_oob
+    assign csr_oob = 1'b0;
+  end
   wire busy       = init_q || rd_csr_q;
   wire take_csr   = !busy && csr_pend_q;
   assign s_lookup_ready = !init_q && !take_csr && !csr_pend_q;
@@ -85,7 +92,7 @@ module ep_adi_switch #(
     if (s_csr_req) begin
       csr_wr_q    <= s_csr_wr;
       csr_idx_q   <= s_csr_addr[2 +: AdiW];
-      csr_oob_q   <= (s_csr_addr[13:2] >= 12'(NumAdi));
+      csr_oob_q   <= csr_oob;
       csr_wdata_q <= s_csr_wdata;
     end
     if (take_lookup) lookup_oob_q <= (s_lookup_addr >= 16'(NumAdi));
