@@ -12,6 +12,7 @@ from typing import Any
 import cocotb
 import pytest
 from cocotb.triggers import Timer, with_timeout
+from cocotbext.pcie.core.tlp import CplStatus as PcieCplStatus
 
 from siov_sim.model.adi import AdiState, Cmd, CplStatus, DescFlags, Descriptor, ErrorCode, Opcode
 from siov_sim.sw.regs import AdiPage, Bar0
@@ -26,12 +27,12 @@ def s_num(dut: Any) -> int:
     return int(dut.NumAdi.value)
 
 
-async def _setup(dut: Any, n: int = 4, **kw: Any) -> tuple[AdiSystem, list[int]]:
+async def _setup(dut: Any, n: int = 4, data_pages: int = 4, **kw: Any) -> tuple[AdiSystem, list[int]]:
     s = AdiSystem(dut)
     await s.start()
     chosen = sorted(s.rng.sample(range(s.num_adi), n))
     for a in chosen:
-        await s.add_adi(a, ring_log2=4, data_pages=4, **kw)
+        await s.add_adi(a, ring_log2=4, data_pages=data_pages, **kw)
         fill_sources(s, a)
     return s, chosen
 
@@ -203,6 +204,46 @@ async def bus_master_cleared_mid_traffic(dut: Any) -> None:
     for a in adis:
         assert await s.enable(a)
         await s.submit(a, [random_desc(s, a) for _ in range(3)])
+    await s.check()
+
+
+@cocotb.test(timeout_time=100, timeout_unit="ms")
+async def error_while_draining(dut: Any) -> None:
+    """DRAIN while a COPY is in flight whose last chunk then completes with UR: the reason is
+    recorded, no adi_error is raised, drain_done follows and the ADI ends DISABLED (§2)."""
+    s, adis = await _setup(dut, data_pages=8)
+    a = adis[0]
+    ctx = s.adis[a]
+    half = ctx.data_size // 2  # 16 KiB: four chunks
+    lo = ctx.data + half - 0x100
+    s.ep.add_cpl_fault(CplFault(status=PcieCplStatus.UR, pasid=ctx.pasid, addr_lo=lo, addr_hi=lo + 0x100))
+    s.model.spaces.add_read_fault(ctx.pasid, lo, lo + 0x100, int(ErrorCode.CPL_UR))
+    slots = await s.submit(a, [Descriptor(Opcode.COPY, half, ctx.data, ctx.data + half, 0x77)], ring=False)
+    await s.ctl.pf_events()  # clear old causes
+    await s.bus.mmio_write(s.pf.portal_addr(a), ctx.tail.to_bytes(4, "little"))
+    page = s.bar0.adi_page(a)
+    for _ in range(50):
+        if AdiPage.STATUS.unpack(await page.read(AdiPage.STATUS))["busy"]:
+            break
+    else:
+        raise AssertionError("the COPY never started")
+    await page.write(AdiPage.CMD, AdiPage.CMD.pack(cmd=int(Cmd.DRAIN)))
+    m = s.model.model
+    m.adis[a].dyn.tail = ctx.tail
+    m.command(a, Cmd.DRAIN, outstanding=1)
+    assert m.adis[a].dyn.state == AdiState.DRAINING
+    m.step(a)
+    m.command(a, Cmd.DRAIN)
+    s.model.submitted += [(a, i) for i in slots]
+    assert m.adis[a].dyn.state == AdiState.DISABLED and m.adis[a].dyn.err == ErrorCode.CPL_UR
+    await s.check()
+    kinds = [(e.kind, e.adi) for e in await s.ctl.pf_events()]
+    assert ("drain_done", a) in kinds and ("adi_error", a) not in kinds, kinds
+    s.ep.clear_cpl_faults()
+    s.model.spaces.clear_read_faults()
+    await s.reset(a)
+    assert await s.enable(a)
+    await s.submit(a, [random_desc(s, a)])
     await s.check()
 
 
