@@ -196,8 +196,7 @@ def _pyname(name: str) -> str:
 
 def _reg_py(r: RegInfo, indent: str) -> str:
     fields = "".join(
-        f"{indent}        Field({f.name!r}, {f.lsb}, {f.width}, {f.sw!r}, {f.reset!r}, {f.desc!r}),\n"
-        for f in r.fields
+        f"{indent}        Field({f.name!r}, {f.lsb}, {f.width}, {f.sw!r}, {f.reset!r}, {f.desc!r}),\n" for f in r.fields
     )
     return (
         f"{indent}{_pyname(r.name)}: Final[Reg] = Reg(\n{indent}    {r.name!r}, 0x{r.offset:05X}, (\n"

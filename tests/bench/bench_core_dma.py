@@ -50,8 +50,9 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
             ring, cpl = 0x100_0000 + a * 0x2000, 0x200_0000 + a * 0x1000
             await tb.setup_adi(model, a, pasid=0x100 + a, ring=ring, log2_entries=log2, cpl=cpl)
             base = 0x1000_0000 + a * per * 0x2000
-            descs = [Descriptor(Opcode.COPY, 4096, base + k * 0x2000, base + k * 0x2000 + 0x1000, tag=k)
-                     for k in range(per)]
+            descs = [
+                Descriptor(Opcode.COPY, 4096, base + k * 0x2000, base + k * 0x2000 + 0x1000, tag=k) for k in range(per)
+            ]
             tails[a] = tb.write_descs(model, a, descs)
         tb.host.first_wr = None
         start = tb.host.cycle
@@ -59,8 +60,11 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
             await tb.access(1, (a << 12), True, tails[a])
         for _ in range(20000):
             await ClockCycles(dut.clk, 64)
-            done = sum(tb.spaces.mem(0x100 + a).read(0x200_0000 + a * 0x1000 + 16 * k, 1)[0] == 1
-                       for a in range(adis) for k in range(per))
+            done = sum(
+                tb.spaces.mem(0x100 + a).read(0x200_0000 + a * 0x1000 + 16 * k, 1)[0] == 1
+                for a in range(adis)
+                for k in range(per)
+            )
             if done == adis * per:
                 break
         assert done == adis * per, f"only {done} of {adis * per} copies completed"
@@ -69,8 +73,14 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
         cycles = h.last_wr - first_rd
         payload = adis * per * 4096
         eff = payload / (cycles * h.B)
-        result = {"adis": adis, "copies": adis * per, "bytes": payload, "cycles": cycles,
-                  "efficiency": round(eff, 4), "write_stream_bytes": h.wr_bytes}
+        result = {
+            "adis": adis,
+            "copies": adis * per,
+            "bytes": payload,
+            "cycles": cycles,
+            "efficiency": round(eff, 4),
+            "write_stream_bytes": h.wr_bytes,
+        }
         dut._log.info("RESULT %s", json.dumps(result))
         OUT.parent.mkdir(parents=True, exist_ok=True)
         results = json.loads(OUT.read_text()) if OUT.exists() else {}
@@ -85,8 +95,12 @@ def main() -> int:
 
     if OUT.exists():
         OUT.unlink()
-    run_rtl("ep_core", test_module="tests.bench.bench_core_dma", parameters={"NumAdi": 64},
-            build_args=["--output-split", "0"])
+    run_rtl(
+        "ep_core",
+        test_module="tests.bench.bench_core_dma",
+        parameters={"NumAdi": 64},
+        build_args=["--output-split", "0"],
+    )
     results = json.loads(OUT.read_text())
     rows = [results[k] for k in sorted(results, key=int)]
     log.info("4 KiB COPY, DataWidth 256, host latency 40 cycles, MPS 256, MRRS 512")

@@ -24,12 +24,25 @@ class CoreTb:
         self.rng = random.Random(cocotb.RANDOM_SEED)
         self.num_adi = int(dut.NumAdi.value)
         Clock(dut.clk, 4, unit="ns").start()
-        for name, v in (("s_reg_valid", 0), ("s_reg_bar", 0), ("s_reg_addr", 0), ("s_reg_write", 0),
-                        ("s_reg_wdata", 0), ("s_reg_be", 0xF), ("cfg_requester_id", 0x0100),
-                        ("cfg_bus_master_en", 1), ("cfg_max_payload", 1), ("cfg_max_read_req", 2),
-                        ("cfg_ext_tag_en", 1), ("cfg_pasid_en", 1), ("cfg_pasid_exec_en", 0),
-                        ("cfg_pasid_priv_en", 0), ("cfg_msix_en", 1), ("cfg_msix_func_mask", 0),
-                        ("cfg_sys_page_shift", 12)):
+        for name, v in (
+            ("s_reg_valid", 0),
+            ("s_reg_bar", 0),
+            ("s_reg_addr", 0),
+            ("s_reg_write", 0),
+            ("s_reg_wdata", 0),
+            ("s_reg_be", 0xF),
+            ("cfg_requester_id", 0x0100),
+            ("cfg_bus_master_en", 1),
+            ("cfg_max_payload", 1),
+            ("cfg_max_read_req", 2),
+            ("cfg_ext_tag_en", 1),
+            ("cfg_pasid_en", 1),
+            ("cfg_pasid_exec_en", 0),
+            ("cfg_pasid_priv_en", 0),
+            ("cfg_msix_en", 1),
+            ("cfg_msix_func_mask", 0),
+            ("cfg_sys_page_shift", 12),
+        ):
             getattr(dut, name).value = v
         self.spaces = Spaces()
         self.host = TlpHost(dut, self.spaces, self.rng, latency=latency, split=split, backpressure=backpressure)
@@ -81,19 +94,42 @@ class CoreTb:
     async def sw_wr(self, addr: int, value: int) -> None:
         await self.access(0, SWITCH_BASE + 4 * addr, True, value)
 
-    async def setup_adi(self, model: AdiDevice, adi: int, *, pasid: int, ring: int, log2_entries: int, cpl: int,
-                        ims: tuple[int, int] = (0, 0), ims_mask: bool = True, group: int = 0, port_addr: int = 0,
-                        send: bool = False, recv: bool = False, rx: int = 0, rx_log2: int = 0,
-                        slot_log2: int = 11) -> None:
+    async def setup_adi(
+        self,
+        model: AdiDevice,
+        adi: int,
+        *,
+        pasid: int,
+        ring: int,
+        log2_entries: int,
+        cpl: int,
+        ims: tuple[int, int] = (0, 0),
+        ims_mask: bool = True,
+        group: int = 0,
+        port_addr: int = 0,
+        send: bool = False,
+        recv: bool = False,
+        rx: int = 0,
+        rx_log2: int = 0,
+        slot_log2: int = 11,
+    ) -> None:
         pg = self.page(adi)
-        for reg, v in ((AdiPage.RING_BASE_LO, ring & 0xFFFF_FFFF), (AdiPage.RING_BASE_HI, ring >> 32),
-                       (AdiPage.RING_SIZE, log2_entries), (AdiPage.CPL_BASE_LO, cpl & 0xFFFF_FFFF),
-                       (AdiPage.CPL_BASE_HI, cpl >> 32), (AdiPage.RX_BASE_LO, rx & 0xFFFF_FFFF),
-                       (AdiPage.RX_BASE_HI, rx >> 32), (AdiPage.RX_CFG, rx_log2 | slot_log2 << 8),
-                       (AdiPage.PASID, pasid | 1 << 31), (AdiPage.IMS_ADDR_LO, ims[0]),
-                       (AdiPage.IMS_DATA, ims[1]), (AdiPage.IMS_CTRL, int(ims_mask)),
-                       (AdiPage.SW_PORT, group | port_addr << 16 | int(send) << 30 | int(recv) << 31),
-                       (AdiPage.CMD, 1)):
+        for reg, v in (
+            (AdiPage.RING_BASE_LO, ring & 0xFFFF_FFFF),
+            (AdiPage.RING_BASE_HI, ring >> 32),
+            (AdiPage.RING_SIZE, log2_entries),
+            (AdiPage.CPL_BASE_LO, cpl & 0xFFFF_FFFF),
+            (AdiPage.CPL_BASE_HI, cpl >> 32),
+            (AdiPage.RX_BASE_LO, rx & 0xFFFF_FFFF),
+            (AdiPage.RX_BASE_HI, rx >> 32),
+            (AdiPage.RX_CFG, rx_log2 | slot_log2 << 8),
+            (AdiPage.PASID, pasid | 1 << 31),
+            (AdiPage.IMS_ADDR_LO, ims[0]),
+            (AdiPage.IMS_DATA, ims[1]),
+            (AdiPage.IMS_CTRL, int(ims_mask)),
+            (AdiPage.SW_PORT, group | port_addr << 16 | int(send) << 30 | int(recv) << 31),
+            (AdiPage.CMD, 1),
+        ):
             await self.wr(reg, v, pg)
         c = model.adis[adi].cfg
         c.ring_base, c.log2_entries, c.cpl_base = ring, log2_entries, cpl

@@ -38,9 +38,26 @@ class Tb:
         self.rng = random.Random(cocotb.RANDOM_SEED)
         self.n = int(dut.NumAdi.value)
         Clock(dut.clk, 4, unit="ns").start()
-        for s in ("s_csr_req", "s_csr_addr", "s_csr_wr", "s_csr_wdata", "s_portal_valid", "s_portal_adi",
-                  "s_portal_off", "s_portal_wr", "s_portal_wdata", "m_run_ready", "s_op_valid", "s_op_code",
-                  "s_op_adi", "s_op_err", "s_op_bytes", "s_op_irq", "s_op_group", "cfg_pasid_priv_en"):
+        for s in (
+            "s_csr_req",
+            "s_csr_addr",
+            "s_csr_wr",
+            "s_csr_wdata",
+            "s_portal_valid",
+            "s_portal_adi",
+            "s_portal_off",
+            "s_portal_wr",
+            "s_portal_wdata",
+            "m_run_ready",
+            "s_op_valid",
+            "s_op_code",
+            "s_op_adi",
+            "s_op_err",
+            "s_op_bytes",
+            "s_op_irq",
+            "s_op_group",
+            "cfg_pasid_priv_en",
+        ):
             getattr(dut, s).value = 0
         dut.s_csr_biten.value = 0xFFFF_FFFF
         dut.cfg_pasid_en.value = 1
@@ -130,20 +147,41 @@ class Tb:
                 break
         d.s_op_valid.value = 0
         await self._ack("m_op_rsp_valid")
-        v = {k: int(getattr(d, f"m_op_rsp_{k}").value)
-             for k in ("ok", "full", "big", "addr", "cpl", "idx", "prfx", "port")}
+        v = {
+            k: int(getattr(d, f"m_op_rsp_{k}").value)
+            for k in ("ok", "full", "big", "addr", "cpl", "idx", "prfx", "port")
+        }
         return Rsp(**v)
 
     async def state(self, adi: int) -> dict[str, int]:
         return AdiPage.STATUS.unpack(await self.rd(adi, AdiPage.STATUS))
 
 
-async def configure(tb: Tb, adi: int, *, ring: int, log2: int, pasid: int, port: int = 0,
-                    rx: int = 0, rx_log2: int = 2, slot_log2: int = 8) -> None:
-    for reg, v in ((AdiPage.RING_BASE_LO, ring), (AdiPage.RING_SIZE, log2), (AdiPage.CPL_BASE_LO, ring + 0x8000),
-                   (AdiPage.PASID, 1 << 31 | pasid), (AdiPage.SW_PORT, port), (AdiPage.RX_BASE_LO, rx),
-                   (AdiPage.RX_CFG, rx_log2 | slot_log2 << 8), (AdiPage.IMS_ADDR_LO, 0xFEE0_0000 | adi << 4),
-                   (AdiPage.IMS_DATA, adi), (AdiPage.IMS_CTRL, 0), (AdiPage.CMD, 1)):
+async def configure(
+    tb: Tb,
+    adi: int,
+    *,
+    ring: int,
+    log2: int,
+    pasid: int,
+    port: int = 0,
+    rx: int = 0,
+    rx_log2: int = 2,
+    slot_log2: int = 8,
+) -> None:
+    for reg, v in (
+        (AdiPage.RING_BASE_LO, ring),
+        (AdiPage.RING_SIZE, log2),
+        (AdiPage.CPL_BASE_LO, ring + 0x8000),
+        (AdiPage.PASID, 1 << 31 | pasid),
+        (AdiPage.SW_PORT, port),
+        (AdiPage.RX_BASE_LO, rx),
+        (AdiPage.RX_CFG, rx_log2 | slot_log2 << 8),
+        (AdiPage.IMS_ADDR_LO, 0xFEE0_0000 | adi << 4),
+        (AdiPage.IMS_DATA, adi),
+        (AdiPage.IMS_CTRL, 0),
+        (AdiPage.CMD, 1),
+    ):
         await tb.wr(adi, reg, v)
 
 
@@ -205,8 +243,7 @@ async def receive_ring_ops(dut: Dut) -> None:
     tb = Tb(dut)
     await tb.start()
     r_adi = tb.n - 2
-    await configure(tb, r_adi, ring=0x30000, log2=2, pasid=0x55, port=1 << 31 | 7, rx=0x40000, rx_log2=2,
-                    slot_log2=8)
+    await configure(tb, r_adi, ring=0x30000, log2=2, pasid=0x55, port=1 << 31 | 7, rx=0x40000, rx_log2=2, slot_log2=8)
     r = await tb.op(RX_ALLOC, r_adi, group=6, nbytes=16)
     assert (r.ok, r.full, r.big) == (0, 0, 0), "wrong group is denied"
     r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=241)

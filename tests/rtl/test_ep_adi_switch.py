@@ -84,7 +84,7 @@ async def table_and_lookups(dut: Dut) -> None:
     got = await tb.lookup(probe)
     exp = [(1, entries[a]) for a in entries] + [(0, 0)]
     assert [g for g in got[: len(entries)]] == exp[: len(entries)]
-    assert [h for h, _ in got[len(entries):]] == [0, 0, 0]
+    assert [h for h, _ in got[len(entries) :]] == [0, 0, 0]
     # an entry pointing beyond NumAdi never hits
     await tb.csr(invalid, 1 << 31 | 0xFFFF)
     assert [h for h, _ in await tb.lookup([invalid])] == [0]

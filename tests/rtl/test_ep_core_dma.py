@@ -58,9 +58,23 @@ async def random_ops_many_adis(dut: Dut, mode: str) -> None:
             tb.spaces.write(pasids[a], region(slot, n), tb.rng.randbytes(0x8000))
     model = AdiDevice(tb.num_adi, tb.spaces.clone())
     for slot, a in enumerate(adis):
-        await tb.setup_adi(model, a, pasid=pasids[a], ring=RING + slot * 0x1000, log2_entries=3,
-                           cpl=CPL + slot * 0x1000, ims=(0xFEE0_0000 + 16 * a, a), ims_mask=False,
-                           group=1, port_addr=slot, send=True, recv=True, rx=0x40_0000, rx_log2=3, slot_log2=12)
+        await tb.setup_adi(
+            model,
+            a,
+            pasid=pasids[a],
+            ring=RING + slot * 0x1000,
+            log2_entries=3,
+            cpl=CPL + slot * 0x1000,
+            ims=(0xFEE0_0000 + 16 * a, a),
+            ims_mask=False,
+            group=1,
+            port_addr=slot,
+            send=True,
+            recv=True,
+            rx=0x40_0000,
+            rx_log2=3,
+            slot_log2=12,
+        )
         await tb.sw_wr(slot, 1 << 31 | a)
         model.set_forwarding(slot, a)
     items = []
@@ -75,7 +89,7 @@ async def random_ops_many_adis(dut: Dut, mode: str) -> None:
                 src = tb.rng.getrandbits(64)
             if op == Opcode.SEND:
                 length = min(length, 4096 - 16)
-                dst = (slot + 1) % len(adis)   # a ring: every ADI receives from one sender
+                dst = (slot + 1) % len(adis)  # a ring: every ADI receives from one sender
             descs.append(Descriptor(op, length, src, dst, tag=tb.rng.getrandbits(32), flags=1))
         tail = tb.write_descs(model, a, descs)
         await tb.doorbell(model, a, tail)
@@ -106,8 +120,9 @@ async def ur_halts_one_adi_others_finish(dut: Dut) -> None:
     model = AdiDevice(tb.num_adi, tb.spaces.clone())
     model.mem.faults = {(pasids[bad], (region(1, 0) + 0x2000) >> 12): ErrorCode.CPL_UR}  # type: ignore[attr-defined]
     for slot, a in enumerate(adis):
-        await tb.setup_adi(model, a, pasid=pasids[a], ring=RING + slot * 0x1000, log2_entries=3,
-                           cpl=CPL + slot * 0x1000)
+        await tb.setup_adi(
+            model, a, pasid=pasids[a], ring=RING + slot * 0x1000, log2_entries=3, cpl=CPL + slot * 0x1000
+        )
     items = []
     for slot, a in enumerate(adis):
         descs = [Descriptor(Opcode.COPY, 0x3000, region(slot, 0), region(slot, 0) + 0x8000, tag=k) for k in range(2)]

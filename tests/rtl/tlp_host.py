@@ -19,9 +19,17 @@ MSI_BASE = 0xFEE0_0000
 
 
 class TlpHost:
-    def __init__(self, dut: Dut, spaces: Spaces, rng: random.Random, *, latency: int = 40,
-                 split: bool = False, backpressure: bool = False, ur_pages: set[tuple[int | None, int]] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        dut: Dut,
+        spaces: Spaces,
+        rng: random.Random,
+        *,
+        latency: int = 40,
+        split: bool = False,
+        backpressure: bool = False,
+        ur_pages: set[tuple[int | None, int]] | None = None,
+    ) -> None:
         self.dut = dut
         self.spaces = spaces
         self.rng = rng
@@ -84,15 +92,22 @@ class TlpHost:
         tlps = []
         remaining = nbytes
         for lo, hi in itertools.pairwise(cuts):
-            chunk = data[lo - addr:hi - addr]
+            chunk = data[lo - addr : hi - addr]
             lower = start if lo == addr else lo
             beats = []
             dws = len(chunk) // 4
             for i in range(0, len(chunk), self.B):
-                piece = chunk[i:i + self.B]
+                piece = chunk[i : i + self.B]
                 n = len(piece) // 4
-                beats.append((cpl_hdr(0, dws, remaining, lower), int.from_bytes(piece, "little"),
-                              (1 << n) - 1, i == 0, i + self.B >= len(chunk)))
+                beats.append(
+                    (
+                        cpl_hdr(0, dws, remaining, lower),
+                        int.from_bytes(piece, "little"),
+                        (1 << n) - 1,
+                        i == 0,
+                        i + self.B >= len(chunk),
+                    )
+                )
             remaining -= (hi - lo) - (first_skip if lo == addr else 0) - (last_skip if hi == addr + 4 * ndw else 0)
             tlps.append(beats)
         return tlps  # in address order (PCIe: completions of one request are never reordered)
@@ -115,8 +130,9 @@ class TlpHost:
                 # with `split`, a random extra latency per request reorders completions
                 # between requests (never within one)
                 due = c + self.latency + (rng.randrange(64) if self.split else 0)
-                tlps = self._completions(d.tx_rd_req_tlp_hdr.value.to_unsigned(),
-                                         d.tx_rd_req_tlp_prfx.value.to_unsigned())
+                tlps = self._completions(
+                    d.tx_rd_req_tlp_hdr.value.to_unsigned(), d.tx_rd_req_tlp_prfx.value.to_unsigned()
+                )
                 insort(pending, (due, next(seq), [b for t in tlps for b in t]), key=lambda x: (x[0], x[1]))
             if driving and d.rx_cpl_tlp_ready.value:
                 out.popleft()
@@ -141,7 +157,7 @@ class TlpHost:
                     wr_data = bytearray()
                 strb = d.tx_wr_req_tlp_strb.value.to_unsigned()
                 n = strb.bit_length()
-                wr_data += d.tx_wr_req_tlp_data.value.to_unsigned().to_bytes(self.B, "little")[:4 * n]
+                wr_data += d.tx_wr_req_tlp_data.value.to_unsigned().to_bytes(self.B, "little")[: 4 * n]
                 if d.tx_wr_req_tlp_eop.value:
                     self._write(wr_hdr, wr_prfx, bytes(wr_data))
             if self.backpressure:
@@ -163,7 +179,7 @@ class TlpHost:
         first_skip = (fbe & -fbe).bit_length() - 1
         last_be = fbe if ndw == 1 else lbe
         last_skip = 3 - (last_be.bit_length() - 1)
-        payload = data[first_skip:4 * ndw - last_skip]
+        payload = data[first_skip : 4 * ndw - last_skip]
         self.spaces.mem(pasid).write(addr + first_skip, payload)
         if self.first_wr is None:
             self.first_wr = self.cycle
