@@ -123,7 +123,8 @@ class StreamStats:
 @dataclass(slots=True)
 class CplFault:
     """Answer matching MRds from the RTL with a completion of ``status`` instead of sending them
-    (``status=None``: swallow the MRd, no completion at all, for completion-timeout tests).
+    (``status=None``: swallow the MRd, no completion at all, for completion-timeout tests;
+    ``poison=True``: send the MRd up as usual and set EP (poisoned) on its completions).
 
     ``pasid``: match only this PASID (``None`` = any, including none); ``addr_lo/addr_hi``:
     match MRds that overlap ``[addr_lo, addr_hi)``; ``count``: how many MRds to hit (``None``
@@ -131,6 +132,7 @@ class CplFault:
     """
 
     status: CplStatus | None = CplStatus.UR
+    poison: bool = False  # instead: send the MRd up and set EP on every completion of it
     pasid: int | None = None
     addr_lo: int = 0
     addr_hi: int = 1 << 64
@@ -366,6 +368,7 @@ class EpDevice(Device):  # type: ignore[misc]
         self.cpls_injected = 0
         # read latency: MRd taken from the RTL -> its first completion handed to rx_cpl (ns)
         self._mrd_sent: dict[int, float] = {}
+        self._poison_tags: set[int] = set()
         self.rd_latencies_ns: list[float] = []
         cocotb.start_soon(self._run_tx())
         cocotb.start_soon(self._run_cpl_pool())
@@ -436,12 +439,15 @@ class EpDevice(Device):  # type: ignore[misc]
 
     def clear_cpl_faults(self) -> None:
         self.cpl_faults.clear()
+        self._poison_tags.clear()
 
     @staticmethod
     def _cpl_tag(frame: TlpFrame) -> int:
         return (frame.hdr >> 40) & 0xFF  # DW2[15:8]
 
     def _deliver_cpl(self, frame: TlpFrame, on_accept: Callable[[], None] | None) -> None:
+        if self._poison_tags and self._cpl_tag(frame) in self._poison_tags:
+            frame.hdr |= 1 << (96 + 14)  # DW0 bit 14: EP
         t0 = self._mrd_sent.pop(self._cpl_tag(frame), None)
         if t0 is not None:
             self.rd_latencies_ns.append(get_sim_time("ns") - t0)
@@ -517,9 +523,14 @@ class EpDevice(Device):  # type: ignore[misc]
                    int(tlp.status) if tlp.is_completion() else None)
         if stream == "tx_rd_req_tlp":
             self._mrd_sent[tlp.tag] = get_sim_time("ns")
+            self._poison_tags.discard(tlp.tag)  # a new request on this tag
         if self.cpl_faults and (fault := self._fault_for(tlp)) is not None:
-            self._inject_fault_cpl(tlp, fault)
-            return
+            if fault.poison:
+                fault.hits += 1
+                self._poison_tags.add(tlp.tag)
+            else:
+                self._inject_fault_cpl(tlp, fault)
+                return
         self._tx_order.append(tlp)
         self._tx_wake.set()
 

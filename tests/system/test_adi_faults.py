@@ -21,10 +21,10 @@ from tests.system.adi_sys import DATA_HI, DATA_LO, AdiSystem, fill_sources, rand
 
 log = logging.getLogger(f"cocotb.{__name__}")
 
-CODE = {CplStatus.UR: ErrorCode.CPL_UR, CplStatus.CA: ErrorCode.CPL_CA}
+CODE = {CplStatus.UR: ErrorCode.CPL_UR, CplStatus.CA: ErrorCode.CPL_CA, "poisoned": ErrorCode.CPL_POISONED}
 
 
-async def _fault(dut: Any, status: CplStatus, where: str) -> None:
+async def _fault(dut: Any, status: CplStatus | str, where: str) -> None:
     s = AdiSystem(dut)
     await s.start()
     s.ep.set_backpressure(random.Random(s.rng.getrandbits(64)))
@@ -55,6 +55,9 @@ async def _fault(dut: Any, status: CplStatus, where: str) -> None:
     descs += [random_desc(s, victim) for _ in range(3)]
     if where == "iommu":
         assert status == CplStatus.UR
+    elif status == "poisoned":
+        s.ep.add_cpl_fault(CplFault(poison=True, pasid=v.pasid, addr_lo=lo, addr_hi=hi))
+        s.model.spaces.add_read_fault(v.pasid, lo, hi, int(CODE[status]))
     else:
         s.ep.add_cpl_fault(CplFault(status=status, pasid=v.pasid, addr_lo=lo, addr_hi=hi))
         s.model.spaces.add_read_fault(v.pasid, lo, hi, int(CODE[status]))
@@ -73,6 +76,8 @@ async def _fault(dut: Any, status: CplStatus, where: str) -> None:
     if where == "iommu":
         faults = await s.iommu.drain_faults()
         assert faults and {f.pasid for f in faults} == {v.pasid}, faults
+    elif status == "poisoned":
+        assert s.ep.cpl_faults[0].hits > 0
     else:
         assert s.ep.cpls_injected > 0
     # recovery: remove the fault, reset, enable, run again
@@ -93,6 +98,12 @@ async def _fault(dut: Any, status: CplStatus, where: str) -> None:
 @cocotb.parametrize(status=[CplStatus.UR, CplStatus.CA], where=["data", "desc"])
 async def cpl_fault_stops_one_adi(dut: Any, status: CplStatus, where: str) -> None:
     await _fault(dut, status, where)
+
+
+@cocotb.test(timeout_time=200, timeout_unit="ms")
+@cocotb.parametrize(where=["data", "desc"])
+async def poisoned_completion_stops_one_adi(dut: Any, where: str) -> None:
+    await _fault(dut, "poisoned", where)
 
 
 @cocotb.test(timeout_time=200, timeout_unit="ms")
