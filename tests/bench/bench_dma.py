@@ -121,6 +121,14 @@ async def _run_case(s: Any, n_adis: int, per_adi: int, first_adi: int) -> dict[s
             "payload_fraction_up": round(total / link_bytes_up, 4) if link_bytes_up else 0.0,
         },
     }
+    rcs = r["rx_cpl"]
+    r["loss_breakdown"] = {  # fractions of all cycles of the bottleneck stream (rx_cpl)
+        "idle_read_latency": round(rcs["idle_cycles"] / cycles, 4),
+        "descriptor_fetch": round(desc_beats / cycles, 4),
+        "partial_beats": round(rcs["partial_beat_overhead"] / cycles, 4),
+        "rtl_not_ready": round(rcs["stall_cycles"] / cycles, 4),
+        "startup_ns": r["startup_ns"], "tail_ns": r["tail_ns"],
+    }
     log.info("%d ADIs: %d B in %.1f ns = %.3f GB/s = %.1f %% of 8 GB/s", n_adis, total, elapsed,
              total / elapsed, 100 * eff)
     return r
@@ -160,6 +168,13 @@ def _table(data: dict[str, Any]) -> str:
             f"{c['startup_ns']:>8.0f} {c['tail_ns']:>7.0f} | "
             f"{100 * le['payload_fraction_down']:>8.1f}%/{100 * le['payload_fraction_up']:>5.1f}%"
         )
+    for c in data["cases"]:
+        lb = c["loss_breakdown"]
+        lines.append(f"{c['adis']:>4} ADIs: {100 * c['efficiency']:.1f} % data; lost: read latency/idle "
+                     f"{100 * lb['idle_read_latency']:.1f} % (of which start-up {lb['startup_ns']:.0f} ns, "
+                     f"tail {lb['tail_ns']:.0f} ns), descriptor fetch {100 * lb['descriptor_fetch']:.1f} %, "
+                     f"partial beats {100 * lb['partial_beats']:.1f} %, RTL not ready "
+                     f"{100 * lb['rtl_not_ready']:.1f} %")
     lines.append("rx_cpl: cycles = beats (data + descriptor + partial-beat) + idle (nothing to deliver: read "
                  "latency) + stall (RTL not ready); rd lat = MRd out -> first completion back (min/mean/max); "
                  "link payload = payload / (payload + header + prefix + 8 B framing) per direction")
