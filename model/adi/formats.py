@@ -15,7 +15,7 @@ CPL_SIZE = 16
 RX_HDR_SIZE = 16
 MAX_XFER = 1 << 20  # COPY/FILL length limit (caps.log2_max_xfer)
 MAX_SEND = 4096  # SEND length limit (one engine chunk); also <= slot bytes - 16
-CHUNK = 4096  # the engine moves at most this many bytes per DMA request
+CHUNK = 2048  # COPY moves data in steps of this many bytes (errors report whole steps in bytes_done)
 
 _DESC = struct.Struct("<BBHIQQII")
 _CPL = struct.Struct("<BBHIII")

@@ -52,7 +52,9 @@ module ep_adi_ctx #(
   output logic [15:0]                    rd_len,
   output logic [RamAddrWidth-1:0]        rd_ram_addr,
   output logic [31:0]                    rd_prfx,
+  output logic                           rd_sub,       // tag bit: 0 = fetch / first half, 1 = second half
   input  wire logic                      rd_sts_valid, // routed
+  input  wire logic                      rd_sts_sub,
   input  wire logic [3:0]                rd_sts_error,
   // DMA write
   output logic                           wr_req,
@@ -95,8 +97,8 @@ module ep_adi_ctx #(
   localparam logic [7:0] CplSuccess = 8'd1, CplError = 8'd2, CplDropped = 8'd3;
 
   typedef enum logic [4:0] {
-    SIdle, SBegin, SBeginW, SFetch, SFetchW, SDecode, SLookup, SLookupW, SRd, SRdW, SFill,
-    SFillW, SWr, SWrW, SLock, SAlloc, SAllocW, SHdr, SHdrW, SRxDone, SRxDoneW, SCpl, SCplW,
+    SIdle, SBegin, SBeginW, SFetch, SFetchW, SDecode, SLookup, SLookupW, SRd, SRdB, SRdW, SWaitB,
+    SFill, SFillW, SWr, SWrW, SLock, SAlloc, SAllocW, SHdr, SHdrW, SRxDone, SRxDoneW, SCpl, SCplW,
     SComplete, SCompleteW
   } st_e;
 
@@ -110,6 +112,9 @@ module ep_adi_ctx #(
   logic [31:0]     done_q;
   logic [7:0]      err_q;
   logic            drop_q;
+  logic            phase_q;                 // COPY chunk: 0 = first half, 1 = second half
+  logic            bpend_q, bdone_q;        // second-half read issued / its status received
+  logic [3:0]      berr_q;
 
   wire [7:0]  d_op    = desc_q[7:0];
   wire [7:0]  d_flags = desc_q[15:8];
@@ -120,6 +125,12 @@ module ep_adi_ctx #(
   wire        is_send = (d_op == OpSend);
   wire        is_fill = (d_op == OpFill);
   wire [20:0] chunk   = (rem_q > 21'(Chunk)) ? 21'(Chunk) : rem_q;
+  // a COPY chunk over 2 KiB is read as two requests, so its first half is written while the
+  // second half is still arriving (same bytes, same errors as 2 KiB steps: model CHUNK)
+  wire [20:0] len_a   = (is_send || is_fill || chunk <= 21'(Chunk / 2)) ? chunk : 21'(Chunk / 2);
+  wire [20:0] len_b   = chunk - len_a;
+  wire [20:0] cur_len = phase_q ? len_b : len_a;
+  wire [20:0] cur_off = phase_q ? len_a : 21'd0;
   wire [RamAddrWidth-1:0] src_ram = Region + RamAddrWidth'(src_q[LogB-1:0]);
   wire [RamAddrWidth-1:0] dst_ram = Region + RamAddrWidth'(dst_q[LogB-1:0]);
 
@@ -127,7 +138,7 @@ module ep_adi_ctx #(
   assign run_req  = (st_q == SIdle);
   assign op_req   = (st_q == SBegin) || (st_q == SAlloc) || (st_q == SRxDone) || (st_q == SComplete);
   assign lk_req   = (st_q == SLookup);
-  assign rd_req   = (st_q == SFetch) || (st_q == SRd);
+  assign rd_req   = (st_q == SFetch) || (st_q == SRd) || (st_q == SRdB);
   assign wr_req   = (st_q == SWr) || (st_q == SHdr) || (st_q == SCpl);
   assign fill_req = (st_q == SFill);
   assign lock_req = (st_q == SLock);
@@ -148,15 +159,16 @@ module ep_adi_ctx #(
   assign op_group = port_q[11:0];
   assign lk_addr  = d_dst[15:0];
 
-  assign rd_addr     = src_q;
-  assign rd_len      = (st_q == SFetch) ? 16'd32 : 16'(chunk);
-  assign rd_ram_addr = (st_q == SFetch) ? DescSlot : src_ram;
+  assign rd_sub      = (st_q == SRdB);
+  assign rd_addr     = (st_q == SRdB) ? src_q + 64'(len_a) : src_q;
+  assign rd_len      = (st_q == SFetch) ? 16'd32 : (st_q == SRdB) ? 16'(len_b) : 16'(len_a);
+  assign rd_ram_addr = (st_q == SFetch) ? DescSlot : (st_q == SRdB) ? src_ram + RamAddrWidth'(len_a) : src_ram;
   assign rd_prfx     = prfx_q;
 
   always_comb begin
-    wr_addr     = dst_q;
-    wr_len      = 16'(chunk);
-    wr_ram_addr = is_fill ? dst_ram : src_ram;
+    wr_addr     = dst_q + 64'(cur_off);
+    wr_len      = 16'(cur_len);
+    wr_ram_addr = is_fill ? dst_ram : src_ram + RamAddrWidth'(cur_off);
     wr_imm_en   = 1'b0;
     wr_imm_data = 128'd0;
     wr_prfx     = prfx_q;
@@ -208,13 +220,22 @@ module ep_adi_ctx #(
         end
         SLookup:  if (lk_gnt) st_q <= SLookupW;
         SLookupW: if (lk_valid) st_q <= lk_hit ? SRd : SCpl;
-        SRd:      if (rd_gnt) st_q <= SRdW;
-        SRdW:     if (rd_sts_valid) st_q <= (rd_sts_error != 4'd0) ? SCpl : is_send ? SLock : SWr;
+        SRd:      if (rd_gnt) st_q <= (len_b != 21'd0) ? SRdB : SRdW;
+        SRdB:     if (rd_gnt) st_q <= SRdW;
+        SRdW: if (rd_sts_valid && !rd_sts_sub) begin
+          if (rd_sts_error != 4'd0) st_q <= bpend_q ? SWaitB : SCpl;
+          else st_q <= is_send ? SLock : SWr;
+        end
+        SWaitB: if (bdone_q || (rd_sts_valid && rd_sts_sub)) begin
+          if (err_q != 8'd0 || (bdone_q ? berr_q : rd_sts_error) != 4'd0) st_q <= SCpl;
+          else st_q <= SWr;                                 // second half
+        end
         SFill:    if (fill_gnt) st_q <= SFillW;
         SFillW:   if (fill_done) st_q <= SWr;
         SWr:      if (wr_gnt) st_q <= SWrW;
         SWrW: if (wr_sts_valid) begin
-          if (wr_sts_error != 4'd0) st_q <= SCpl;
+          if (!phase_q && len_b != 21'd0) st_q <= SWaitB;   // first half written (or failed)
+          else if (wr_sts_error != 4'd0) st_q <= SCpl;
           else if (is_send) st_q <= SHdr;
           else if (rem_q == chunk) st_q <= SCpl;
           else st_q <= is_fill ? SWr : SRd;
@@ -248,12 +269,17 @@ module ep_adi_ctx #(
       err_q  <= 8'd0;
       drop_q <= 1'b0;
       done_q <= 32'd0;
+      phase_q <= 1'b0;
     end
     if (desc_we) begin
       for (int i = 0; i < 32; i++) if (desc_be[i]) desc_q[8*i +: 8] <= desc_wdata[8*i +: 8];
     end
-    if ((st_q == SFetchW || st_q == SRdW) && rd_sts_valid && rd_sts_error != 4'd0) begin
+    if ((st_q == SFetchW || st_q == SRdW) && rd_sts_valid && !rd_sts_sub && rd_sts_error != 4'd0) begin
       err_q <= {4'd0, rd_sts_error};
+    end
+    if (st_q == SWaitB && (bdone_q || (rd_sts_valid && rd_sts_sub)) && err_q == 8'd0) begin
+      if ((bdone_q ? berr_q : rd_sts_error) != 4'd0) err_q <= {4'd0, bdone_q ? berr_q : rd_sts_error};
+      else phase_q <= 1'b1;
     end
     if (st_q == SWrW && wr_sts_valid && wr_sts_error != 4'd0) err_q <= {4'd0, wr_sts_error};
     if (st_q == SDecode) begin
@@ -278,12 +304,34 @@ module ep_adi_ctx #(
       else if (!rsp_ok) err_q <= ErrDenied;
     end
     if (st_q == SWrW && wr_sts_valid && wr_sts_error == 4'd0) begin
-      src_q  <= src_q + 64'(chunk);
-      dst_q  <= dst_q + 64'(chunk);
-      rem_q  <= rem_q - chunk;
-      done_q <= done_q + 32'(chunk);
+      done_q <= done_q + 32'(cur_len);
+      if (phase_q || len_b == 21'd0) begin               // chunk finished
+        src_q   <= src_q + 64'(chunk);
+        dst_q   <= dst_q + 64'(chunk);
+        rem_q   <= rem_q - chunk;
+        phase_q <= 1'b0;
+      end
     end
   end
+
+  // second-half read bookkeeping (its status may come before the first half's)
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      bpend_q <= 1'b0;
+      bdone_q <= 1'b0;
+    end else begin
+      if (st_q == SRdB && rd_gnt) begin
+        bpend_q <= 1'b1;
+        bdone_q <= 1'b0;
+      end else if (rd_sts_valid && rd_sts_sub) begin
+        bpend_q <= 1'b0;
+        bdone_q <= (st_q != SWaitB);                     // consumed at once in SWaitB
+      end else if (st_q == SWaitB && bdone_q) begin
+        bdone_q <= 1'b0;
+      end
+    end
+  end
+  always_ff @(posedge clk) if (rd_sts_valid && rd_sts_sub) berr_q <= rd_sts_error;
 
   wire unused_ok = &{1'b0, d_flags[7:1], port_q[31], port_q[29:28], port_q[15:12], desc_q[255:224],
                      desc_q[31:16]};

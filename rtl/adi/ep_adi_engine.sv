@@ -114,7 +114,7 @@ module ep_adi_engine #(
   logic [NumCtx-1:0][15:0]  c_rd_len, c_wr_len;
   logic [NumCtx-1:0][RamAddrWidth-1:0] c_rd_ram, c_wr_ram;
   logic [NumCtx-1:0][31:0]  c_rd_prfx, c_wr_prfx;
-  logic [NumCtx-1:0]        c_wr_imm_en;
+  logic [NumCtx-1:0]        c_wr_imm_en, c_rd_sub;
   logic [NumCtx-1:0][127:0] c_wr_imm;
   logic [NumCtx-1:0][12:0]  c_fill_len;
 
@@ -133,8 +133,8 @@ module ep_adi_engine #(
       .lk_req(lk_req[c]), .lk_gnt(lk_gnt[c]), .lk_addr(c_lk_addr[c]), .lk_valid(lk_v[c]),
       .lk_hit(s_result_hit), .lk_adi(s_result_adi),
       .rd_req(rd_req[c]), .rd_gnt(rd_gnt[c]), .rd_addr(c_rd_addr[c]), .rd_len(c_rd_len[c]),
-      .rd_ram_addr(c_rd_ram[c]), .rd_prfx(c_rd_prfx[c]), .rd_sts_valid(rd_sts_v[c]),
-      .rd_sts_error(s_rd_sts_error),
+      .rd_ram_addr(c_rd_ram[c]), .rd_prfx(c_rd_prfx[c]), .rd_sub(c_rd_sub[c]), .rd_sts_valid(rd_sts_v[c]),
+      .rd_sts_sub(s_rd_sts_tag[CtxW]), .rd_sts_error(s_rd_sts_error),
       .wr_req(wr_req[c]), .wr_gnt(wr_gnt[c]), .wr_addr(c_wr_addr[c]), .wr_len(c_wr_len[c]),
       .wr_ram_addr(c_wr_ram[c]), .wr_imm_en(c_wr_imm_en[c]), .wr_imm_data(c_wr_imm[c]),
       .wr_prfx(c_wr_prfx[c]), .wr_sts_valid(wr_sts_v[c]), .wr_sts_error(s_wr_sts_error),
@@ -215,7 +215,7 @@ module ep_adi_engine #(
   assign m_rd_req_pasid_valid = (c_rd_prfx[rd_idx][31:24] == 8'h91);
   assign m_rd_req_pasid       = c_rd_prfx[rd_idx][19:0];
   assign m_rd_req_pmr         = c_rd_prfx[rd_idx][23];
-  assign m_rd_req_tag         = 8'(rd_idx);
+  assign m_rd_req_tag         = 8'({c_rd_sub[rd_idx], rd_idx});   // {half, context}
   always_comb begin
     rd_gnt = '0;
     rd_gnt[rd_idx] = m_rd_req_valid && m_rd_req_ready;
@@ -344,7 +344,7 @@ module ep_adi_engine #(
     else     m_ram_rd_resp_valid <= s_ram_rd_cmd_valid;
   end
 
-  wire unused_ok = &{1'b0, s_rd_sts_tag[7:CtxW], s_wr_sts_tag[7:CtxW], s_ram_rd_cmd_addr[WordW-1],
+  wire unused_ok = &{1'b0, s_rd_sts_tag[7:CtxW+1], s_wr_sts_tag[7:CtxW], s_ram_rd_cmd_addr[WordW-1],
                      f_end[LogB-1:0], arb_grant, f_dst[63:3], ram_wa[WordW-1]};
 endmodule
 `resetall

@@ -125,7 +125,12 @@ async def ur_halts_one_adi_others_finish(dut: Dut) -> None:
         )
     items = []
     for slot, a in enumerate(adis):
-        descs = [Descriptor(Opcode.COPY, 0x3000, region(slot, 0), region(slot, 0) + 0x8000, tag=k) for k in range(2)]
+        # the bad ADI's source starts 2 KiB below the faulting page: the first half of its first
+        # 4 KiB chunk is read and written, the second half fails (bytes_done = 0x800)
+        off = 0x1800 if a == bad else 0
+        descs = [
+            Descriptor(Opcode.COPY, 0x3000, region(slot, 0) + off, region(slot, 0) + 0x8000, tag=k) for k in range(2)
+        ]
         tail = tb.write_descs(model, a, descs)
         await tb.doorbell(model, a, tail)
         items += [(a, 0)] if a == bad else [(a, 0), (a, 1)]
@@ -135,7 +140,7 @@ async def ur_halts_one_adi_others_finish(dut: Dut) -> None:
     st = AdiPage.STATUS.unpack(await tb.adi_rd(bad, AdiPage.STATUS))
     assert (st["state"], st["err"]) == (AdiState.ERROR, ErrorCode.CPL_UR), st
     rec = Completion.unpack(tb.spaces.mem(pasids[bad]).read(CPL + 0x1000, 16))
-    assert (rec.status, rec.error, rec.bytes_done) == (CplStatus.ERROR, ErrorCode.CPL_UR, 0x2000), rec
+    assert (rec.status, rec.error, rec.bytes_done) == (CplStatus.ERROR, ErrorCode.CPL_UR, 0x800), rec
     for a in adis:
         if a != bad:
             assert AdiPage.STATUS.unpack(await tb.adi_rd(a, AdiPage.STATUS))["state"] == AdiState.ENABLED
