@@ -1,5 +1,6 @@
-"""Full chip, fault injection: UR/CA completions for one ADI's DMA reads (injected on the link by
-PASID + address, or produced by the IOMMU for an unmapped IOVA) while the other ADIs run under
+"""Full chip, fault injection: UR/CA/poisoned completions for one ADI's DMA reads (COPY data,
+descriptor fetch or SEND source; injected on the link by PASID + address, or a UR produced by the
+IOMMU for an unmapped IOVA) while the other ADIs run under
 backpressure and completion reordering. The faulty ADI stops in ERROR with the right reason,
 ``err_info``/``head`` at the failing descriptor, its IMS error interrupt and the PF's
 ``last_err``; the others finish with correct data; RESET + ENABLE brings it back."""
@@ -47,6 +48,11 @@ async def _fault(dut: Any, status: CplStatus | str, where: str) -> None:
     elif where == "iommu":  # COPY source outside the victim's mapping: the IOMMU answers UR
         lo, hi = v.iova + v.size + 0x10_0000, v.iova + v.size + 0x11_0000
         descs.append(Descriptor(Opcode.COPY, 3000, lo + 0x100, v.data + half, 0x1234))
+    elif where == "send":  # the SEND's source read fails: nothing reaches the receiver
+        lo = v.data + half + 0x100
+        hi = lo + 0x40
+        peer = s.rng.choice([a for a in chosen if a != victim])
+        descs.append(Descriptor(Opcode.SEND, 300, lo - 0x80, peer, 0x1234))
     else:  # fault on the second 4 KiB chunk of a COPY (bytes = one chunk done); random
         # descriptors read only the first half of the data area, this one reads the second
         lo = v.data + half + 0x1000
@@ -95,7 +101,7 @@ async def _fault(dut: Any, status: CplStatus | str, where: str) -> None:
 
 
 @cocotb.test(timeout_time=200, timeout_unit="ms")
-@cocotb.parametrize(status=[CplStatus.UR, CplStatus.CA], where=["data", "desc"])
+@cocotb.parametrize(status=[CplStatus.UR, CplStatus.CA], where=["data", "desc", "send"])
 async def cpl_fault_stops_one_adi(dut: Any, status: CplStatus, where: str) -> None:
     await _fault(dut, status, where)
 
