@@ -144,13 +144,14 @@ class AdiSystem:
 
     async def add_adi(self, adi: int, *, ring_log2: int = 4, data_pages: int = 4, group: int = 0,
                       send: bool = True, recv: bool = True, ims_masked: bool = False,
-                      ring_misalign: int = 0, enable: bool = True) -> AdiCtx:
+                      ring_misalign: int = 0, enable: bool = True, iova: int | None = None) -> AdiCtx:
         """Own domain + PASID, memory, config, IMS, switch port + forwarding entry, enable."""
         sb = self.model
         pasid = self.new_pasid()
         size = DATA_OFF + data_pages * 4096
         hpa = self.data_alloc.alloc(size)
-        iova = self.rng.choice([0x1000_0000, 0x2_0000_0000, 0x7F_FFF0_0000]) + self.rng.randrange(16) * 0x10_0000
+        if iova is None:  # below / above 4 GiB (3-DW / 4-DW headers), often equal across ADIs
+            iova = self.rng.choice([0x1000_0000, 0x2_0000_0000, 0x7F_FFF0_0000]) + self.rng.randrange(16) * 0x10_0000
         dom = self.iommu.alloc_domain(DomainKind.SECOND_STAGE)
         dom.map(iova, hpa, size)
         await self.iommu.bind_pasid(self.sid, pasid, dom)

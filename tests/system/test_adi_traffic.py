@@ -28,9 +28,10 @@ async def traffic(dut: Any, *, n_adis: int, rounds: int, per_round: int, stress:
     chosen = sorted(s.rng.sample(range(s.num_adi), n_adis))
     if s.num_adi - 1 not in chosen:
         chosen[-1] = s.num_adi - 1  # the last ADI (top portal page / config page) always takes part
-    for a in chosen:
-        await s.add_adi(a, ring_log2=s.rng.choice([3, 4, 5]), data_pages=4)
+    for k, a in enumerate(chosen):  # the first two share their IOVAs: only the PASID tells them apart
+        await s.add_adi(a, ring_log2=s.rng.choice([3, 4, 5]), data_pages=4, iova=0x2_0000_0000 if k < 2 else None)
         fill_sources(s, a)
+    assert s.adis[chosen[0]].iova == s.adis[chosen[1]].iova != 0
     log.info("ADIs %s, PASIDs %s", chosen, [s.adis[a].pasid for a in chosen])
     for r in range(rounds):
         receivers = chosen[:]
