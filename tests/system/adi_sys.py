@@ -67,6 +67,7 @@ class AdiCtx:
     domain: Domain
     irq: MsiMessage
     group: int = 0
+    pmr: bool = False
     tail: int = 0
     outstanding: list[int] = field(default_factory=list)  # ring slots submitted, not yet checked
 
@@ -144,7 +145,8 @@ class AdiSystem:
 
     async def add_adi(self, adi: int, *, ring_log2: int = 4, data_pages: int = 4, group: int = 0,
                       send: bool = True, recv: bool = True, ims_masked: bool = False,
-                      ring_misalign: int = 0, enable: bool = True, iova: int | None = None) -> AdiCtx:
+                      ring_misalign: int = 0, enable: bool = True, iova: int | None = None,
+                      pmr: bool = False) -> AdiCtx:
         """Own domain + PASID, memory, config, IMS, switch port + forwarding entry, enable."""
         sb = self.model
         pasid = self.new_pasid()
@@ -152,15 +154,16 @@ class AdiSystem:
         hpa = self.data_alloc.alloc(size)
         if iova is None:  # below / above 4 GiB (3-DW / 4-DW headers), often equal across ADIs
             iova = self.rng.choice([0x1000_0000, 0x2_0000_0000, 0x7F_FFF0_0000]) + self.rng.randrange(16) * 0x10_0000
-        dom = self.iommu.alloc_domain(DomainKind.SECOND_STAGE)
+        # second stage (IOVA/GPA style); a PMR ADI needs supervisor requests, i.e. first stage (SVA)
+        dom = self.iommu.alloc_domain(DomainKind.FIRST_STAGE if pmr else DomainKind.SECOND_STAGE)
         dom.map(iova, hpa, size)
-        await self.iommu.bind_pasid(self.sid, pasid, dom)
+        await self.iommu.bind_pasid(self.sid, pasid, dom, supervisor=pmr)  # PMR needs SRE
         sb.spaces.map(pasid, iova, hpa, size)
         irq = self.bus.alloc_irq(lambda m: self.irqs.append((m.addr, m.data)))
-        ctx = AdiCtx(adi, pasid, iova, hpa, size, ring_log2, dom, irq, group)
+        ctx = AdiCtx(adi, pasid, iova, hpa, size, ring_log2, dom, irq, group, pmr)
         self.adis[adi] = ctx
         cfg = AdiConfig(ring_base=ctx.ring + ring_misalign, ring_size=ctx.ring_size, cpl_base=ctx.cpl, pasid=pasid,
-                        rx_base=ctx.rx, rx_slots=1 << RX_SLOTS_LOG2, rx_slot_bytes=1 << RX_SLOT_LOG2)
+                        pmr=pmr, rx_base=ctx.rx, rx_slots=1 << RX_SLOTS_LOG2, rx_slot_bytes=1 << RX_SLOT_LOG2)
         await self.ctl.configure(adi, cfg)
         await self.ctl.set_ims(adi, irq, masked=ims_masked)
         await self.ctl.set_switch_port(adi, group, adi, send=send, recv=recv)
@@ -169,7 +172,7 @@ class AdiSystem:
         c = m.adis[adi].cfg
         c.ring_base, c.log2_entries, c.cpl_base = cfg.ring_base, ring_log2, ctx.cpl
         c.rx_base, c.rx_log2_slots, c.rx_log2_slot_bytes = ctx.rx, RX_SLOTS_LOG2, RX_SLOT_LOG2
-        m.set_pasid(adi, pasid)
+        m.set_pasid(adi, pasid, pmr=pmr)
         c.ims_addr, c.ims_data, c.ims_mask = irq.addr, irq.data, ims_masked
         c.group, c.port_addr, c.send_en, c.recv_en = group, adi, send, recv
         m.set_forwarding(adi, adi)

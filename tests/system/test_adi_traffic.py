@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from typing import Any
 
 import cocotb
 import pytest
 
+from siov_sim.model.pcie.prefix import find_pasid
 from siov_sim.tb.runner import run_rtl
 from tests.system.adi_sys import AdiSystem, fill_sources, random_desc
 
@@ -29,10 +31,31 @@ async def traffic(dut: Any, *, n_adis: int, rounds: int, per_round: int, stress:
     if s.num_adi - 1 not in chosen:
         chosen[-1] = s.num_adi - 1  # the last ADI (top portal page / config page) always takes part
     for k, a in enumerate(chosen):  # the first two share their IOVAs: only the PASID tells them apart
-        await s.add_adi(a, ring_log2=s.rng.choice([3, 4, 5]), data_pages=4, iova=0x2_0000_0000 if k < 2 else None)
+        await s.add_adi(a, ring_log2=s.rng.choice([3, 4, 5]), data_pages=4, iova=0x2_0000_0000 if k < 2 else None,
+                        pmr=s.rng.random() < 0.3)
         fill_sources(s, a)
     assert s.adis[chosen[0]].iova == s.adis[chosen[1]].iova != 0
-    log.info("ADIs %s, PASIDs %s", chosen, [s.adis[a].pasid for a in chosen])
+    # every DMA request carries the prefix of a configured ADI (PASID + PMR); only interrupt
+    # messages go without one
+    pmr_of = {c.pasid: c.pmr for c in s.adis.values()}
+    bad: list[str] = []
+    tagged: Counter[int] = Counter()
+
+    def tap(f: Any, stream: str) -> bool:
+        if stream == "tx_cpl_tlp":
+            return False
+        p = find_pasid([f.prfx]) if f.prfx else None
+        if p is None:
+            if not (stream == "tx_wr_req_tlp" and f.header_dws == 3 and (f.hdr >> 52) & 0xFFF == 0xFEE):
+                bad.append(f"{stream} without PASID: hdr 0x{f.hdr:032x}")
+        elif p.pasid not in pmr_of or p.pmr != pmr_of[p.pasid] or p.er:
+            bad.append(f"{stream} with prefix 0x{f.prfx:08x}")
+        else:
+            tagged[p.pasid] += 1
+        return False
+
+    s.ep.tap = tap
+    log.info("ADIs %s, PASIDs %s, PMR %s", chosen, [s.adis[a].pasid for a in chosen], [s.adis[a].pmr for a in chosen])
     for r in range(rounds):
         receivers = chosen[:]
         s.rng.shuffle(receivers)  # one sender per receiver per round: deterministic slot order
@@ -51,6 +74,8 @@ async def traffic(dut: Any, *, n_adis: int, rounds: int, per_round: int, stress:
                 await s.rx_doorbell(a, s.model.model.adis[a].dyn.rx_tail)
         log.info("round %d: %d records checked, link TLPs down %d up %d, %d cpls reordered", r,
                  s.model.ops_checked, s.ep.tlps_down, s.ep.tlps_up, s.ep.cpls_reordered)
+    assert not bad, bad[:5]
+    assert set(tagged) == set(pmr_of), "an ADI issued no PASID-tagged request"
     out = s.model.outcomes
     log.info("outcomes %s", dict(out))
     assert sum(n for (op, err), n in out.items() if err == "none") >= rounds * len(chosen), out
