@@ -34,8 +34,10 @@ def tlp_kind(fmt: int, typ: int) -> str:
 @CoverPoint("link.tlp.kind", xf=lambda d, k, p, s: (d, k), bins=[
     ("down", k) for k in ("cfg_rd0", "cfg_wr0", "mem_rd", "mem_wr", "cpl_data", "cpl")
 ] + [("up", k) for k in ("mem_rd", "mem_wr", "cpl", "cpl_data")])
+# every ADI request carries its PASID (ENABLE without one is refused), the endpoint's own writes
+# (MSI-X, IMS) carry none, and the endpoint has no PASID-less reads: no ("up", "mem_rd", False) bin
 @CoverPoint("link.tlp.pasid", xf=lambda d, k, p, s: (d, k, p is not None), bins=[
-    ("up", "mem_rd", True), ("up", "mem_rd", False), ("up", "mem_wr", True), ("up", "mem_wr", False),
+    ("up", "mem_rd", True), ("up", "mem_wr", True), ("up", "mem_wr", False),
 ])
 @CoverPoint("link.tlp.cpl_status", xf=lambda d, k, p, s: (d, s), bins=[
     ("up", 0), ("up", 1), ("down", 0), ("down", 1), ("down", 4)])
