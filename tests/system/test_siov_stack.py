@@ -7,6 +7,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import cocotb
@@ -43,6 +44,38 @@ async def _stack(dut: Any) -> tuple[Env, IommuRootComplex, Any, IommuDriver, PfD
     return env, rc, bus, iommu, pf
 
 
+async def _open_user_driver(
+    vdcm: Vdcm, vfio: Vfio, iommu: IommuDriver, bus: Any, vdev_uuid: str, proc: UserProcess, sva: bool
+) -> tuple[Any, Callable[[], Awaitable[None]]]:
+    """An SVA process (its own page table) or a DPDK-like PMD (VFIO, IOVAs) on one VDEV, started;
+    returns the driver and the coroutine function that closes what was opened."""
+    if sva:
+        dev = await vdcm.open_sva(vdev_uuid, proc.enable_sva(iommu))
+        drv: Any = SvaUser(proc, dev, bus.runtime)
+
+        async def close() -> None:
+            await vdcm.close_sva(vdev_uuid)
+    else:
+        cont, dev = await vfio_open(vfio, vdcm.group_id(vdev_uuid), vdev_uuid, proc)
+        drv = DpdkPmd(proc, cont, dev, bus.runtime)
+
+        async def close() -> None:
+            await vfio_close(vfio, vdcm.group_id(vdev_uuid), cont, dev)
+
+    await drv.start()
+    return drv, close
+
+
+async def _copy_checked(drv: Any, queue: Any, data: bytes) -> None:
+    """COPY ``data`` between two fresh buffers of the driver's address space and check the result."""
+    src, dst = await drv.mem.alloc(len(data)), await drv.mem.alloc(len(data))
+    drv.mem.write(src, data)
+    await queue.copy(src, dst, len(data))
+    assert drv.mem.read(dst, len(data)) == data
+    await drv.mem.free(src)
+    await drv.mem.free(dst)
+
+
 @cocotb.test(timeout_time=20, timeout_unit="ms")
 async def demo_scenario_on_rtl(dut: Any) -> None:
     env, _rc, bus, iommu, pf = await _stack(dut)
@@ -72,28 +105,11 @@ async def create_remove_churn_leaks_nothing(dut: Any) -> None:
     for i in range(CHURN_CYCLES):
         v = await vdcm.create(rng.choice(["siov-1q", "siov-4q"]), str(uuid.UUID(int=rng.getrandbits(128))))
         proc = UserProcess(bus, f"p{i}")
-        sva = i % 2 == 0
-        if sva:
-            dev = await vdcm.open_sva(v.uuid, proc.enable_sva(iommu))
-            drv: Any = SvaUser(proc, dev, bus.runtime)
-        else:
-            cont, dev = await vfio_open(vfio, vdcm.group_id(v.uuid), v.uuid, proc)
-            drv = DpdkPmd(proc, cont, dev, bus.runtime)
-        await drv.start()
+        drv, close = await _open_user_driver(vdcm, vfio, iommu, bus, v.uuid, proc, sva=i % 2 == 0)
         if i % 4 == 0:  # traffic on a quarter of the cycles keeps the run short
-            q = rng.choice(drv.queues)
-            src, dst = await drv.mem.alloc(512), await drv.mem.alloc(512)
-            data = rng.randbytes(512)
-            drv.mem.write(src, data)
-            await q.copy(src, dst, 512)
-            assert drv.mem.read(dst, 512) == data
-            await drv.mem.free(src)
-            await drv.mem.free(dst)
+            await _copy_checked(drv, rng.choice(drv.queues), rng.randbytes(512))
         await drv.stop()
-        if sva:
-            await vdcm.close_sva(v.uuid)
-        else:
-            await vfio_close(vfio, vdcm.group_id(v.uuid), cont, dev)
+        await close()
         await vdcm.remove(v.uuid)
         await proc.exit()
         # PASID-table pages stay with the device once allocated (as in Linux); everything else returns
@@ -118,27 +134,13 @@ async def concurrent_traffic_on_many_vdevs(dut: Any) -> None:
     drivers: list[Any] = []
     for i in range(8):
         v = await vdcm.create("siov-1q", str(uuid.UUID(int=rng.getrandbits(128))))
-        proc = UserProcess(bus, f"p{i}")
-        if i % 2:
-            dev = await vdcm.open_sva(v.uuid, proc.enable_sva(iommu))
-            drv: Any = SvaUser(proc, dev, bus.runtime)
-        else:
-            cont, dev = await vfio_open(vfio, vdcm.group_id(v.uuid), v.uuid, proc)
-            drv = DpdkPmd(proc, cont, dev, bus.runtime)
-        await drv.start()
+        drv, _close = await _open_user_driver(vdcm, vfio, iommu, bus, v.uuid, UserProcess(bus, f"p{i}"), sva=i % 2 == 1)
         drivers.append(drv)
 
     async def traffic(drv: Any, seed: int) -> None:
         r = random.Random(seed)
         for _ in range(6):
-            n = r.choice([64, 500, 4096, 6000])
-            src, dst = await drv.mem.alloc(n), await drv.mem.alloc(n)
-            data = r.randbytes(n)
-            drv.mem.write(src, data)
-            await drv.queues[0].copy(src, dst, n)
-            assert drv.mem.read(dst, n) == data
-            await drv.mem.free(src)
-            await drv.mem.free(dst)
+            await _copy_checked(drv, drv.queues[0], r.randbytes(r.choice([64, 500, 4096, 6000])))
 
     tasks = [cocotb.start_soon(traffic(d, rng.getrandbits(32))) for d in drivers]
     await Combine(*tasks)
