@@ -5,7 +5,8 @@
 /// first/last BE, PASID prefix per request. Docs: rtl/dma/README.md.
 /// Pipeline: request FIFO -> planner (one TLP header per clock) -> plan FIFO;
 ///           planner -> job FIFO -> RAM word reader (credit-based) -> word FIFO;
-///           plan FIFO + word FIFO -> aligner (two-word window, byte rotate) -> spill -> link.
+///           plan FIFO + word FIFO -> aligner (two-word window, byte rotate) -> output stage (BME gate,
+///           register slice, status) -> link.
 `resetall
 `default_nettype none
 module ep_dma_wr #(
@@ -319,6 +320,17 @@ module ep_dma_wr #(
     logic                  eop;
   } beat_t;
 
+  // aligner -> output stage: a beat, or a status-only token (skip plan: no TLP)
+  typedef struct packed {
+    beat_t               beat;
+    logic                tok;      // no beat: status / message drop only
+    logic                req_end;  // last beat (or the token) of its request
+    logic                sts_en;
+    logic                msi;
+    logic [TagWidth-1:0] tag;
+    logic [3:0]          err;      // planner error (BME at start) or DMA_OK
+  } oitem_t;
+
   logic                 lo_v_q, hi_v_q, lo_v_d, hi_v_d;
   logic [DataWidth-1:0] lo_q, hi_q, lo_d, hi_d;
   logic [BW-1:0]        off_al_q, off_al_d;
@@ -329,12 +341,8 @@ module ep_dma_wr #(
   logic [BW:0]          nbytes;
   logic [BW+1:0]        new_off;
   logic [2*DataWidth-1:0] window;
-  beat_t                beat;
+  oitem_t               item;
   logic                 out_ready, out_valid;
-  logic                 sts_v_d;
-  logic [TagWidth-1:0]  sts_tag_d;
-  logic [3:0]           sts_err_d;
-  logic                 msi_drop_d;
 
   always_comb begin
     sop     = (dw_rem_q == 11'd0);
@@ -345,19 +353,25 @@ module ep_dma_wr #(
     need_hi = ((BW+2)'(off_cur) + (BW+2)'(nbytes)) > (BW+2)'(B);
     end_req = eop && plan_head.last;
 
-    out_valid = plan_head_valid && !plan_head.skip && lo_v_q && (!need_hi || hi_v_q);
-    fire_beat = out_valid && out_ready;
-    fire      = fire_beat || (plan_head_valid && plan_head.skip);
+    out_valid = plan_head_valid && (plan_head.skip || (lo_v_q && (!need_hi || hi_v_q)));
+    fire      = out_valid && out_ready;
+    fire_beat = fire && !plan_head.skip;
     plan_head_ready = fire && (plan_head.skip || eop);
 
     window = {hi_q, lo_q} >> (8 * off_cur);
-    beat.hdr  = plan_head.hdr;
-    beat.prfx = plan_head.prfx;
-    beat.data = window[DataWidth-1:0];
-    beat.strb = eop ? S'((1 << dw_cur) - 1) : '1;
-    if (eop && dw_cur == 11'(S)) beat.strb = '1;
-    beat.sop  = sop;
-    beat.eop  = eop;
+    item.beat.hdr  = plan_head.hdr;
+    item.beat.prfx = plan_head.prfx;
+    item.beat.data = window[DataWidth-1:0];
+    item.beat.strb = eop ? S'((1 << dw_cur) - 1) : '1;
+    if (eop && dw_cur == 11'(S)) item.beat.strb = '1;
+    item.beat.sop  = sop;
+    item.beat.eop  = eop;
+    item.tok     = plan_head.skip;
+    item.req_end = plan_head.skip || end_req;
+    item.sts_en  = plan_head.sts_en;
+    item.msi     = plan_head.msi;
+    item.tag     = plan_head.tag;
+    item.err     = plan_head.err;
 
     new_off  = (BW+2)'(off_cur) + (BW+2)'(nbytes);
     drop_lo  = fire_beat && (new_off >= (BW+2)'(B) || end_req);
@@ -382,52 +396,99 @@ module ep_dma_wr #(
         hi_v_d = 1'b1;  hi_d = word_head;
       end
     end
-
-    // status: one per request at its end (or skip)
-    sts_v_d    = fire && plan_head.sts_en && (plan_head.skip || end_req);
-    sts_tag_d  = plan_head.tag;
-    sts_err_d  = plan_head.err;
-    msi_drop_d = fire && plan_head.skip && plan_head.msi && (plan_head.err != ep_dma_pkg::DMA_OK);
   end
 
   always_ff @(posedge clk) begin
     if (rst) begin
-      lo_v_q         <= 1'b0;
-      hi_v_q         <= 1'b0;
-      dw_rem_q       <= '0;
-      m_wr_sts_valid <= 1'b0;
+      lo_v_q   <= 1'b0;
+      hi_v_q   <= 1'b0;
+      dw_rem_q <= '0;
+    end else begin
+      lo_v_q   <= lo_v_d;
+      hi_v_q   <= hi_v_d;
+      dw_rem_q <= dw_rem_d;
+    end
+  end
+  always_ff @(posedge clk) begin
+    lo_q     <= lo_d;
+    hi_q     <= hi_d;
+    off_al_q <= off_al_d;
+  end
+
+  // ============================ output stage: BME gate + register slice ====================
+  // Two entries like ep_spill_reg: a = the link output register, b = skid (s_ready = !b, a flop).
+  // The item next in line for `a` (b if full, else the aligner's) is the *candidate*. A TLP is
+  // committed when its sop beat is loaded into `a` (presented on the link; from then on it
+  // completes, never cut). A candidate sop while cfg_bus_master_en = 0 — or of a request that
+  // already lost a TLP — is discarded with the rest of its TLP; discards and tokens need no
+  // link slot. The write status (and the message drop pulse) is raised when the request's last
+  // item is loaded into `a` or discarded, so statuses stay in request order; it reports
+  // DMA_ERR_BME if any TLP of the request was discarded.
+  logic      a_valid_q, b_valid_q, a_free, cand_v, cand_drop, take;
+  beat_t     a_q;
+  oitem_t    b_q, cand;
+  logic      tlp_drop_q, tlp_drop_d;   // discarding the rest of a TLP whose sop was discarded
+  logic      req_drop_q, req_drop_d;   // a TLP of the current request was discarded
+  logic      sts_v_d, msi_drop_d;
+  logic [3:0] sts_err_d;
+
+  always_comb begin
+    out_ready = !b_valid_q;
+    a_free    = !a_valid_q || tx_wr_req_tlp_ready;
+    cand_v    = b_valid_q || out_valid;
+    cand      = b_valid_q ? b_q : item;
+    cand_drop = cand.tok || (cand.beat.sop ? (!cfg_bus_master_en || req_drop_q) : tlp_drop_q);
+    take      = cand_v && (cand_drop || a_free);
+
+    tlp_drop_d = tlp_drop_q;
+    if (take && !cand.tok) tlp_drop_d = cand_drop && !cand.beat.eop;
+    req_drop_d = req_drop_q;
+    if (take && cand.req_end)          req_drop_d = 1'b0;
+    else if (take && cand_drop)        req_drop_d = 1'b1;
+
+    sts_v_d    = take && cand.req_end && cand.sts_en;
+    sts_err_d  = cand.err;
+    if (cand.err == ep_dma_pkg::DMA_OK && (req_drop_q || (cand_drop && !cand.tok))) begin
+      sts_err_d = ep_dma_pkg::DMA_ERR_BME;
+    end
+    msi_drop_d = take && cand.msi && cand_drop && (!cand.tok || cand.err != ep_dma_pkg::DMA_OK);
+  end
+
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      a_valid_q       <= 1'b0;
+      b_valid_q       <= 1'b0;
+      tlp_drop_q      <= 1'b0;
+      req_drop_q      <= 1'b0;
+      m_wr_sts_valid  <= 1'b0;
       m_stat_msi_drop <= 1'b0;
     end else begin
-      lo_v_q         <= lo_v_d;
-      hi_v_q         <= hi_v_d;
-      dw_rem_q       <= dw_rem_d;
-      m_wr_sts_valid <= sts_v_d;
+      if (a_free) a_valid_q <= take && !cand_drop;
+      if (b_valid_q)                 b_valid_q <= !take;
+      else if (out_valid && !take)   b_valid_q <= 1'b1;   // aligner item parked (link stalled)
+      tlp_drop_q      <= tlp_drop_d;
+      req_drop_q      <= req_drop_d;
+      m_wr_sts_valid  <= sts_v_d;
       m_stat_msi_drop <= msi_drop_d;
     end
   end
   always_ff @(posedge clk) begin
-    lo_q           <= lo_d;
-    hi_q           <= hi_d;
-    off_al_q       <= off_al_d;
-    m_wr_sts_tag   <= sts_tag_d;
+    if (a_free && take && !cand_drop) a_q <= cand.beat;
+    if (!b_valid_q && out_valid && !take) b_q <= item;
+    m_wr_sts_tag   <= cand.tag;
     m_wr_sts_error <= sts_err_d;
   end
 
-  beat_t beat_out;
-  ep_spill_reg #(.Width($bits(beat))) u_out (
-    .clk, .rst,
-    .s_data (beat),     .s_valid (out_valid),          .s_ready (out_ready),
-    .m_data (beat_out), .m_valid (tx_wr_req_tlp_valid), .m_ready (tx_wr_req_tlp_ready)
-  );
-  assign tx_wr_req_tlp_hdr  = beat_out.hdr;
-  assign tx_wr_req_tlp_data = beat_out.data;
-  assign tx_wr_req_tlp_strb = beat_out.strb;
-  assign tx_wr_req_tlp_prfx = beat_out.prfx;
-  assign tx_wr_req_tlp_sop  = beat_out.sop;
-  assign tx_wr_req_tlp_eop  = beat_out.eop;
+  assign tx_wr_req_tlp_valid = a_valid_q;
+  assign tx_wr_req_tlp_hdr   = a_q.hdr;
+  assign tx_wr_req_tlp_data  = a_q.data;
+  assign tx_wr_req_tlp_strb  = a_q.strb;
+  assign tx_wr_req_tlp_prfx  = a_q.prfx;
+  assign tx_wr_req_tlp_sop   = a_q.sop;
+  assign tx_wr_req_tlp_eop   = a_q.eop;
 
   assign m_wr_busy = req_head_valid || plan_head_valid || rd_active_q || (inflight_q != '0)
-                     || tx_wr_req_tlp_valid;
+                     || a_valid_q || b_valid_q;
 
   logic unused_ok;
   assign unused_ok = ^{word_in_ready, p_end, s_msi_req_addr[1:0], window[2*DataWidth-1:DataWidth]};

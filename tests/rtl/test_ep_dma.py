@@ -30,6 +30,7 @@ SLOT = 4096  # local buffer bytes per copy slot (16 slots)
 HOST_BASE = 0x1_2340_0000  # above 4 GiB: 4-DW headers
 HOST_SIZE = 1 << 20
 MSI_BASE = 0xFEE0_0000
+DMA_OK, DMA_ERR_BME = 0, 6
 
 
 @dataclass
@@ -66,6 +67,13 @@ class DmaBench:
         self.msis = 0
         self.first: int | None = None
         self.last = 0
+        self.bme_off = False  # BME was cleared: DMA_ERR_BME statuses and message drops allowed
+        self.sops = 0  # request TLPs started on the link (MRds + first beats of MWrs)
+        self.presented = 0  # this cycle: request TLPs on the link not yet started (valid && sop)
+        self.rd_sts: dict[int, int] = {}
+        self.wr_sts: dict[int, int] = {}
+        self.msi_reqs = 0
+        self.msi_drops = 0
 
     async def reset(self) -> None:
         dut = self.dut
@@ -211,7 +219,12 @@ class DmaBench:
         if msi is not None and dut.s_msi_req_ready.value:
             self.msi_q.popleft()
             msi.state = "msi"
+            self.msi_reqs += 1
+        self.presented = int(dut.tx_rd_req_tlp_valid.value) + int(
+            bool(dut.tx_wr_req_tlp_valid.value and dut.tx_wr_req_tlp_sop.value)
+        )
         if rd_ready and dut.tx_rd_req_tlp_valid.value:
+            self.sops += 1
             if self.first is None:
                 self.first = self.cycle
             beats = self.completions(dut.tx_rd_req_tlp_hdr.value.to_unsigned())
@@ -220,6 +233,7 @@ class DmaBench:
             self.cur.popleft()
         if wr_ready and dut.tx_wr_req_tlp_valid.value:
             if dut.tx_wr_req_tlp_sop.value:
+                self.sops += 1
                 self.wr_tlp = (
                     dut.tx_wr_req_tlp_hdr.value.to_unsigned(),
                     dut.tx_wr_req_tlp_prfx.value.to_unsigned(),
@@ -233,10 +247,20 @@ class DmaBench:
                 self.wr_tlp = None
         if dut.m_rd_sts_valid.value:
             c = self.copies[dut.m_rd_sts_tag.value.to_unsigned()]
-            assert dut.m_rd_sts_error.value.to_unsigned() == 0
-            self.wr_q.append(c)
+            err = dut.m_rd_sts_error.value.to_unsigned()
+            self.rd_sts[c.idx] = err
+            if err == DMA_OK:
+                self.wr_q.append(c)
+            else:
+                assert self.bme_off and err == DMA_ERR_BME, f"read status {err} of copy {c.idx}"
+                c.state = "failed"
         if dut.m_wr_sts_valid.value:
-            assert dut.m_wr_sts_error.value.to_unsigned() == 0
+            err = dut.m_wr_sts_error.value.to_unsigned()
+            self.wr_sts[dut.m_wr_sts_tag.value.to_unsigned()] = err
+            assert err == DMA_OK or (self.bme_off and err == DMA_ERR_BME), f"write status {err}"
+        if dut.m_stat_msi_drop.value:
+            assert self.bme_off, "interrupt message dropped with BME set"
+            self.msi_drops += 1
         await RisingEdge(dut.clk)
         self.cycle += 1
 
@@ -279,6 +303,62 @@ async def random_copies(dut, backpressure: bool) -> None:
         dst = HOST_BASE + HOST_SIZE // 2 + i * (SLOT + 256) + rng.randrange(0, 256)  # disjoint
         copies.append(Copy(i, src, dst, n, off, rng.getrandbits(20)))
     await tb.run(copies, 16, 100000)
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+@cocotb.parametrize(backpressure=[False, True])
+async def bus_master_cleared_mid_copy(dut, backpressure: bool) -> None:
+    """16 COPYs in flight (queued reads, multi-TLP writes, interrupt messages) when BME drops: no
+    request TLP that was not already presented starts afterwards; every request still gets its
+    status (DMA_OK or DMA_ERR_BME), dropped messages are counted, the engine goes idle; with BME
+    set again, COPYs work normally."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = DmaBench(dut, rng)
+    tb.mps, tb.mrrs = 128, 256
+    await tb.reset()
+    if backpressure:
+        tb.p_ready, tb.p_cpl = 0.6, 0.7
+    copies = []
+    for i in range(16):
+        n = rng.randint(1, SLOT)
+        src = HOST_BASE + rng.randrange(0, HOST_SIZE // 2 - n)
+        dst = HOST_BASE + HOST_SIZE // 2 + i * (SLOT + 256) + rng.randrange(0, 256)
+        copies.append(Copy(i, src, dst, n, i * SLOT + rng.randint(0, SLOT - n), rng.getrandbits(20)))
+    tb.copies = copies
+    tb.rd_q.extend(copies)
+    for _ in range(rng.randint(60, 600)):
+        await tb.step()
+    sops = tb.sops
+    tb.bme_off = True
+    dut.cfg_bus_master_en.value = 0  # for the cycle now starting
+    await tb.step()
+    presented = tb.presented
+    for _ in range(20000):
+        await tb.step()
+        idle = not (tb.rd_q or tb.wr_q or tb.msi_q or tb.pending or tb.cur)
+        if idle and not int(dut.m_rd_busy.value) and not int(dut.m_wr_busy.value):
+            break
+    assert not int(dut.m_rd_busy.value) and not int(dut.m_wr_busy.value), "engine not idle"
+    late = tb.sops - sops
+    assert late <= presented, f"{late} request TLPs started after BME was cleared ({presented} presented)"
+    assert sorted(tb.rd_sts) == list(range(16)), "read without status"
+    assert len(tb.wr_sts) == sum(1 for c in copies if c.state in ("wr", "msi", "done"))
+    assert tb.msis + tb.msi_drops == tb.msi_reqs
+    n_bme = sum(e == DMA_ERR_BME for e in [*tb.rd_sts.values(), *tb.wr_sts.values()]) + tb.msi_drops
+    assert n_bme, "BME cleared too late to cut anything"
+    log.info(
+        "BME cleared after %d request TLPs (%d later): %d copies done, %d BME statuses, %d messages dropped",
+        sops, late, tb.msis, n_bme - tb.msi_drops, tb.msi_drops,
+    )
+    # BME set again
+    dut.cfg_bus_master_en.value = 1
+    tb.bme_off = False
+    tb.msis = 0
+    again = [
+        Copy(i, HOST_BASE + rng.randrange(0, HOST_SIZE // 4), HOST_BASE + HOST_SIZE // 2 + i * (SLOT + 256), 2000, 0, i)
+        for i in range(8)
+    ]
+    await tb.run(again, 8, 40000)
 
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")

@@ -93,6 +93,7 @@ class RdBench:
         self.cpl_beats = 0
         self.first_mrd: int | None = None
         self.last_sts = 0
+        self.presented_mrd = False  # this cycle: an MRd is on the link (valid)
 
     async def reset(self, mrrs_code: int, bme: int = 1) -> None:
         dut = self.dut
@@ -186,6 +187,7 @@ class RdBench:
             dut.rx_cpl_tlp_eop.value = int(eop)
             dut.rx_cpl_tlp_strb.value = strb
         await ReadOnly()
+        self.presented_mrd = bool(dut.tx_rd_req_tlp_valid.value)
         if req is not None and dut.s_rd_req_ready.value:
             self.todo.popleft()
             self.reqs.append(req)
@@ -390,6 +392,57 @@ async def bus_master_disabled(dut) -> None:
     assert tb.first_mrd is None
     for r in reqs:
         assert tb.done[r.tag] == (DMA_ERR_BME if r.length else DMA_OK)
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+@cocotb.parametrize(backpressure=[False, True])
+async def bus_master_cleared_mid_request(dut, backpressure: bool) -> None:
+    """BME drops while a multi-MRd read and more requests are queued: no MRd that was not already
+    presented goes out after that; MRds already sent get their completions and free their tags;
+    cut and later requests report DMA_ERR_BME, finished ones DMA_OK. BME set again: normal reads."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    await tb.reset(0)  # MRRS 128: a 4 KiB read is 32+ MRds
+    if backpressure:
+        tb.p_req_ready, tb.p_cpl_valid, tb.p_ram_ready = 0.5, 0.6, 0.7
+    reqs = [RdReq(addr=0x3_0000_0000 + rng.randint(0, 64), length=4096, ram_addr=rng.randint(0, 64), tag=0)]
+    reqs += [tb.random_req(t) for t in range(1, 10)]
+    for r in reqs:
+        tb.add(r)
+    while tb.first_mrd is None:
+        await tb.step()
+    for _ in range(rng.randint(0, 60)):
+        await tb.step()
+    sent = sum(r.next_chunk for r in tb.reqs)
+    dut.cfg_bus_master_en.value = 0  # for the cycle now starting
+    await tb.step()
+    presented = tb.presented_mrd
+    for _ in range(CPL_TIMEOUT // 2):
+        if len(tb.done) == len(reqs) and not tb.pending and not tb.cur_beats and not int(dut.m_rd_busy.value):
+            break
+        await tb.step()
+    assert len(tb.done) == len(reqs), "requests without status"
+    assert not tb.pending and not tb.cur_beats and int(dut.m_rd_busy.value) == 0
+    assert not tb.outstanding, "MRds without completion"
+    late = sum(r.next_chunk for r in tb.reqs) - sent
+    assert late <= int(presented), f"{late} MRds after BME was cleared (presented: {presented})"
+    for r in reqs:
+        exp = DMA_OK if r.next_chunk == len(r.chunks) else DMA_ERR_BME
+        assert tb.done[r.tag] == exp, f"request {r.tag}: {tb.done[r.tag]} != {exp}"
+    assert any(v == DMA_ERR_BME for v in tb.done.values())
+    log.info(
+        "BME cleared after %d MRds (%d later): %d of %d requests BME",
+        sent, late, sum(v == DMA_ERR_BME for v in tb.done.values()), len(reqs),
+    )
+    # BME set again: tags were released, reads work normally
+    dut.cfg_bus_master_en.value = 1
+    tb.done.clear()
+    tb.reqs.clear()
+    tb.mrd_ptr = 0
+    again = [tb.random_req(t) for t in range(10)]
+    await tb.run_all(again, 100000)
+    for r in again:
+        assert tb.done[r.tag] == DMA_OK, f"request {r.tag} after BME set again: {tb.done[r.tag]}"
 
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")

@@ -76,6 +76,7 @@ class WrBench:
         self.first_beat: int | None = None
         self.last_beat = 0
         self.msi_drops = 0
+        self.presented_sop = False  # this cycle: a TLP's first beat is on the link (valid && sop)
 
     async def reset(self, mps_code: int, bme: int = 1) -> None:
         dut = self.dut
@@ -156,6 +157,7 @@ class WrBench:
             self.sts.append((dut.m_wr_sts_tag.value.to_unsigned(), dut.m_wr_sts_error.value.to_unsigned()))
         if dut.m_stat_msi_drop.value:
             self.msi_drops += 1
+        self.presented_sop = bool(dut.tx_wr_req_tlp_valid.value and dut.tx_wr_req_tlp_sop.value)
         if tx_ready and dut.tx_wr_req_tlp_valid.value:
             self.beat()
         await RisingEdge(dut.clk)
@@ -304,6 +306,58 @@ async def bus_master_disabled(dut) -> None:
     exp = [(r.tag, DMA_ERR_BME if r.length else DMA_OK) for r in reqs if not r.msi]
     assert tb.sts == exp
     assert tb.msi_drops == sum(r.msi for r in reqs)
+
+
+@cocotb.test(timeout_time=3, timeout_unit="ms")
+@cocotb.parametrize(backpressure=[False, True])
+async def bus_master_cleared_mid_request(dut, backpressure: bool) -> None:
+    """BME drops while a multi-TLP write, immediates and messages are queued: no TLP that was not
+    already presented starts after that; the cut request and every later one report DMA_ERR_BME,
+    dropped messages are counted, no TLP is cut. BME set again: everything works normally."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = WrBench(dut, rng)
+    await tb.reset(0)  # MPS 128: a 4 KiB write is 32+ TLPs
+    if backpressure:
+        tb.p_tx_ready, tb.p_cmd_ready, tb.max_lat = 0.6, 0.7, 4
+    reqs = [WrReq(addr=0x1000 + rng.randint(0, 64), length=4096, ram_addr=rng.getrandbits(16), tag=0)]
+    reqs += [tb.random_req(t) for t in range(1, 12)]
+    reqs += [WrReq(addr=0xFEE0_0000, length=4, msi=True, imm=b"\x01\x02\x03\x04")]
+    tb.todo.extend(reqs)
+    while not tb.tlps and tb.cur is None:
+        await tb.step()
+    for _ in range(rng.randint(0, 160)):  # inside the first write or a later request
+        await tb.step()
+    # drop BME for the cycle now starting; only the TLP in progress or one already presented
+    # (valid && sop in this cycle) may still go out
+    n_tlps, in_tlp = len(tb.tlps), tb.cur is not None
+    dut.cfg_bus_master_en.value = 0
+    await tb.step()
+    presented = tb.presented_sop
+    for _ in range(3000):
+        await tb.step()
+        if not tb.todo and int(dut.m_wr_busy.value) == 0:
+            break
+    assert not tb.todo and int(dut.m_wr_busy.value) == 0, "engine did not drain with BME clear"
+    assert tb.cur is None, "a TLP was cut"
+    late = len(tb.tlps) - n_tlps
+    assert late <= int(in_tlp) + int(presented), f"{late} TLPs started after BME was cleared"
+    writes = [r for r in reqs if not r.msi]
+    exp = [(r.tag, DMA_OK if r.length == 0 or r.off == r.length else DMA_ERR_BME) for r in writes]
+    assert tb.sts == exp, f"statuses {tb.sts} != {exp}"
+    assert any(e == DMA_ERR_BME for _, e in exp), "BME dropped too late to cut anything"
+    assert tb.msi_drops == sum(1 for r in reqs if r.msi and r.off != r.length)
+    assert tb.msi_drops >= 1
+    log.info(
+        "BME cleared after %d TLPs (%d later, presented=%s): %d of %d write statuses BME, %d messages dropped",
+        n_tlps, late, presented, sum(e == DMA_ERR_BME for _, e in exp), len(exp), tb.msi_drops,
+    )
+    # BME set again: a normal run, fully checked
+    dut.cfg_bus_master_en.value = 1
+    tb.expect.clear()
+    tb.sts.clear()
+    tb.sts_expect.clear()
+    tb.todo.extend(tb.random_req(t) for t in range(100, 130))
+    await tb.run(30000)
 
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
