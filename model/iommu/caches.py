@@ -32,9 +32,11 @@ class PasidCacheEntry:
 class IotlbEntry:
     """One cached 4 KiB slice of a translated page."""
 
-    __slots__ = ("did", "off_mask", "out_base", "pasid", "pgtt", "sid", "t", "tail", "vbase", "write_ok")
+    __slots__ = (
+        "did", "off_mask", "out_base", "pasid", "pgtt", "read_ok", "sid", "t", "tail", "vbase", "write_ok",
+    )  # fmt: skip
 
-    def __init__(self, sid: int, t: Translation, vbase: int, write_ok: bool) -> None:
+    def __init__(self, sid: int, t: Translation, vbase: int, write_ok: bool, read_ok: bool = True) -> None:
         self.sid = sid
         self.did = t.did
         self.pasid = t.pasid
@@ -45,6 +47,9 @@ class IotlbEntry:
         self.off_mask = (1 << t.page_shift) - 1
         self.out_base = t.hpa & ~self.off_mask
         self.write_ok = write_ok
+        # A second-stage leaf may grant W without R: an entry filled by a write is only known
+        # readable when the table has no read permission bit (first stage, pass-through).
+        self.read_ok = read_ok
 
     def overlaps(self, start: int, end: int) -> bool:
         return self.vbase < end and start < self.vbase + self.off_mask + 1

@@ -205,7 +205,7 @@ class VtdIommu:
     ) -> Translation | Fault:
         """Translate one untranslated request (no 4 KiB crossing); faults are values."""
         e = self._iotlb.get((sid, -1 if pasid is None else pasid, pmr, addr >> 12))
-        if e is not None and (e.write_ok or not write) and not er:
+        if e is not None and (e.write_ok if write else e.read_ok) and not er:
             # tuple.__new__ directly: half the cost of calling the NamedTuple constructor
             return _tuple_new(Translation, (e.out_base | (addr & e.off_mask), *e.tail))
         return self._miss(sid, pasid, addr, write, pmr, er)
@@ -374,7 +374,8 @@ class VtdIommu:
         t = Translation(hpa, shift, pe.did, eff, pgtt)
         caches.put_iotlb(
             (sid, -1 if pasid is None else pasid, pmr, addr >> 12),
-            IotlbEntry(sid, t, addr & ~((1 << shift) - 1), write),
+            IotlbEntry(sid, t, addr & ~((1 << shift) - 1), write,
+                       not write or pgtt in (Pgtt.FIRST_STAGE, Pgtt.PASS_THROUGH)),
         )
         return t
 

@@ -209,9 +209,15 @@ async def vfio_open(
     group = vfio.open_group(gid)
     if not group.get_status() & u.VFIO_GROUP_FLAGS_VIABLE:
         raise VfioError(22, f"group {gid} not viable")
-    await group.set_container(container)
-    await container.set_iommu(iommu_type)
-    return container, group.get_device_fd(name)
+    try:
+        await group.set_container(container)
+        await container.set_iommu(iommu_type)
+        dev = group.get_device_fd(name)
+    except BaseException:
+        await group.close()  # leaves the container if it got in
+        raise
+    await group.close()  # QEMU keeps it open; the device fd holds the group either way
+    return container, dev
 
 
 async def vmm_attach(
@@ -226,6 +232,7 @@ async def vmm_attach(
 
 
 async def vfio_close(vfio: Vfio, gid: int, container: VfioContainer, dev: VfioDevice) -> None:
-    dev.close()
-    await vfio.open_group(gid).unset_container()
+    """Close the device fd (interrupts off, reset, mmaps revoked; its group, already closed by
+    :func:`vfio_open`, then leaves the container), then the container (mappings unpinned)."""
+    await dev.close()
     await container.close()

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from siov_sim.model.mem import PAGE_SIZE, PageAllocator
@@ -31,13 +32,25 @@ def _round_up(n: int) -> int:
 class UserProcess:
     """A process address space: ``mmap_anon`` backs VAs with freshly allocated host pages."""
 
-    def __init__(self, bus: HostBus, name: str, *, va_base: int = 0x7F00_0000_0000, va_size: int = 1 << 36) -> None:
+    def __init__(
+        self,
+        bus: HostBus,
+        name: str,
+        *,
+        va_base: int = 0x7F00_0000_0000,
+        va_size: int = 1 << 36,
+        rlimit_memlock: int | None = None,
+    ) -> None:
         self.bus = bus
         self.name = name
         self._va = PageAllocator(va_base, va_size)
         self._pages: dict[int, int] = {}  # va page -> hpa page
         self._regions: dict[int, list[int]] = {}  # va start -> hpa pages
-        self._pins: dict[int, int] = {}  # va page -> pin count (VFIO MAP_DMA)
+        self._pins: dict[int, int] = {}  # hpa page -> pin count (VFIO MAP_DMA)
+        self._orphans: set[int] = set()  # hpa pages munmapped while pinned: freed at the last unpin
+        #: RLIMIT_MEMLOCK in bytes (None = unlimited: CAP_IPC_LOCK, or what libvirt gives QEMU)
+        self.rlimit_memlock = rlimit_memlock
+        self.locked_vm = 0  # mm->locked_vm in bytes, charged by VFIO type1 for pinned pages
         self.sva: IoDomain | None = None  # first-stage table, when the process uses SVA
         self.log = logging.getLogger(f"{__name__}.{name}")
 
@@ -66,33 +79,47 @@ class UserProcess:
     def region_size(self, va: int) -> int:
         return len(self._regions[va]) * PAGE_SIZE
 
-    def pin(self, vaddr: int, size: int) -> None:
-        """``pin_user_pages``: the pages stay while a device may DMA to them."""
+    def pin_pages(self, vaddr: int, size: int) -> list[int]:
+        """``pin_user_pages``: the pages stay allocated while a device may DMA to them, even if
+        the process unmaps them meanwhile; returns their host-physical addresses."""
+        hpas = []
         for off in range(0, size, PAGE_SIZE):
-            page = (vaddr + off) & ~(PAGE_SIZE - 1)
-            self._pins[page] = self._pins.get(page, 0) + 1
+            hpa = self._pages.get((vaddr + off) & ~(PAGE_SIZE - 1))
+            if hpa is None:
+                raise MemoryError(f"{self.name}: 0x{vaddr + off:x} not mapped")
+            hpas.append(hpa)
+        for hpa in hpas:
+            self._pins[hpa] = self._pins.get(hpa, 0) + 1
+        return hpas
 
-    def unpin(self, vaddr: int, size: int) -> None:
-        for off in range(0, size, PAGE_SIZE):
-            page = (vaddr + off) & ~(PAGE_SIZE - 1)
-            n = self._pins.get(page, 0) - 1
+    def unpin_pages(self, hpas: Sequence[int]) -> None:
+        for hpa in hpas:
+            n = self._pins.get(hpa, 0) - 1
             if n < 0:
-                raise ValueError(f"{self.name}: unpin of unpinned page 0x{page:x}")
+                raise ValueError(f"{self.name}: unpin of unpinned page 0x{hpa:x}")
             if n:
-                self._pins[page] = n
-            else:
-                del self._pins[page]
+                self._pins[hpa] = n
+                continue
+            del self._pins[hpa]
+            if hpa in self._orphans:  # munmapped while pinned: the last pin held it
+                self._orphans.discard(hpa)
+                self.bus.alloc.free(hpa)
+
+    def pinned_pages(self) -> int:
+        return len(self._pins)
 
     async def munmap(self, va: int) -> None:
-        size = self.region_size(va)
-        if any(self._pins.get(va + off) for off in range(0, size, PAGE_SIZE)):
-            raise MemoryError(f"{self.name}: 0x{va:x} is pinned for DMA (unmap it from VFIO first)")
+        """munmap(2): the VA range goes; a page that VFIO still holds pinned stays allocated
+        (the device may still reach it through its IOVA) and is freed when it is unpinned."""
         hpas = self._regions.pop(va)
         if self.sva is not None:
             await self.sva.unmap(va, len(hpas) * PAGE_SIZE)  # IOTLB shot down before reuse
         for i, hpa in enumerate(hpas):
             del self._pages[va + i * PAGE_SIZE]
-            self.bus.alloc.free(hpa)
+            if self._pins.get(hpa):
+                self._orphans.add(hpa)
+            else:
+                self.bus.alloc.free(hpa)
         self._va.free(va)
 
     async def exit(self) -> None:
@@ -130,6 +157,10 @@ class UserProcess:
 
     def pages(self) -> int:
         return len(self._pages)
+
+    def orphaned_pages(self) -> int:
+        """Pages unmapped by the process but still pinned for DMA."""
+        return len(self._orphans)
 
 
 class GuestVm:

@@ -6,6 +6,7 @@ See the package docstring for the API. Register access only through ``HostBus.mm
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from enum import Enum
 
 from siov_sim.sw.bus import Event, HostBus, MsiMessage, mmio_read32, mmio_read64, mmio_write32, mmio_write64
 from siov_sim.sw.iommu import descs
-from siov_sim.sw.iommu.pagetable import PAGE, HostTableSpace, Mapping, PageTable, PteFormat
+from siov_sim.sw.iommu.pagetable import PAGE, AlreadyMapped, HostTableSpace, Mapping, PageTable, PteFormat
 
 IOMMU_BASE = 0xFED9_0000
 
@@ -30,7 +31,16 @@ FLPT_DEFAULT_DID = 1  # Linux: DID for pass-through entries
 
 
 class IommuError(Exception):
-    """The IOMMU did not respond as expected, reported an error, or an argument is invalid."""
+    """The IOMMU did not respond as expected, reported an error, or an argument is invalid.
+
+    ``errno`` is what Linux's IOMMU API would return for it (``-EEXIST`` for a range that is
+    already mapped, ``-EINVAL`` for a bad argument, ``-EIO`` for a unit that misbehaved), so a
+    caller such as VFIO can hand it on unchanged.
+    """
+
+    def __init__(self, msg: str, err: int = errno.EIO) -> None:
+        super().__init__(msg)
+        self.errno = err
 
 
 class DomainKind(Enum):
@@ -136,20 +146,22 @@ class Domain:
     def map(self, iova: int, hpa: int, size: int, *, read: bool = True, write: bool = True, user: bool = True) -> None:
         """Map ``[iova, iova+size)`` -> ``[hpa, ...)`` (not-present -> present: no invalidation)."""
         if self.pgtable is None:
-            raise IommuError("a pass-through domain has no page table")
+            raise IommuError("a pass-through domain has no page table", errno.EINVAL)
         try:
             self.pgtable.map(iova, hpa, size, read=read, write=write, user=user)
+        except AlreadyMapped as e:
+            raise IommuError(str(e), errno.EEXIST) from e
         except ValueError as e:
-            raise IommuError(str(e)) from e
+            raise IommuError(str(e), errno.EINVAL) from e
 
     async def unmap(self, iova: int, size: int) -> None:
         """Clear the PTEs, invalidate every attached (sid, pasid) and wait, then free tables."""
         if self.pgtable is None:
-            raise IommuError("a pass-through domain has no page table")
+            raise IommuError("a pass-through domain has no page table", errno.EINVAL)
         try:
             freed = self.pgtable.unmap(iova, size)
         except ValueError as e:
-            raise IommuError(str(e)) from e
+            raise IommuError(str(e), errno.EINVAL) from e
         await self.driver.flush_range(self, iova, size)
         self.pgtable.free_tables(freed)
 
@@ -601,6 +613,46 @@ class IommuDriver:
         del dev.bound[pasid]
         domain.devices.discard((sid, pasid))
         self.log.info("sid %04x pasid %d unbound", sid, pasid)
+
+    async def replace_pasid(self, sid: int, pasid: int, domain: Domain, *, supervisor: bool = False) -> None:
+        """Switch a bound (sid, PASID) to ``domain`` without a window where it is not present.
+
+        What Linux's ``intel_pasid_replace_*()`` does for ``iommu_replace_device_pasid()`` /
+        iommufd's HWPT replace: the whole 512-bit entry is rewritten with P kept set, then the
+        PASID cache, the IOTLB of the old and the new DID and the dev-TLB are invalidated and
+        waited for. DMA in flight is translated by the old or the new table, never faults on a
+        missing entry, so the device's queues keep running.
+        """
+        dev = self._devices.get(sid)
+        if dev is None or pasid not in dev.bound:
+            raise IommuError(f"sid {sid:04x} PASID {pasid} not bound", errno.EINVAL)
+        if supervisor and domain.kind not in (DomainKind.FIRST_STAGE, DomainKind.NESTED):
+            raise IommuError("supervisor requests need a first-stage or nested domain", errno.EINVAL)
+        old = dev.bound[pasid]
+        if old is domain:
+            return
+        ea = self._pasid_entry_addr(dev, pasid, create=False)
+        assert ea is not None
+        mem = self.bus.mem
+        q = self._encode_pasid_entry(domain, supervisor)
+        for i in range(7, -1, -1):  # qword 0 (P = 1 in both entries) last
+            mem.write_u64(ea + 8 * i, q[i])
+        batch = []
+        for did in sorted({old.did, domain.did}):
+            batch.append(descs.pc_pasid(did, pasid))
+        for d in (old, domain) if old.did != domain.did else (old,):
+            if d.kind in (DomainKind.FIRST_STAGE, DomainKind.PASS_THROUGH):
+                batch.append(descs.piotlb_pasid(d.did, pasid))
+            else:
+                batch.append(descs.iotlb_dsi(d.did))
+        if self.caps.dt:
+            batch.append(descs.p_devtlb(sid, pasid))
+        await self.qi_submit_sync(batch)
+        dev.bound[pasid] = domain
+        old.devices.discard((sid, pasid))
+        domain.devices.add((sid, pasid))
+        self.log.info("sid %04x pasid %d replaced: %s did=%d -> %s did=%d", sid, pasid, old.kind.name, old.did,
+                      domain.kind.name, domain.did)
 
     async def detach_device(self, sid: int) -> None:
         """Unbind every PASID of ``sid``, clear its context entry, invalidate, then free its tables."""

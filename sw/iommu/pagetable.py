@@ -25,6 +25,10 @@ FS_P, FS_RW, FS_US, FS_A, FS_D, FS_PS = 1, 2, 4, 1 << 5, 1 << 6, 1 << 7
 SS_R, SS_W, SS_PS = 1, 2, 1 << 7
 
 
+class AlreadyMapped(ValueError):
+    """The range (or part of it) is mapped already: Linux's IOMMU API answers ``-EEXIST``."""
+
+
 class PteFormat(Enum):
     FIRST_STAGE = "fs"
     SECOND_STAGE = "ss"
@@ -123,6 +127,8 @@ class PageTable:
 
     # ------------------------------------------------------------------ map / unmap
     def _check_range(self, iova: int, size: int) -> None:
+        if iova < 0:
+            raise ValueError(f"negative address -0x{-iova:x}")
         if size <= 0 or size % PAGE or iova % PAGE:
             raise ValueError(f"range 0x{iova:x}+0x{size:x} not 4 KiB aligned")
         limit = 1 << self.input_bits
@@ -137,18 +143,25 @@ class PageTable:
     def map(self, iova: int, pa: int, size: int, *, read: bool = True, write: bool = True, user: bool = True) -> None:
         """Map ``[iova, iova+size)`` to ``[pa, ...)``, using 2M/1G leaves where aligned."""
         self._check_range(iova, size)
-        if pa % PAGE:
+        if pa % PAGE or pa < 0:
             raise ValueError("physical address not 4 KiB aligned")
         done = 0
-        while done < size:
-            v, p, rest = iova + done, pa + done, size - done
-            shift = 12
-            for s in reversed(self.page_shifts):
-                if not v % (1 << s) and not p % (1 << s) and rest >= 1 << s:
-                    shift = s
-                    break
-            self._map_one(v, p, shift, read, write, user)
-            done += 1 << shift
+        try:
+            while done < size:
+                v, p, rest = iova + done, pa + done, size - done
+                shift = 12
+                for s in reversed(self.page_shifts):
+                    if not v % (1 << s) and not p % (1 << s) and rest >= 1 << s:
+                        shift = s
+                        break
+                self._map_one(v, p, shift, read, write, user)
+                done += 1 << shift
+        except ValueError:
+            # All or nothing: take back what this call mapped (never visible to a walk, since
+            # nothing ran in between), so the caller has no half-made mapping to track.
+            if done:
+                self.free_tables(self.unmap(iova, done))
+            raise
 
     def _map_one(self, iova: int, pa: int, shift: int, read: bool, write: bool, user: bool) -> None:
         mem = self.mem
@@ -159,7 +172,7 @@ class PageTable:
             v = mem.read_u64(ea)
             if self._present(v):
                 if level <= 3 and v & FS_PS:
-                    raise ValueError(f"0x{iova:x} already mapped by a large page")
+                    raise AlreadyMapped(f"0x{iova:x} already mapped by a large page")
                 table = v & ADDR_MASK
             else:
                 stored, hpa = self.space.alloc_table()
@@ -168,7 +181,7 @@ class PageTable:
                 table = stored
         ea = self._hpa[table] + 8 * self._index(iova, leaf_level)
         if self._present(mem.read_u64(ea)):
-            raise ValueError(f"0x{iova:x} already mapped")
+            raise AlreadyMapped(f"0x{iova:x} already mapped")
         mem.write_u64(ea, self._leaf(pa, shift, read, write, user))
 
     def unmap(self, iova: int, size: int) -> list[int]:

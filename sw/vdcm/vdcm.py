@@ -145,15 +145,20 @@ class Vdcm:
             group=group,
             sw_addrs=addrs,
         )
+        forwarded: list[int] = []
         try:
             for adi, addr in zip(adis, addrs, strict=True):  # known state whatever came before
                 await self.pf.adi.reset(adi)
                 await self.pf.adi.set_ims(adi, None, masked=True)
                 await self.pf.adi.set_switch_port(adi, group, addr, send=False, recv=False)
+                forwarded.append(addr)
                 await self.pf.adi.set_forward(addr, adi)
             if domain is not None:
                 await vdev.attach_domain(domain)
         except BaseException:
+            # Undo in reverse: no switch address may keep forwarding into ADIs we hand back.
+            for addr in forwarded:
+                await self.pf.adi.set_forward(addr, None)
             self.pf.free_adis(adis)
             self._pasids.free(pasid)
             for addr in addrs:
@@ -177,8 +182,10 @@ class Vdcm:
             vdev.signal_request()  # VFIO REQ irq: ask the user to release the device
             raise VfioError(errno.EBUSY, f"mdev {uuid} is in use by a VFIO user")
         sva = self._sva.pop(uuid, None)
-        if sva is not None:
-            sva.close()
+        if sva is not None:  # the SVA user is told nothing more: its fd is closed under it
+            await sva.close()
+            if self.vfio is not None and gid is not None:
+                self.vfio.release_group(gid)
         # Nobody may keep sending into the queues we are about to free.
         for addr in vdev.sw_addrs:
             await self.pf.adi.set_forward(addr, None)
@@ -229,12 +236,24 @@ class Vdcm:
         """Bind the VDEV's PASID to a process page table (first stage) and return a device handle.
 
         The analogue of opening idxd's ``/dev/dsa/wqX.Y``, which calls ``iommu_sva_bind_device``.
+        SVA use and VFIO use exclude each other (in Linux the device is bound to one driver or
+        the other): EBUSY while its VFIO group is open or in a container, and while it is open
+        for SVA its group cannot be opened.
         """
         vdev = self.get(uuid)
         gid = self._groups.get(uuid)
-        if uuid in self._sva or (self.vfio is not None and gid is not None and self.vfio.group_in_use(gid)):
-            raise VfioError(errno.EBUSY, f"mdev {uuid} already open")
-        await vdev.attach_domain(process_domain)
+        if uuid in self._sva:
+            raise VfioError(errno.EBUSY, f"mdev {uuid} already open for SVA")
+        if vdev.attached:
+            raise VfioError(errno.EBUSY, f"mdev {uuid} is attached to a page table already")
+        if self.vfio is not None and gid is not None:
+            self.vfio.claim_group(gid, f"SVA ({uuid})")  # EBUSY if VFIO has it
+        try:
+            await vdev.attach_domain(process_domain)
+        except BaseException:
+            if self.vfio is not None and gid is not None:
+                self.vfio.release_group(gid)
+            raise
         dev = VfioDevice(vdev, None, self.vfio.eventfds if self.vfio is not None else None)
         self._sva[uuid] = dev
         return dev
@@ -243,10 +262,12 @@ class Vdcm:
         dev = self._sva.pop(uuid, None)
         if dev is None:
             raise VfioError(errno.EBADF, f"mdev {uuid} not open for SVA")
-        dev.close()
+        await dev.close()  # interrupts off, reset, mappings revoked
         vdev = self.get(uuid)
-        await vdev.release_irqs()
         await vdev.detach_domain()  # drain, then unbind + invalidate
+        gid = self._groups.get(uuid)
+        if self.vfio is not None and gid is not None:
+            self.vfio.release_group(gid)
 
     # ---- embedded switch policy (the host admin's vswitch configuration) ---------------------------
     def _join_network(self, network: str | None) -> int:

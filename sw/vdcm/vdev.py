@@ -173,6 +173,7 @@ class Vdev:
         self.rejects: list[RejectRecord] = []
         self.domain: IoDomain | None = None
         self.irq_counts = [0] * n
+        self._mmaps: list[MmioMapping] = []  # handed to the current user; revoked on close
         self.log = logging.getLogger(f"{__name__}.{uuid[:8]}")
         self._reset_msix_table()
 
@@ -264,7 +265,9 @@ class Vdev:
         addrs = [self.pf.portal_addr(self.adis[q]) for q in range(first, last + 1)]
         if any(b != a + self.page_size for a, b in itertools.pairwise(addrs)):
             raise VfioError(errno.EINVAL, "portal pages of these queues are not contiguous: map one at a time")
-        return MmioMapping(self.bus, addrs[0] + off % self.page_size, size)
+        mapping = MmioMapping(self.bus, addrs[0] + off % self.page_size, size)
+        self._mmaps = [m for m in self._mmaps if not m.revoked] + [mapping]
+        return mapping
 
     async def _bar2_read(self, off: int, length: int) -> bytes:
         q = off // self.page_size
@@ -570,6 +573,28 @@ class Vdev:
         self._vfio_masked = [False] * self.num_queues
         self._reject_count = self._last_reject = 0
         self.log.info("reset")
+
+    async def close_device(self) -> None:
+        """The user is gone (last device fd closed): what vfio-pci's ``vfio_pci_core_close_device``
+        does. Interrupts first (no callback of the old user may run again, host vectors and IMS
+        entries freed), then the device reset (every ADI drained and disabled, virtual state to
+        power-on), then the user's portal mappings revoked. The PASID binding belongs to the
+        container and goes when the group leaves it."""
+        await self.release_irqs()
+        await self.reset()
+        for m in self._mmaps:
+            m.revoke()
+        self._mmaps.clear()
+        self.log.info("closed: interrupts off, reset, %s", "mappings revoked")
+
+    async def replace_domain(self, domain: IoDomain) -> None:
+        """Point the PASID at another table without stopping the queues (iommufd HWPT replace)."""
+        if self.domain is None:
+            await self.attach_domain(domain)
+            return
+        await self.pf.iommu.replace_pasid(self.pf.sid, self.pasid, domain)
+        self.domain = domain
+        self.log.info("PASID %d moved to another page table, queues untouched", self.pasid)
 
     async def attach_domain(self, domain: IoDomain) -> None:
         if self.domain is not None:

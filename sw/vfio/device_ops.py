@@ -52,8 +52,16 @@ class MmioMapping:
         self.bus = bus
         self.hpa = hpa
         self.size = size
+        self.revoked = False
+
+    def revoke(self) -> None:
+        """The device's owner took the pages back (vfio-pci zaps user mmaps on close/reset):
+        every later access faults, as a real process gets SIGBUS."""
+        self.revoked = True
 
     def _check(self, off: int, length: int) -> int:
+        if self.revoked:
+            raise VfioError(errno.EFAULT, "mapping revoked: the device fd was closed (SIGBUS)")
         if off < 0 or off + length > self.size or off % length:
             raise VfioError(errno.EFAULT, f"access 0x{off:x}+{length} outside the {self.size} B mapping")
         return self.hpa + off
@@ -103,7 +111,14 @@ class VfioDeviceOps(Protocol):
 
     async def reset(self) -> None: ...
 
+    async def close_device(self) -> None:
+        """Last device fd closed (``vfio_device_ops.close_device``; vfio-pci: disable interrupts,
+        reset, zap the user's mmaps) so the next user finds nothing of this one's."""
+
     async def attach_domain(self, domain: IoDomain) -> None:
         """Attach the device's DMA (its PASID) to an I/O page table."""
+
+    async def replace_domain(self, domain: IoDomain) -> None:
+        """Switch an attached device's DMA to another table atomically (iommufd HWPT replace)."""
 
     async def detach_domain(self) -> None: ...

@@ -1,8 +1,11 @@
 """Mirror of ``<linux/vfio.h>``: constants, ioctl numbers and struct layouts.
 
-The names are the header's. Struct layouts are :mod:`struct` formats with the C sizes and
-offsets of the x86-64 ABI (``tests/sw/test_vfio_uapi.py`` compiles a C program against
-``/usr/include/linux/vfio.h`` and checks every number and every size/offset listed here), so
+The names are the header's: a class ``VfioFooBar`` is ``struct vfio_foo_bar`` and its fields
+carry the C member names (``next`` of a capability is ``header.next``). Struct layouts are
+:mod:`struct` formats for the x86-64 ABI; ``tests/sw/test_vfio_uapi.py`` compiles a C program
+against ``/usr/include/linux/vfio.h`` and checks every constant, and, for every struct class
+here, packs marker values and finds each field at the ``offsetof``/``sizeof`` gcc reports (and
+unpacks them back), so
 driver code written against this module could issue the same ioctls on ``/dev/vfio`` of a lab
 machine.
 """
@@ -227,6 +230,10 @@ class VfioRegionSparseMmapArea(_Struct):
     def pack(self) -> bytes:
         return struct.pack(self.FMT, self.offset, self.size)
 
+    @classmethod
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
+        return cls(*struct.unpack_from(cls.FMT, buf, off))
+
 
 @dataclass(slots=True)
 class VfioRegionInfoCapSparseMmap(_Struct):
@@ -246,10 +253,8 @@ class VfioRegionInfoCapSparseMmap(_Struct):
         if cap_id != VFIO_REGION_INFO_CAP_SPARSE_MMAP:
             raise ValueError(f"capability {cap_id} is not SPARSE_MMAP")
         base = off + struct.calcsize(cls.FMT)
-        areas = [
-            VfioRegionSparseMmapArea(*struct.unpack_from(VfioRegionSparseMmapArea.FMT, buf, base + 16 * i))
-            for i in range(nr)
-        ]
+        size = VfioRegionSparseMmapArea.sizeof()
+        areas = [VfioRegionSparseMmapArea.unpack(buf, base + size * i) for i in range(nr)]
         return cls(areas=areas, next=nxt)
 
 
@@ -310,16 +315,23 @@ class VfioIovaRange(_Struct):
     start: int
     end: int  # inclusive, as in the kernel
 
+    def pack(self) -> bytes:
+        return struct.pack(self.FMT, self.start, self.end)
+
+    @classmethod
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
+        return cls(*struct.unpack_from(cls.FMT, buf, off))
+
 
 @dataclass(slots=True)
 class VfioIommuType1InfoCapIovaRange(_Struct):
     FMT: ClassVar[str] = "<HHIII"
-    ranges: list[VfioIovaRange]
+    iova_ranges: list[VfioIovaRange]
     next: int = 0
 
     def pack(self) -> bytes:
-        head = struct.pack(self.FMT, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, 1, self.next, len(self.ranges), 0)
-        return head + b"".join(struct.pack(VfioIovaRange.FMT, r.start, r.end) for r in self.ranges)
+        head = struct.pack(self.FMT, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, 1, self.next, len(self.iova_ranges), 0)
+        return head + b"".join(r.pack() for r in self.iova_ranges)
 
     @classmethod
     def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
@@ -327,8 +339,27 @@ class VfioIommuType1InfoCapIovaRange(_Struct):
         if cap_id != VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE:
             raise ValueError(f"capability {cap_id} is not IOVA_RANGE")
         base = off + struct.calcsize(cls.FMT)
-        ranges = [VfioIovaRange(*struct.unpack_from(VfioIovaRange.FMT, buf, base + 16 * i)) for i in range(nr)]
-        return cls(ranges=ranges, next=nxt)
+        ranges = [VfioIovaRange.unpack(buf, base + VfioIovaRange.sizeof() * i) for i in range(nr)]
+        return cls(iova_ranges=ranges, next=nxt)
+
+
+@dataclass(slots=True)
+class VfioIommuType1InfoDmaAvail(_Struct):
+    """``struct vfio_iommu_type1_info_dma_avail``: header, then the DMA mappings still allowed."""
+
+    FMT: ClassVar[str] = "<HHII"
+    avail: int
+    next: int = 0
+
+    def pack(self) -> bytes:
+        return struct.pack(self.FMT, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, self.next, self.avail)
+
+    @classmethod
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
+        cap_id, _version, nxt, avail = struct.unpack_from(cls.FMT, buf, off)
+        if cap_id != VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL:
+            raise ValueError(f"capability {cap_id} is not DMA_AVAIL")
+        return cls(avail=avail, next=nxt)
 
 
 @dataclass(slots=True)

@@ -18,11 +18,11 @@ import errno
 import logging
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count
 from typing import Protocol
 
-from siov_sim.sw.driver.iommu_api import DomainKind, IoDomain, IommuApi
+from siov_sim.sw.driver.iommu_api import DomainKind, IoDomain, IommuApi, IommuError
 from siov_sim.sw.vfio import uapi as u
 from siov_sim.sw.vfio.device_ops import (
     IrqCallback,
@@ -43,11 +43,24 @@ DMA_ENTRY_LIMIT = 65535  # type1's dma_entry_limit module parameter default
 
 
 class ProcessMemory(Protocol):
-    """The calling process's address space, as MAP_DMA's ``pin_user_pages`` sees it."""
+    """The calling process's address space, as MAP_DMA's ``pin_user_pages`` sees it.
+
+    ``rlimit_memlock`` is RLIMIT_MEMLOCK in bytes (``None``: unlimited, a process with
+    CAP_IPC_LOCK or ``ulimit -l unlimited`` as libvirt gives QEMU); ``locked_vm`` is
+    ``mm->locked_vm`` in bytes, which type1 charges for every page it pins.
+    """
+
+    rlimit_memlock: int | None
+    locked_vm: int
 
     def vaddr_to_hpa(self, vaddr: int) -> int | None: ...
-    def pin(self, vaddr: int, size: int) -> None: ...
-    def unpin(self, vaddr: int, size: int) -> None: ...
+    def pin_pages(self, vaddr: int, size: int) -> list[int]:
+        """Pin every page of the range; returns their host-physical addresses."""
+        ...
+
+    def unpin_pages(self, hpas: Sequence[int]) -> None:
+        """Drop one pin of each page (a page whose VA was unmapped meanwhile is freed now)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,7 @@ class DmaMapping:
     size: int
     vaddr: int
     flags: int
+    hpas: tuple[int, ...] = ()  # the pinned pages, unpinned by UNMAP_DMA even after munmap
 
 
 class EventFds:
@@ -102,22 +116,44 @@ class Vfio:
         st = self._groups.get(gid)
         if st is None:
             raise VfioError(errno.ENOENT, f"no group {gid}")
-        if st.open_devices or st.container is not None:
+        if st.in_use():
             raise VfioError(errno.EBUSY, f"group {gid} still in use")
         del self._groups[gid]
 
     def group_in_use(self, gid: int) -> bool:
+        """A group fd is open, a device fd is open, or the group sits in a container."""
         st = self._groups.get(gid)
-        return st is not None and (bool(st.open_devices) or st.container is not None)
+        return st is not None and st.in_use()
+
+    def claim_group(self, gid: int, owner: str) -> None:
+        """Another driver took the devices (SVA use of a VDEV): VFIO opens fail with EBUSY until
+        :meth:`release_group`, as a device bound to another driver cannot be opened by VFIO."""
+        st = self._groups.get(gid)
+        if st is None:
+            raise VfioError(errno.ENOENT, f"no group {gid}")
+        if st.in_use() or st.claimed_by is not None:
+            raise VfioError(errno.EBUSY, f"group {gid} is in use ({st.claimed_by or 'VFIO'})")
+        st.claimed_by = owner
+
+    def release_group(self, gid: int) -> None:
+        st = self._groups.get(gid)
+        if st is not None:
+            st.claimed_by = None
 
     def open_container(self, process: ProcessMemory) -> VfioContainer:
         """``open("/dev/vfio/vfio")`` by ``process`` (whose pages MAP_DMA will pin)."""
         return VfioContainer(self, process)
 
     def open_group(self, gid: int) -> VfioGroup:
+        """``open("/dev/vfio/<gid>")``: exclusive, a second open fails with EBUSY (vfio_group_fops_open)."""
         st = self._groups.get(gid)
         if st is None:
             raise VfioError(errno.ENOENT, f"/dev/vfio/{gid}: no such group")
+        if st.claimed_by is not None:
+            raise VfioError(errno.EBUSY, f"/dev/vfio/{gid}: device in use by {st.claimed_by}")
+        if st.opened:
+            raise VfioError(errno.EBUSY, f"/dev/vfio/{gid}: group already open")
+        st.fd_open = True
         return VfioGroup(self, st)
 
 
@@ -126,7 +162,17 @@ class _GroupState:
     gid: int
     devices: dict[str, VfioDeviceOps]
     container: VfioContainer | None = None
-    open_devices: int = 0
+    open_devices: dict[str, int] = field(default_factory=dict)  # device name -> open fds
+    fd_open: bool = False  # the group fd itself
+    claimed_by: str | None = None
+
+    @property
+    def opened(self) -> bool:
+        """The group is open: its fd, or device fds that hold it after the fd was closed."""
+        return self.fd_open or bool(self.open_devices)
+
+    def in_use(self) -> bool:
+        return self.opened or self.container is not None
 
 
 class VfioContainer:
@@ -151,6 +197,11 @@ class VfioContainer:
         return 0
 
     async def set_iommu(self, iommu_type: int) -> None:
+        """VFIO_SET_IOMMU: a second-stage domain, every device of every group attached to it.
+
+        All or nothing (``__vfio_container_attach_groups``): if one device cannot attach, those
+        attached are detached again, the domain is freed and the container has no IOMMU model.
+        """
         if not self._groups:
             raise VfioError(errno.EINVAL, "SET_IOMMU needs a group in the container first")
         if self.iommu_type is not None:
@@ -158,12 +209,29 @@ class VfioContainer:
         if iommu_type not in (u.VFIO_TYPE1_IOMMU, u.VFIO_TYPE1v2_IOMMU, u.VFIO_TYPE1_NESTING_IOMMU):
             raise VfioError(errno.ENODEV, f"IOMMU type {iommu_type} not supported")
         # Second-stage domain in every case: nesting adds the guest's first stage on top later.
-        self.domain = self.vfio.iommu.alloc_domain(DomainKind.SECOND_STAGE)
+        try:
+            domain = self.vfio.iommu.alloc_domain(DomainKind.SECOND_STAGE)
+        except IommuError as exc:
+            raise VfioError(exc.errno, f"SET_IOMMU: {exc}") from exc
+        done: list[VfioDeviceOps] = []
+        try:
+            for g in self._groups:
+                for dev in g.devices.values():
+                    await _attach(dev, domain)
+                    done.append(dev)
+        except BaseException:
+            for dev in reversed(done):
+                await dev.detach_domain()
+            await self.vfio.iommu.free_domain(domain)
+            raise
+        self.domain = domain
         self.iommu_type = iommu_type
-        for g in self._groups:
-            for dev in g.devices.values():
-                await dev.attach_domain(self.domain)
         log.info("container: IOMMU type %d, %d group(s) attached", iommu_type, len(self._groups))
+
+    @property
+    def v2(self) -> bool:
+        """type1v2 unmap rules (TYPE1v2 and NESTING); TYPE1 (v1) keeps the old, lax ones."""
+        return self.iommu_type in (u.VFIO_TYPE1v2_IOMMU, u.VFIO_TYPE1_NESTING_IOMMU)
 
     def _require_iommu(self) -> IoDomain:
         if self.domain is None:
@@ -197,13 +265,19 @@ class VfioContainer:
         return list(self._maps)
 
     async def map_dma(self, vaddr: int, iova: int, size: int, flags: int) -> None:
+        """VFIO_IOMMU_MAP_DMA (``vfio_dma_do_map``): pin, charge RLIMIT_MEMLOCK, map.
+
+        Nothing is left behind on failure: pages pinned so far are unpinned, runs already
+        mapped are unmapped again, and an IOMMU error comes back as :class:`VfioError` with the
+        IOMMU API's errno (EEXIST for a range that is mapped already).
+        """
         dom = self._require_iommu()
         if flags & ~(u.VFIO_DMA_MAP_FLAG_READ | u.VFIO_DMA_MAP_FLAG_WRITE):
             raise VfioError(errno.EINVAL, f"unsupported MAP_DMA flags 0x{flags:x}")
-        if not flags & u.VFIO_DMA_MAP_FLAG_READ:
-            raise VfioError(errno.EINVAL, "mappings must be readable (VT-d has no write-only)")
-        if size == 0 or (vaddr | iova | size) & (PAGE - 1):
-            raise VfioError(errno.EINVAL, "vaddr, iova and size must be page aligned and size > 0")
+        if not flags:  # type1: "if (!prot) return -EINVAL"; READ, WRITE or both
+            raise VfioError(errno.EINVAL, "MAP_DMA needs READ and/or WRITE")
+        if vaddr < 0 or iova < 0 or size <= 0 or (vaddr | iova | size) & (PAGE - 1):
+            raise VfioError(errno.EINVAL, "vaddr, iova and size must be page aligned, size > 0, none negative")
         end = iova + size - 1
         if end > IOVA_LIMIT or not (end < MSI_WINDOW[0] or iova > MSI_WINDOW[1]):
             raise VfioError(errno.EINVAL, f"IOVA range 0x{iova:x}..0x{end:x} outside the usable ranges")
@@ -213,25 +287,46 @@ class VfioContainer:
         if len(self._maps) >= DMA_ENTRY_LIMIT:
             raise VfioError(errno.ENOSPC, "dma_entry_limit reached")
         # get_user_pages: every page must be present in the process.
-        hpas: list[int] = []
         for off in range(0, size, PAGE):
-            hpa = self.process.vaddr_to_hpa(vaddr + off)
-            if hpa is None:
+            if self.process.vaddr_to_hpa(vaddr + off) is None:
                 raise VfioError(errno.EFAULT, f"vaddr 0x{vaddr + off:x} not mapped in the process")
-            hpas.append(hpa)
-        write = bool(flags & u.VFIO_DMA_MAP_FLAG_WRITE)
+        proc = self.process
+        if proc.rlimit_memlock is not None and proc.locked_vm + size > proc.rlimit_memlock:
+            raise VfioError(
+                errno.ENOMEM,
+                f"locked memory {proc.locked_vm + size} B would exceed RLIMIT_MEMLOCK {proc.rlimit_memlock} B",
+            )
+        hpas = proc.pin_pages(vaddr, size)
+        proc.locked_vm += size
+        read, write = bool(flags & u.VFIO_DMA_MAP_FLAG_READ), bool(flags & u.VFIO_DMA_MAP_FLAG_WRITE)
         # Map physically contiguous runs in one call (lets the IOMMU driver use large pages).
-        run_start = 0
-        for i in range(1, len(hpas) + 1):
-            if i == len(hpas) or hpas[i] != hpas[i - 1] + PAGE:
-                dom.map(iova + run_start * PAGE, hpas[run_start], (i - run_start) * PAGE, write=write, user=True)
-                run_start = i
-        self.process.pin(vaddr, size)
-        self._maps.append(DmaMapping(iova, size, vaddr, flags))
+        mapped: list[tuple[int, int]] = []
+        try:
+            run_start = 0
+            for i in range(1, len(hpas) + 1):
+                if i == len(hpas) or hpas[i] != hpas[i - 1] + PAGE:
+                    run = (iova + run_start * PAGE, (i - run_start) * PAGE)
+                    dom.map(run[0], hpas[run_start], run[1], read=read, write=write, user=True)
+                    mapped.append(run)
+                    run_start = i
+        except IommuError as exc:
+            for r_iova, r_size in mapped:
+                await dom.unmap(r_iova, r_size)
+            proc.unpin_pages(hpas)
+            proc.locked_vm -= size
+            raise VfioError(exc.errno, f"MAP_DMA iova=0x{iova:x} size=0x{size:x}: {exc}") from exc
+        self._maps.append(DmaMapping(iova, size, vaddr, flags, tuple(hpas)))
         log.debug("MAP_DMA iova=0x%x size=0x%x vaddr=0x%x", iova, size, vaddr)
 
     async def unmap_dma(self, iova: int, size: int, flags: int = 0) -> int:
-        """Unmap every mapping inside [iova, iova+size); returns the bytes unmapped."""
+        """VFIO_IOMMU_UNMAP_DMA; returns the bytes unmapped.
+
+        type1v2: every mapping inside ``[iova, iova+size)`` goes; a range that would split one
+        is EINVAL. type1 (v1, ``vfio_dma_do_unmap``'s compatibility rules): a mapping whose
+        first IOVA is in the range goes whole, even past the range's end; a mapping that
+        starts before ``iova`` stays, and the call still succeeds with the size actually
+        unmapped (which may be 0).
+        """
         dom = self._require_iommu()
         if flags & ~u.VFIO_DMA_UNMAP_FLAG_ALL:
             raise VfioError(errno.EINVAL, f"unsupported UNMAP_DMA flags 0x{flags:x}")
@@ -240,7 +335,7 @@ class VfioContainer:
                 raise VfioError(errno.EINVAL, "UNMAP_ALL needs iova = size = 0")
             victims = list(self._maps)
         else:
-            if size == 0 or (iova | size) & (PAGE - 1):
+            if iova < 0 or size <= 0 or (iova | size) & (PAGE - 1):
                 raise VfioError(errno.EINVAL, "iova and size must be page aligned and size > 0")
             end = iova + size - 1
             victims = []
@@ -248,14 +343,18 @@ class VfioContainer:
                 m_end = m.iova + m.size - 1
                 if m.iova > end or m_end < iova:
                     continue
-                if m.iova < iova or m_end > end:  # type1v2: no bisecting a mapping
-                    raise VfioError(errno.EINVAL, f"range would split the mapping at 0x{m.iova:x}")
+                if self.v2:
+                    if m.iova < iova or m_end > end:  # type1v2: no bisecting a mapping
+                        raise VfioError(errno.EINVAL, f"range would split the mapping at 0x{m.iova:x}")
+                elif m.iova < iova:  # v1: a mapping starting before the range is left alone
+                    continue
                 victims.append(m)
         done = 0
         for m in victims:
             await dom.unmap(m.iova, m.size)  # clears PTEs, invalidates IOTLB, waits
             self._maps.remove(m)
-            self.process.unpin(m.vaddr, m.size)  # only now may the pages go
+            self.process.unpin_pages(m.hpas)  # only now may the pages go
+            self.process.locked_vm -= m.size
             done += m.size
         log.debug("UNMAP_DMA iova=0x%x size=0x%x -> %d bytes", iova, size, done)
         return done
@@ -269,11 +368,19 @@ class VfioContainer:
 
     # ---- group plumbing -----------------------------------------------------------------------
     async def _attach_group(self, g: _GroupState) -> None:
+        """Attach first, then join: a group whose device cannot attach never enters the container."""
+        done: list[VfioDeviceOps] = []
+        if self.domain is not None:
+            try:
+                for dev in g.devices.values():
+                    await _attach(dev, self.domain)
+                    done.append(dev)
+            except BaseException:
+                for dev in reversed(done):
+                    await dev.detach_domain()
+                raise
         self._groups.append(g)
         g.container = self
-        if self.domain is not None:
-            for dev in g.devices.values():
-                await dev.attach_domain(self.domain)
 
     async def _detach_group(self, g: _GroupState) -> None:
         if g.open_devices:
@@ -325,7 +432,7 @@ class VfioContainer:
             base = u.VfioIommuType1Info.sizeof()
             cap1_len = len(cap1.pack())
             cap1.next = base + cap1_len
-            cap2 = struct.pack("<HHII", u.VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, 0, avail)
+            cap2 = u.VfioIommuType1InfoDmaAvail(avail).pack()
             caps = cap1.pack() + cap2
             need = base + len(caps)
             info.flags = u.VFIO_IOMMU_INFO_PGSIZES | u.VFIO_IOMMU_INFO_CAPS
@@ -351,42 +458,71 @@ def _argsz_check(buf: bytearray, minsz: int) -> bytes:
     return bytes(buf)
 
 
+async def _attach(dev: VfioDeviceOps, domain: IoDomain) -> None:
+    """Attach a device's DMA to ``domain``; IOMMU errors come back as VfioError with their errno."""
+    try:
+        await dev.attach_domain(domain)
+    except IommuError as exc:
+        raise VfioError(exc.errno, f"{dev.name}: attach failed: {exc}") from exc
+
+
 class VfioGroup:
+    """An open group fd (``/dev/vfio/<gid>``); only one may exist per group at a time."""
+
     def __init__(self, vfio: Vfio, state: _GroupState) -> None:
         self.vfio = vfio
         self._st = state
+        self._closed = False
 
     @property
     def gid(self) -> int:
         return self._st.gid
 
+    def _live(self) -> _GroupState:
+        if self._closed:
+            raise VfioError(errno.EBADF, f"group {self.gid} fd closed")
+        return self._st
+
     def get_status(self) -> int:
         flags = u.VFIO_GROUP_FLAGS_VIABLE
-        if self._st.container is not None:
+        if self._live().container is not None:
             flags |= u.VFIO_GROUP_FLAGS_CONTAINER_SET
         return flags
 
     async def set_container(self, container: VfioContainer) -> None:
-        if self._st.container is not None:
+        st = self._live()
+        if st.container is not None:
             raise VfioError(errno.EBUSY, f"group {self.gid} already in a container")
         if container.iommu_type is not None and container.domain is None:
             raise VfioError(errno.EINVAL, "container in an inconsistent state")
-        await container._attach_group(self._st)
+        await container._attach_group(st)
 
     async def unset_container(self) -> None:
-        if self._st.container is None:
+        st = self._live()
+        if st.container is None:
             raise VfioError(errno.EINVAL, f"group {self.gid} is not in a container")
-        await self._st.container._detach_group(self._st)
+        await st.container._detach_group(st)
 
     def get_device_fd(self, name: str) -> VfioDevice:
-        c = self._st.container
+        st = self._live()
+        c = st.container
         if c is None or c.domain is None:
             raise VfioError(errno.EINVAL, "group not in a container with an IOMMU model set")
-        dev = self._st.devices.get(name)
+        dev = st.devices.get(name)
         if dev is None:
             raise VfioError(errno.ENODEV, f"no device {name!r} in group {self.gid}")
-        self._st.open_devices += 1
-        return VfioDevice(dev, self._st, self.vfio.eventfds)
+        st.open_devices[name] = st.open_devices.get(name, 0) + 1
+        return VfioDevice(dev, st, self.vfio.eventfds)
+
+    async def close(self) -> None:
+        """close(2) of the group fd. Device fds hold the group: its release (leaving the
+        container, as ``vfio_group_fops_release`` does) happens when the last of them closes."""
+        if self._closed:
+            return
+        self._closed = True
+        self._st.fd_open = False
+        if not self._st.open_devices:
+            await _release_group(self._st)
 
     async def ioctl(self, request: int, arg: int | bytearray | VfioContainer | str = 0) -> int | VfioDevice:
         if request == u.VFIO_GROUP_GET_STATUS:
@@ -408,6 +544,12 @@ class VfioGroup:
         raise VfioError(errno.ENOTTY, f"group ioctl 0x{request:x} not supported")
 
 
+async def _release_group(st: _GroupState) -> None:
+    """Group fd and every device fd closed: leave the container (its devices detach)."""
+    if st.container is not None:
+        await st.container._detach_group(st)
+
+
 class VfioDevice:
     """An open device fd."""
 
@@ -421,10 +563,30 @@ class VfioDevice:
     def name(self) -> str:
         return self.ops.name
 
-    def close(self) -> None:
-        if not self._closed and self._group is not None:
-            self._group.open_devices -= 1
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        """close(2) of the device fd; the last close does what vfio-pci's ``close_device`` does:
+        interrupts disabled (every trigger de-assigned, host vectors freed), the device reset,
+        the user's mmaps of it revoked. Then a group fd already closed is released."""
+        if self._closed:
+            return
         self._closed = True
+        g = self._group
+        last = True
+        if g is not None:
+            n = g.open_devices.get(self.name, 0) - 1
+            if n > 0:
+                g.open_devices[self.name] = n
+                last = False
+            else:
+                g.open_devices.pop(self.name, None)
+        if last:
+            await self.ops.close_device()
+        if g is not None and not g.opened:
+            await _release_group(g)
 
     def _live(self) -> VfioDeviceOps:
         if self._closed:
@@ -468,8 +630,11 @@ class VfioDevice:
             raise VfioError(errno.EINVAL, f"unknown SET_IRQS flags 0x{flags:x}")
         if info.count == 0:
             raise VfioError(errno.EINVAL, f"irq index {index} has no vectors")
-        if start + count > info.count or (count == 0 and not (dtype == u.VFIO_IRQ_SET_DATA_NONE)):
-            raise VfioError(errno.EINVAL, f"vectors {start}+{count} beyond {info.count}")
+        # vfio_set_irqs_validate_and_prepare: start must name a vector, the range must fit
+        if start < 0 or count < 0 or start >= info.count or start + count > info.count:
+            raise VfioError(errno.EINVAL, f"vectors {start}+{count} not within the index's {info.count}")
+        if count == 0 and dtype != u.VFIO_IRQ_SET_DATA_NONE:
+            raise VfioError(errno.EINVAL, "count 0 only with DATA_NONE")
         if dtype != u.VFIO_IRQ_SET_DATA_NONE and (data is None or len(data) != count):
             raise VfioError(errno.EINVAL, "data must have one element per vector")
         if action == u.VFIO_IRQ_SET_ACTION_TRIGGER:
@@ -510,13 +675,17 @@ class VfioDevice:
 
     async def attach_pt(self, domain: IoDomain) -> None:
         """Switch the device's DMA to another page table of its container (``VFIO_DEVICE_ATTACH_
-        IOMMUFD_PT``): the VDEV drains, its PASID is rebound, caches are invalidated."""
+        IOMMUFD_PT`` on a device that is attached already = iommufd's HWPT *replace*): the PASID
+        entry is replaced in place and the caches invalidated; queues the guest runs keep
+        running, their next DMA is translated by the new table."""
         ops = self._live()
         c = self._group.container if self._group is not None else None
         if c is None or not c.owns_domain(domain):
             raise VfioError(errno.EINVAL, "page table does not belong to this device's container")
-        await ops.detach_domain()
-        await ops.attach_domain(domain)
+        try:
+            await ops.replace_domain(domain)
+        except IommuError as exc:
+            raise VfioError(exc.errno, f"ATTACH_PT: {exc}") from exc
 
     async def pread(self, offset: int, length: int) -> bytes:
         index, off = u.VFIO_PCI_OFFSET_TO_INDEX(offset), offset & u.VFIO_PCI_OFFSET_MASK

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shutil
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,46 +43,52 @@ CONSTANTS = [
     "VFIO_DMA_UNMAP_FLAG_VADDR",
 ]  # fmt: skip
 
-# C struct -> (python class, [(field, python offset)])
-STRUCTS: dict[str, tuple[type[u._Struct], list[tuple[str, int]]]] = {
-    "vfio_info_cap_header": (u.VfioInfoCapHeader, [("id", 0), ("version", 2), ("next", 4)]),
-    "vfio_group_status": (u.VfioGroupStatus, [("argsz", 0), ("flags", 4)]),
-    "vfio_device_info": (
-        u.VfioDeviceInfo,
-        [("argsz", 0), ("flags", 4), ("num_regions", 8), ("num_irqs", 12), ("cap_offset", 16)],
-    ),
-    "vfio_region_info": (
-        u.VfioRegionInfo,
-        [("argsz", 0), ("flags", 4), ("index", 8), ("cap_offset", 12), ("size", 16), ("offset", 24)],
-    ),
-    "vfio_region_sparse_mmap_area": (u.VfioRegionSparseMmapArea, [("offset", 0), ("size", 8)]),
-    "vfio_region_info_cap_sparse_mmap": (
-        u.VfioRegionInfoCapSparseMmap,
-        [("header", 0), ("nr_areas", 8), ("reserved", 12), ("areas", 16)],
-    ),
-    "vfio_irq_info": (u.VfioIrqInfo, [("argsz", 0), ("flags", 4), ("index", 8), ("count", 12)]),
-    "vfio_irq_set": (
-        u.VfioIrqSet,
-        [("argsz", 0), ("flags", 4), ("index", 8), ("start", 12), ("count", 16), ("data", 20)],
-    ),
-    "vfio_iommu_type1_info": (
-        u.VfioIommuType1Info,
-        [("argsz", 0), ("flags", 4), ("iova_pgsizes", 8), ("cap_offset", 16)],
-    ),
-    "vfio_iova_range": (u.VfioIovaRange, [("start", 0), ("end", 8)]),
-    "vfio_iommu_type1_info_cap_iova_range": (
-        u.VfioIommuType1InfoCapIovaRange,
-        [("header", 0), ("nr_iovas", 8), ("reserved", 12), ("iova_ranges", 16)],
-    ),
-    "vfio_iommu_type1_dma_map": (
-        u.VfioIommuType1DmaMap,
-        [("argsz", 0), ("flags", 4), ("vaddr", 8), ("iova", 16), ("size", 24)],
-    ),
-    "vfio_iommu_type1_dma_unmap": (
-        u.VfioIommuType1DmaUnmap,
-        [("argsz", 0), ("flags", 4), ("iova", 8), ("size", 16), ("data", 24)],
-    ),
-}
+# Capability structs carry fields the Python class fills in itself: C member -> value packed.
+IMPLICIT: dict[str, dict[str, int]] = {
+    "vfio_region_info_cap_sparse_mmap": {"header.id": u.VFIO_REGION_INFO_CAP_SPARSE_MMAP, "header.version": 1,
+                                         "nr_areas": 1, "reserved": 0},
+    "vfio_iommu_type1_info_cap_iova_range": {"header.id": u.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
+                                             "header.version": 1, "nr_iovas": 1, "reserved": 0},
+    "vfio_iommu_type1_info_dma_avail": {"header.id": u.VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, "header.version": 1},
+}  # fmt: skip
+
+
+def c_name(cls: type) -> str:
+    """``VfioIommuType1DmaMap`` -> ``vfio_iommu_type1_dma_map`` (the uapi module's naming rule)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
+def struct_classes() -> list[type[u._Struct]]:
+    """Every struct the model packs: each dataclass subclass of ``uapi._Struct``."""
+    found = {c for c in u._Struct.__subclasses__() if dataclasses.is_dataclass(c) and getattr(u, c.__name__, None) is c}
+    return sorted(found, key=lambda c: c.__name__)
+
+
+def members(cls: type[u._Struct], prefix: str = "") -> list[tuple[str, str, type | None]]:
+    """(python path, C member path, element class of a flexible array or None) of each field."""
+    out: list[tuple[str, str, type | None]] = []
+    cname = c_name(cls)
+    for f in dataclasses.fields(cls):
+        py = prefix + f.name
+        if f.name == "next" and cname in IMPLICIT:
+            out.append((py, "header.next", None))
+        elif str(f.type).startswith("list["):
+            elem = getattr(u, str(f.type)[5:-1])
+            out.append((py, f.name, elem))
+            out += [(f"{py}[0].{p}", f"{f.name}[0].{c}", None) for p, c, _ in members(elem)]
+        else:
+            out.append((py, f.name, None))
+    return out
+
+
+def c_paths() -> list[tuple[str, str]]:
+    """(struct, member path) pairs whose offset and size the C program prints."""
+    out = []
+    for cls in struct_classes():
+        s = c_name(cls)
+        out += [(s, c) for _, c, elem in members(cls) if elem is None]
+        out += [(s, c) for c in IMPLICIT.get(s, {})]
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +99,11 @@ def header_values(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
     lines = ["#include <stdio.h>", "#include <stddef.h>", "#include <linux/vfio.h>", "int main(void) {"]
     for c in CONSTANTS:
         lines.append(f'  printf("{c} %llu\\n", (unsigned long long)({c}));')
-    for s, (_, fields) in STRUCTS.items():
+    for s in sorted({c_name(c) for c in struct_classes()}):
         lines.append(f'  printf("sizeof:{s} %zu\\n", sizeof(struct {s}));')
-        for f, _ in fields:
-            lines.append(f'  printf("offsetof:{s}.{f} %zu\\n", offsetof(struct {s}, {f}));')
+    for s, m in c_paths():
+        lines.append(f'  printf("offsetof:{s}.{m} %zu\\n", offsetof(struct {s}, {m}));')
+        lines.append(f'  printf("size:{s}.{m} %zu\\n", sizeof(((struct {s} *)0)->{m}));')
     lines += ["  return 0;", "}"]
     (d / "v.c").write_text("\n".join(lines))
     subprocess.run(["gcc", "-o", str(d / "v"), str(d / "v.c")], check=True, capture_output=True)
@@ -106,13 +116,49 @@ def test_constant_matches_header(header_values: dict[str, int], name: str) -> No
     assert getattr(u, name) == header_values[name], name
 
 
-@pytest.mark.parametrize("name", sorted(STRUCTS))
-def test_struct_layout_matches_header(header_values: dict[str, int], name: str) -> None:
-    cls, fields = STRUCTS[name]
-    fixed = struct.calcsize(cls.FMT)
-    assert fixed == header_values[f"sizeof:{name}"], f"sizeof {name}"
-    for f, off in fields:
-        assert header_values[f"offsetof:{name}.{f}"] == off, f"{name}.{f}"
+def test_every_struct_class_is_checked() -> None:
+    names = {c_name(c) for c in struct_classes()}
+    assert len(names) >= 14 and "vfio_iommu_type1_dma_map" in names and "vfio_irq_set" in names
+
+
+def _marked(cls: type[u._Struct], hv: dict[str, int], s: str, prefix: str,
+            marks: dict[str, tuple[int, int, int]], counter: list[int]) -> Any:
+    """An instance of ``cls`` whose every field holds a marker: the same byte repeated over the
+    C member's width, a different byte per field (and one element in each flexible array)."""
+    kwargs: dict[str, Any] = {}
+    for py, cpath, elem in members(cls):
+        if "." in py or "[" in py:
+            continue
+        if elem is not None:
+            kwargs[py] = [_marked(elem, hv, s, f"{prefix}{cpath}[0].", marks, counter)]
+            continue
+        full = prefix + cpath
+        width = hv[f"size:{s}.{full}"]
+        counter[0] += 1
+        byte = 0x10 + counter[0] * 0x11 & 0xFF or 0x5A
+        marks[full] = (hv[f"offsetof:{s}.{full}"], width, byte)
+        kwargs[py] = int.from_bytes(bytes([byte]) * width, "little")
+    return cls(**kwargs)
+
+
+@pytest.mark.parametrize("cls", struct_classes(), ids=c_name)
+def test_struct_layout_matches_compiled_header(header_values: dict[str, int], cls: type[u._Struct]) -> None:
+    """Pack marker values and find each field where gcc's ``offsetof``/``sizeof`` put it, then
+    unpack them back: a swapped, misplaced or mis-sized field fails, even if pack and unpack
+    agree with each other."""
+    s = c_name(cls)
+    assert struct.calcsize(cls.FMT) == header_values[f"sizeof:{s}"], f"sizeof(struct {s})"
+    marks: dict[str, tuple[int, int, int]] = {}
+    obj = _marked(cls, header_values, s, "", marks, [0])
+    packed = obj.pack()  # type: ignore[attr-defined]
+    for member, (off, width, byte) in marks.items():
+        assert packed[off : off + width] == bytes([byte]) * width, f"{s}.{member} at {off}, {width} B"
+        assert packed.count(bytes([byte])) == width, f"{s}.{member}: marker byte also elsewhere"
+    for member, value in IMPLICIT.get(s, {}).items():
+        off, width = header_values[f"offsetof:{s}.{member}"], header_values[f"size:{s}.{member}"]
+        assert int.from_bytes(packed[off : off + width], "little") == value, f"{s}.{member}"
+    if hasattr(cls, "unpack"):
+        assert cls.unpack(packed) == obj, f"unpack(pack(x)) != x for struct {s}"  # type: ignore[attr-defined]
 
 
 def test_ioctl_numbers_are_io_semicolon() -> None:

@@ -274,3 +274,19 @@ def test_output_page_overlapping_interrupt_window_2m() -> None:
     env.bind_fs(SID, 5, pt)
     f = env.iommu.translate(SID, 5, 0x20_0000 + 0x10_0000)  # maps to 0xFEF0_0000, page overlaps
     assert isinstance(f, Fault) and f.reason == 0x87
+
+
+def test_ss_write_only_page_read_faults_after_a_write_filled_the_iotlb() -> None:
+    """A second-stage leaf with W and no R: a write fills the IOTLB; a read must still fault 0x86
+    (the IOTLB once answered reads from the write's entry, without the R permission)."""
+    env = Env()
+    env.enable()
+    env.context(SID)
+    pt = env.ss_table()
+    pt.map(0x40_0000, 1 << 33, 0x1000, read=False, write=True)
+    env.bind_ss(SID, 7, pt)
+    w = env.iommu.translate(SID, 7, 0x40_0010, True)
+    assert isinstance(w, Translation) and w.hpa == (1 << 33) + 0x10
+    r = env.iommu.translate(SID, 7, 0x40_0020, False)
+    assert isinstance(r, Fault) and r.reason == 0x86
+    assert isinstance(env.iommu.translate(SID, 7, 0x40_0030, True), Translation)  # writes still hit
