@@ -4,6 +4,8 @@ PYTHON      ?= python3
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+# Debian packages used at run time (pciutils, mdevctl, fuse3): tb/debdeps.py, apt-get when root
+DEBSTAMP    := $(VENV)/.debian-$(shell cksum < tb/debdeps.py | cut -d' ' -f1)
 JOBS        ?= auto
 PYTEST_ARGS ?=
 # make sim knobs (see README): number of VDEVs, bytes per transfer, FST waves
@@ -20,11 +22,15 @@ all: test
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEBSTAMP)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	@rm -f $(VENV)/.installed-*; touch $@
+
+$(DEBSTAMP): tb/debdeps.py
+	@$(PYTHON) tb/debdeps.py
+	@mkdir -p $(VENV); rm -f $(VENV)/.debian-*; touch $@
 
 ## the main job: bring-up + SIOV demo through the real RTL, prints a report, writes build/sim/report.json
 sim: $(STAMP)
