@@ -14,9 +14,13 @@ SIZE        ?= 4096
 WAVES       ?= 0
 SEED        ?= 1
 NUM_ADI     ?= 16
+# where the live sysfs tree (PCI device + mdev bus) is mounted while the simulation runs; none = off
+SYSFS       ?= build/sim/sysfs
+# make shell: VDEVs the scenario creates before the shell session (0: only bring-up, all ADIs free)
+SHELL_VDEVS ?= 0
 export WAVES
 
-.PHONY: all venv sim test test-all lint synth regs check-gen cfgdump bench cov clean distclean
+.PHONY: all venv sim shell test test-all lint synth regs check-gen cfgdump bench cov clean distclean
 
 all: test
 
@@ -34,7 +38,12 @@ $(DEBSTAMP): tb/debdeps.py
 
 ## the main job: bring-up + SIOV demo through the real RTL, prints a report, writes build/sim/report.json
 sim: $(STAMP)
-	$(PY) -m siov_sim.tb.sim --vdevs $(VDEVS) --size $(SIZE) --seed $(SEED) --num-adi $(NUM_ADI)
+	$(PY) -m siov_sim.tb.sim --vdevs $(VDEVS) --size $(SIZE) --seed $(SEED) --num-adi $(NUM_ADI) --sysfs $(SYSFS)
+
+## the simulation stays up with its sysfs tree mounted at $(SYSFS) for lspci/setpci/mdevctl; Ctrl-C ends it
+shell: $(STAMP)
+	$(PY) -m siov_sim.tb.sim --interactive --vdevs $(SHELL_VDEVS) --size $(SIZE) --seed $(SEED) \
+		--num-adi $(NUM_ADI) --sysfs $(SYSFS)
 
 ## fast regression (model, sw, RTL module and system tests; not the slow ones)
 test: $(STAMP)

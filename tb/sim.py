@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ from siov_sim.tb.cfgdump import read_config_space
 
 log = logging.getLogger("siov_sim.sim")
 OUT = Path(os.environ.get("SIOV_SIM_OUT", "build/sim"))
+OUT_DEFAULT = Path("build/sim")
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Report:
     link: dict[str, Any] = field(default_factory=dict)
     demo: dict[str, Any] = field(default_factory=dict)
     demo_text: str = ""
+    sysfs: dict[str, Any] = field(default_factory=dict)
     sim_time_us: float = 0.0
     wall_s: float = 0.0
 
@@ -75,6 +78,12 @@ class Report:
         lines.append(self.demo_text)
         lines.append("")
         lines.append(f"link: {self.link}")
+        if self.sysfs.get("path"):
+            lines.append(f"sysfs: {self.sysfs['path']} was live while the simulation ran ({self.sysfs['served']} "
+                         "requests served); `make shell` keeps it up, then in another shell:")
+            lines.append(f"  {self.sysfs['hint']}")
+        elif self.sysfs:
+            lines.append(f"sysfs: not mounted ({self.sysfs.get('reason')})")
         lines.append(f"simulated time {self.sim_time_us:.3f} us, wall time {self.wall_s:.2f} s")
         return "\n".join(lines) + "\n"
 
@@ -138,10 +147,31 @@ async def siov_demo(dut: Any) -> None:
     cs = ConfigSpace(await read_config_space(dev, 0x200))
     rep.device = {"bdf": str(dev.pcie_id), **describe(cs, list(dev.bar_size))}
 
-    demo = await run_demo(bus, pf, iommu, vdevs=int(opts.get("vdevs", 4)), size=int(opts.get("size", 4096)),
-                          seed=int(opts.get("seed", 1)), progress=lambda msg: rep.step(msg))
-    rep.demo = asdict(demo)
-    rep.demo_text = demo.text()
+    from siov_sim.sw.vdcm import Vdcm
+    from siov_sim.sw.vfio import Vfio
+    from siov_sim.tb.live_sysfs import LiveSysfs
+
+    vdcm = Vdcm(pf, vfio=Vfio(iommu))
+    live, why = (None, "disabled (--sysfs none)")
+    if opts.get("sysfs"):  # the live sysfs tree (sw/sysfs, tb/live_sysfs.py), served while we run
+        live, why = await LiveSysfs.mount(bus, pf, vdcm, Path(opts["sysfs"]), parent_bdf=_parent_bdf(dev))
+    rep.sysfs = {"path": str(live.path), "hint": live.hint(), "served": 0} if live else {"reason": why}
+    if live:
+        rep.step("sysfs tree mounted (PCI device + mdev bus)", path=str(live.path))
+        live.serve_in_background()
+    demo = None
+    if int(opts.get("vdevs", 4)):
+        demo = await run_demo(bus, pf, iommu, vdevs=int(opts.get("vdevs", 4)), size=int(opts.get("size", 4096)),
+                              seed=int(opts.get("seed", 1)), progress=lambda msg: rep.step(msg), vdcm=vdcm)
+        rep.demo = asdict(demo)
+        rep.demo_text = demo.text()
+    if live and opts.get("interactive"):
+        await live.run_until_stopped(lambda msg: rep.step(msg, hint=live.hint()))
+        for v in vdcm.vdevs():  # what the user created and left: removed in teardown order
+            await vdcm.remove(v.uuid)
+        rep.step("interactive session over", left_over=asdict(vdcm.usage()))
+    if live:
+        rep.sysfs["served"] = await live.close()
     env.check_link_clean()
     rep.link = {"tlps_to_rtl": env.ep.tlps_down, "tlps_from_rtl": env.ep.tlps_up,
                 "protocol_errors": len(env.ep.protocol_errors), "iommu": dict(rc.stats)}
@@ -150,9 +180,20 @@ async def siov_demo(dut: Any) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "report.json").write_text(json.dumps(asdict(rep), indent=2, default=str) + "\n")
     (OUT / "report.txt").write_text(rep.text())
+    use = vdcm.usage()
+    assert not (use.vdevs or use.adis_in_use or use.pasids_in_use), f"resources left over: {use}"
+    if demo is None:
+        return
     assert not any(v.errors for v in demo.vdevs), "a VDEV's traffic failed: see the report"
     assert demo.isolation.get("blocked") and demo.isolation.get("victim_intact"), "isolation was not shown"
     assert not any(demo.leaks.values()), f"resources left over after removal: {demo.leaks}"
+
+
+def _parent_bdf(dev: Any) -> int | None:
+    """BDF of the bridge above the endpoint (the root port), for the sysfs device path."""
+    parent = getattr(getattr(dev, "bus", None), "bridge", None)
+    pid = getattr(parent, "pcie_id", None)
+    return int(pid) if pid is not None else None
 
 
 def main() -> int:
@@ -161,22 +202,42 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=4096, help="bytes per transfer")
     ap.add_argument("--seed", type=int, default=1, help="random seed of the scenario and of cocotb")
     ap.add_argument("--num-adi", type=int, default=16, help="ep_top NumAdi parameter (ADIs in the RTL)")
+    ap.add_argument("--sysfs", default=str(OUT_DEFAULT / "sysfs"),
+                    help="where to mount the live sysfs tree while the simulation runs ('none': nowhere)")
+    ap.add_argument("--interactive", action="store_true",
+                    help="keep the simulation running with the sysfs tree mounted until Ctrl-C (make shell)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from siov_sim.tb.runner import ROOT, run_rtl
 
     out = (ROOT / "build" / "sim").resolve()
-    env = {"SIOV_SIM_OPTS": json.dumps({"vdevs": args.vdevs, "size": args.size, "seed": args.seed}),
+    sysfs = "" if args.sysfs == "none" else os.path.abspath(args.sysfs)  # no resolve(): may be a dead mount
+    env = {"SIOV_SIM_OPTS": json.dumps({"vdevs": args.vdevs, "size": args.size, "seed": args.seed,
+                                        "sysfs": sysfs, "interactive": args.interactive}),
            "SIOV_SIM_OUT": str(out)}
     env["COCOTB_RANDOM_SEED"] = str(args.seed)
-    if args.vdevs < 1 or args.num_adi < args.vdevs:
-        ap.error(f"--vdevs must be 1..{args.num_adi} (one ADI at least per VDEV; raise --num-adi)")
+    if args.vdevs < (0 if args.interactive else 1) or args.num_adi < args.vdevs:
+        ap.error(f"--vdevs must be 1..{args.num_adi} (0 with --interactive; one ADI at least per VDEV)")
     if args.size < 4 or args.size % 4:
         ap.error("--size must be a positive multiple of 4 bytes")
     params = {"NumAdi": args.num_adi}
     t0 = time.monotonic()
-    run_rtl("ep_top", test_module="siov_sim.tb.sim", testcase="siov_demo", parameters=params, extra_env=env,
-            test_dir=out)
+    if sysfs:
+        print(f"siov-sim: the live sysfs tree will be mounted at {sysfs} once the device is probed", flush=True)
+    old = {}
+    if args.interactive:  # Ctrl-C is for the simulation (it unmounts and tears down); we wait for it
+        old = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        run_rtl("ep_top", test_module="siov_sim.tb.sim", testcase="siov_demo", parameters=params, extra_env=env,
+                test_dir=out)
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        if sysfs:
+            from siov_sim.sw.sysfs.fuse import force_unmount, is_mounted
+
+            if is_mounted(Path(sysfs)):  # the simulation was killed: do not leave a dead mount
+                force_unmount(Path(sysfs))
     sys.stdout.write("\n" + (out / "report.txt").read_text())
     sys.stdout.write(f"(report: {out / 'report.txt'}, {out / 'report.json'}; total wall incl. build "
                      f"{time.monotonic() - t0:.1f} s)\n")

@@ -125,18 +125,23 @@ async def run_demo(
     seed: int = 1,
     batch: int = 8,
     progress: Progress | None = None,
+    vdcm: Vdcm | None = None,
 ) -> DemoReport:
     """Run the scenario (see module docstring); ``progress`` receives one line per step.
 
     ``size``: bytes per transfer; ``batch``: COPYs posted per doorbell per queue for the
-    bandwidth figure (0 = none).
+    bandwidth figure (0 = none). ``vdcm``: use this VDCM (and its VFIO) instead of a new one,
+    e.g. the one a live sysfs tree shows.
     """
     say: Progress = progress or (lambda msg: log.info("%s", msg))
     rng = Random(seed)
     t0, w0 = bus.runtime.now_ns(), time.monotonic()
     report = DemoReport()
-    vfio = Vfio(iommu)
-    vdcm = Vdcm(pf, vfio=vfio)
+    if vdcm is None:
+        vdcm = Vdcm(pf, vfio=Vfio(iommu))
+    if vdcm.vfio is None:
+        raise ValueError("the demo needs a VDCM with VFIO")
+    vfio = vdcm.vfio
     say(f"VDCM up: types {[(t.type_id, t.available_instances) for t in vdcm.supported_types()]}")
     live: list[_Live] = []
     for i in range(vdevs):

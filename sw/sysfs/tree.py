@@ -53,7 +53,8 @@ IORESOURCE_MEM = 0x0000_0200
 IORESOURCE_PREFETCH = 0x0000_2000
 IORESOURCE_SIZEALIGN = 0x0004_0000
 IORESOURCE_MEM_64 = 0x0010_0000
-PCI_NUM_RESOURCE_LINES = 13  # 6 BARs + ROM + 6 SR-IOV BARs, what Linux prints for an endpoint
+PCI_NUM_RESOURCE_LINES = 13
+VCONFIG_TEXT_SIZE = 16384  # the lspci -xxxx text of 4 KiB (about 13 KB): more than a sysfs page  # 6 BARs + ROM + 6 SR-IOV BARs, what Linux prints for an endpoint
 
 
 def _oserror(err: int, what: str) -> OSError:
@@ -261,7 +262,7 @@ class SysfsTree:
             "uevent": Attr(const(f"MDEV_TYPE={v.mdev_type.type_id}\n")),
             "pasid": Attr(const(f"{v.pasid}\n")),
             "adis": Attr(const(",".join(map(str, v.adis)) + "\n")),
-            "vconfig": Attr(text(vconfig)),
+            "vconfig": Attr(text(vconfig), size=VCONFIG_TEXT_SIZE),
         }
         gid = self._group(v)
         if gid is not None:
