@@ -53,8 +53,8 @@ IORESOURCE_MEM = 0x0000_0200
 IORESOURCE_PREFETCH = 0x0000_2000
 IORESOURCE_SIZEALIGN = 0x0004_0000
 IORESOURCE_MEM_64 = 0x0010_0000
-PCI_NUM_RESOURCE_LINES = 13
-VCONFIG_TEXT_SIZE = 16384  # the lspci -xxxx text of 4 KiB (about 13 KB): more than a sysfs page  # 6 BARs + ROM + 6 SR-IOV BARs, what Linux prints for an endpoint
+PCI_NUM_RESOURCE_LINES = 13  # 6 BARs + ROM + 6 SR-IOV BARs, what Linux prints for an endpoint
+VCONFIG_TEXT_SIZE = 16384  # the lspci -xxxx text of 4 KiB (about 13 KB): more than a sysfs page
 
 
 def _oserror(err: int, what: str) -> OSError:

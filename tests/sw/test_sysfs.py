@@ -144,7 +144,9 @@ def _need_fuse_and(*pkgs: str) -> None:
         pytest.skip(f"Debian packages missing and not installable here: {' '.join(left)}")
 
 
-async def tool(server: SysfsServer, st: Stack, cmd: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+async def tool(
+    server: SysfsServer, st: Stack, cmd: Sequence[str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run a real program against the mount while this (the simulation's) thread serves it."""
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     await server.bridge.serve(st.host.runtime, lambda: proc.poll() is not None, idle_wait_s=0.005, step_ns=10)
