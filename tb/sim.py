@@ -186,6 +186,7 @@ async def siov_demo(dut: Any) -> None:
         return
     assert not any(v.errors for v in demo.vdevs), "a VDEV's traffic failed: see the report"
     assert demo.isolation.get("blocked") and demo.isolation.get("victim_intact"), "isolation was not shown"
+    assert not demo.viommu or demo.viommu.get("fresh_after_invalidation"), f"vIOMMU: {demo.viommu}"
     assert not any(demo.leaks.values()), f"resources left over after removal: {demo.leaks}"
 
 

@@ -29,9 +29,18 @@ from siov_sim.sw.bus import HostBus
 from siov_sim.sw.driver.abi import AdiState, CplStatus, error_name
 from siov_sim.sw.driver.iommu_api import IommuApi
 from siov_sim.sw.driver.pf import PfDriver
-from siov_sim.sw.guest.drivers import AvfGuestDriver, DpdkPmd, SvaUser, VdevDriver, vfio_close, vfio_open, vmm_attach
+from siov_sim.sw.guest.drivers import (
+    AvfGuestDriver,
+    DpdkPmd,
+    SvaUser,
+    VdevDriver,
+    vfio_close,
+    vfio_open,
+    vmm_attach_viommu,
+)
 from siov_sim.sw.guest.memory import GuestVm, UserProcess
 from siov_sim.sw.guest.queue import QueueError
+from siov_sim.sw.guest.viommu import GuestIommu, GuestIoTable
 from siov_sim.sw.vdcm.vdcm import Vdcm
 from siov_sim.sw.vfio.vfio import Vfio, VfioContainer, VfioDevice
 
@@ -69,6 +78,7 @@ class VdevReport:
 class DemoReport:
     vdevs: list[VdevReport] = field(default_factory=list)
     isolation: dict[str, object] = field(default_factory=dict)
+    viommu: dict[str, object] = field(default_factory=dict)
     removal: list[str] = field(default_factory=list)
     leaks: dict[str, int] = field(default_factory=dict)
     sim_ns: float = 0.0
@@ -93,6 +103,14 @@ class DemoReport:
                 f"victim intact={iso.get('victim_intact')} ADI error={iso.get('adi_error_name')} "
                 f"recovered={iso.get('recovered')} PF saw={iso.get('pf_saw_adi_error')}"
             )
+        vi = self.viommu
+        if vi:
+            lines.append(
+                f"vIOMMU: {vi.get('vdev', '?')[:8]} guest tables in guest RAM (root GPA 0x{vi.get('root_gpa', 0):x}) "  # type: ignore[index]
+                f"nested on the container's second stage; forgotten invalidation -> stale={vi.get('stale_seen')}, "
+                f"after the late invalidation -> fresh={vi.get('fresh_after_invalidation')}; "
+                f"invalidations forwarded {vi.get('forwarded')}, skipped {vi.get('skipped')}"
+            )
         lines += [f"note {v.uuid[:8]}: {n}" for v in self.vdevs for n in v.notes]
         lines += [f"removed: {r}" for r in self.removal]
         lines.append(f"left over after removal: {self.leaks}")
@@ -110,6 +128,8 @@ class _Live:
     gid: int
     process: UserProcess | None = None
     vm: GuestVm | None = None
+    giommu: GuestIommu | None = None
+    table: GuestIoTable | None = None
 
 
 Progress = Callable[[str], None]
@@ -171,6 +191,10 @@ async def run_demo(
 
     for lv in live:
         _collect(lv)
+    avfs = [lv for lv in live if lv.giommu is not None]
+    if avfs:
+        report.viommu = await _stale_guest_mapping(avfs[0])
+        say(f"vIOMMU: {report.viommu}")
     pmds = [lv for lv in live if lv.kind == "pmd"]
     others = [lv for lv in live if lv.kind in ("pmd", "avf") and lv not in pmds[:1]]
     if pmds and others:
@@ -203,11 +227,13 @@ async def _bring_up(
     gid = vdcm.group_id(uid)
     rep = VdevReport(uid, type_id, kind, vdev.pasid, list(vdev.adis), vdev.num_queues)
     driver: VdevDriver
-    if kind == "avf":
+    if kind == "avf":  # a VM with a vIOMMU: the guest's own tables, nested on the host's second stage
         vm = GuestVm(bus, f"vm{i}", ram_size=4 << 20)
-        container, dev = await vmm_attach(vfio, gid, uid, vm)
-        driver = AvfGuestDriver(vm, dev, bus.runtime)
-        lv = _Live(rep, driver, kind, container, dev, gid, vm=vm)
+        container, dev, giommu = await vmm_attach_viommu(vfio, gid, uid, vm)
+        table = giommu.alloc_table()
+        await giommu.attach(table)
+        driver = AvfGuestDriver(vm, dev, bus.runtime, viommu=table)
+        lv = _Live(rep, driver, kind, container, dev, gid, vm=vm, giommu=giommu, table=table)
     elif kind == "pmd":
         proc = UserProcess(bus, f"dpdk{i}", va_base=0x7000_0000_0000 - i * 0x10_0000_0000)
         container, dev = await vfio_open(vfio, gid, uid, proc)
@@ -267,6 +293,44 @@ def _collect(lv: _Live) -> None:
     rep.interrupts = sum(q.stats.irqs for q in lv.driver.queues)
     rep.polls = sum(q.stats.polls for q in lv.driver.queues)
     rep.received = sum(q.stats.received for q in lv.driver.queues)
+
+
+async def _stale_guest_mapping(lv: _Live) -> dict[str, object]:
+    """A guest driver that forgets an invalidation: remap a GIOVA to another page without telling
+    the vIOMMU, and the device still reads the old page (IOTLB); after the invalidation, the new."""
+    assert lv.vm is not None and lv.giommu is not None and lv.table is not None
+    vm, table, q = lv.vm, lv.table, lv.driver.queues[0]
+    dst = await lv.driver.mem.alloc(4096)
+    giova = 0x60_0000_0000
+    old_gpa, new_gpa = vm.page_alloc.alloc(4096), vm.page_alloc.alloc(4096)
+    vm.write(old_gpa, b"old page" * 512)
+    vm.write(new_gpa, b"new page" * 512)
+    table.map(giova, old_gpa, 4096)
+    await q.copy(giova, dst, 64)
+    first = lv.driver.mem.read(dst, 8)
+    await table.unmap(giova, 4096, invalidate=False)  # the bug
+    table.map(giova, new_gpa, 4096)
+    await q.copy(giova, dst, 64)
+    stale = lv.driver.mem.read(dst, 8)
+    await lv.giommu.invalidate(giova, 4096)
+    await q.copy(giova, dst, 64)
+    fresh = lv.driver.mem.read(dst, 8)
+    await table.unmap(giova, 4096)
+    vm.page_alloc.free(old_gpa)
+    vm.page_alloc.free(new_gpa)
+    await lv.driver.mem.free(dst)
+    _collect(lv)
+    st = lv.giommu.stats
+    return {
+        "vdev": lv.report.uuid,
+        "root_gpa": table.root,
+        "first_read": first.decode(),
+        "stale_seen": first == stale == b"old page",
+        "fresh_after_invalidation": fresh == b"new page",
+        "forwarded": st.invalidations_forwarded,
+        "skipped": st.invalidations_skipped,
+        "pasid_entry_writes": st.pasid_entry_writes,
+    }
 
 
 async def _isolation(iommu: IommuApi, offender: _Live, victim: _Live) -> dict[str, object]:

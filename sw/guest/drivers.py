@@ -15,9 +15,18 @@ import logging
 
 from siov_sim.sw.bus import Runtime
 from siov_sim.sw.driver import pci
-from siov_sim.sw.driver.iommu_api import IoDomain
-from siov_sim.sw.guest.memory import DmaSpace, GiovaSpace, GpaSpace, GuestVm, IovaSpace, SvaSpace, UserProcess
+from siov_sim.sw.guest.memory import (
+    DmaSpace,
+    GiovaSpace,
+    GpaSpace,
+    GuestTable,
+    GuestVm,
+    IovaSpace,
+    SvaSpace,
+    UserProcess,
+)
 from siov_sim.sw.guest.queue import VdevQueue
+from siov_sim.sw.guest.viommu import GuestIommu, VmmViommu
 from siov_sim.sw.vdcm.vconfig import MSIX_CAP_OFF
 from siov_sim.sw.vdcm.vdev import MSIX_TABLE_OFF, VDEV_DEVICE_ID, VDEV_MAGIC, VDEV_VENDOR_ID, VREG
 from siov_sim.sw.vfio import uapi as u
@@ -135,9 +144,10 @@ class AvfGuestDriver(VdevDriver):
         use_irq: bool = True,
         ring_size: int = 64,
         rx_slots: int = 8,
-        viommu: IoDomain | None = None,
+        viommu: GuestTable | None = None,
     ) -> None:
-        """``viommu``: the guest's own first-stage table (nested); without it DMA uses GPAs."""
+        """``viommu``: the guest's own first-stage table (nested, ``sw/guest/viommu.py``);
+        without it DMA uses GPAs."""
         mem: DmaSpace = GpaSpace(vm) if viommu is None else GiovaSpace(vm, viommu)
         super().__init__(dev, mem, runtime, use_irq=use_irq, ring_size=ring_size, rx_slots=rx_slots)
         self.vm = vm
@@ -229,6 +239,16 @@ async def vmm_attach(
     container, dev = await vfio_open(vfio, gid, name, vm.vmm, iommu_type=iommu_type)
     await vm.map_ram(container)
     return container, dev
+
+
+async def vmm_attach_viommu(
+    vfio: Vfio, gid: int, name: str, vm: GuestVm
+) -> tuple[VfioContainer, VfioDevice, GuestIommu]:
+    """QEMU with ``-device intel-iommu`` on iommufd: a nesting container (guest RAM mapped at
+    IOVA = GPA as the second stage), plus the vIOMMU the guest kernel drives; the guest's tables
+    become the device's first stage once it attaches one (``GuestIommu.attach``)."""
+    container, dev = await vmm_attach(vfio, gid, name, vm, nesting=True)
+    return container, dev, GuestIommu(vm, VmmViommu(container, dev))
 
 
 async def vfio_close(vfio: Vfio, gid: int, container: VfioContainer, dev: VfioDevice) -> None:

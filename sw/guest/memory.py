@@ -228,11 +228,21 @@ class GpaSpace:
         self.vm.write(addr, data)
 
 
+class GuestTable(Protocol):
+    """A first-stage table the guest maps its DMA buffers in (``sw/guest/viommu.py``'s
+    ``GuestIoTable`` in guest RAM, or a host-built nested domain)."""
+
+    def map(self, iova: int, pa: int, size: int, *, read: bool = True, write: bool = True, user: bool = True) -> None:
+        ...
+
+    async def unmap(self, iova: int, size: int) -> None: ...
+
+
 class GiovaSpace:
     """Guest driver behind a virtual IOMMU: DMA addresses are guest IOVAs, which the guest maps
     (GIOVA -> GPA) in its first-stage table; the IOMMU nests it on the GPA -> HPA second stage."""
 
-    def __init__(self, vm: GuestVm, guest_table: IoDomain, base: int = 0x40_0000_0000) -> None:
+    def __init__(self, vm: GuestVm, guest_table: GuestTable, base: int = 0x40_0000_0000) -> None:
         self.vm = vm
         self.table = guest_table
         self.base = base

@@ -138,15 +138,30 @@ class Domain:
     parent: Domain | None = None
     devices: set[tuple[int, int]] = field(default_factory=set)
     children: list[Domain] = field(default_factory=list)
+    #: nested domain whose first stage belongs to a guest (iommufd ``IOMMU_HWPT_DATA_VTD_S1``):
+    #: the guest-physical address of its root table and its paging levels; the host never writes it
+    user_fs_root: int | None = None
+    user_fs_levels: int = 4
 
     @property
     def levels(self) -> int:
-        return self.pgtable.levels if self.pgtable is not None else 0
+        if self.pgtable is not None:
+            return self.pgtable.levels
+        return self.user_fs_levels if self.user_fs_root is not None else 0
+
+    @property
+    def fs_root(self) -> int:
+        """What the PASID entry's first-stage pointer holds (a GPA for nested domains)."""
+        if self.pgtable is not None:
+            return self.pgtable.root
+        if self.user_fs_root is None:
+            raise IommuError(f"{self.kind.name} domain {self.did} has no first-stage table", errno.EINVAL)
+        return self.user_fs_root
 
     def map(self, iova: int, hpa: int, size: int, *, read: bool = True, write: bool = True, user: bool = True) -> None:
         """Map ``[iova, iova+size)`` -> ``[hpa, ...)`` (not-present -> present: no invalidation)."""
         if self.pgtable is None:
-            raise IommuError("a pass-through domain has no page table", errno.EINVAL)
+            raise IommuError(f"{self.kind.name} domain {self.did}: no host-managed page table", errno.EINVAL)
         try:
             self.pgtable.map(iova, hpa, size, read=read, write=write, user=user)
         except AlreadyMapped as e:
@@ -157,7 +172,7 @@ class Domain:
     async def unmap(self, iova: int, size: int) -> None:
         """Clear the PTEs, invalidate every attached (sid, pasid) and wait, then free tables."""
         if self.pgtable is None:
-            raise IommuError("a pass-through domain has no page table", errno.EINVAL)
+            raise IommuError(f"{self.kind.name} domain {self.did}: no host-managed page table", errno.EINVAL)
         try:
             freed = self.pgtable.unmap(iova, size)
         except ValueError as e:
@@ -440,8 +455,21 @@ class IommuDriver:
             raise IommuError("out of domain ids")
         return did
 
-    def alloc_domain(self, kind: DomainKind, *, levels: int | None = None, parent: Domain | None = None) -> Domain:
-        """A new domain: FS ``levels`` 4 (default) or 5; SS 3/4 (default)/5; NESTED needs an SS parent."""
+    def alloc_domain(
+        self,
+        kind: DomainKind,
+        *,
+        levels: int | None = None,
+        parent: Domain | None = None,
+        user_fs_root: int | None = None,
+    ) -> Domain:
+        """A new domain: FS ``levels`` 4 (default) or 5; SS 3/4 (default)/5; NESTED needs an SS parent.
+
+        NESTED with ``user_fs_root`` (a GPA): the first stage is a table the guest built in its
+        own memory (iommufd's nested HWPT); the host only points the PASID entry at it and
+        forwards the guest's invalidations (:meth:`invalidate_user`). Without it the host builds
+        the first-stage tables itself at GPAs it maps into the parent (:class:`NestedTableSpace`).
+        """
         hw = self.caps
         mem = self.bus.mem
         space = HostTableSpace(mem, self.bus.alloc)
@@ -466,6 +494,14 @@ class IommuDriver:
         if not hw.nest:
             raise IommuError("nested translation not supported")
         lv = levels or 4
+        if lv == 5 and not hw.fs5lp:
+            raise IommuError("5-level first-stage paging not supported", errno.EINVAL)
+        if user_fs_root is not None:
+            if user_fs_root & (PAGE - 1) or user_fs_root < 0:
+                raise IommuError(f"first-stage root 0x{user_fs_root:x} not page aligned", errno.EINVAL)
+            d = Domain(self, parent.did, kind, None, parent=parent, user_fs_root=user_fs_root, user_fs_levels=lv)
+            parent.children.append(d)
+            return d
         nspace = NestedTableSpace(self, parent, self.nested_gpa_offset)
         pt = PageTable(mem, nspace, PteFormat.FIRST_STAGE, lv, fs_shifts, preset_ad=self.preset_ad)
         d = Domain(self, parent.did, kind, pt, parent=parent)
@@ -484,6 +520,26 @@ class IommuDriver:
             domain.parent.children.remove(domain)
         elif domain.kind in (DomainKind.FIRST_STAGE, DomainKind.SECOND_STAGE):
             self._free_dids.append(domain.did)
+
+    async def invalidate_user(self, domain: Domain, iova: int | None = None, size: int = 0) -> None:
+        """Forward a guest's first-stage invalidation (iommufd ``IOMMU_HWPT_INVALIDATE``): PASID-
+        based IOTLB invalidation of ``[iova, iova+size)`` (everything when ``iova`` is None) for
+        every (sid, PASID) the nested domain is attached to, dev-TLB too, then wait."""
+        if domain.kind is not DomainKind.NESTED:
+            raise IommuError("only a nested domain's first stage is invalidated for a user", errno.EINVAL)
+        batch: list[bytes] = []
+        for sid, pasid in sorted(domain.devices):
+            if iova is None:
+                batch.append(descs.piotlb_pasid(domain.did, pasid))
+                if self.caps.dt:
+                    batch.append(descs.p_devtlb(sid, pasid))
+            else:
+                addr, am = descs.addr_mask_for(iova & ((1 << 64) - 1), size)
+                batch.append(descs.piotlb_page(domain.did, pasid, addr, am))
+                if self.caps.dt:
+                    batch.append(descs.p_devtlb(sid, pasid, addr, 1 << (12 + am)))
+        if batch:
+            await self.qi_submit_sync(batch)
 
     # ------------------------------------------------------------------ devices and PASIDs
     def _device(self, sid: int) -> _Device:
@@ -539,21 +595,20 @@ class IommuDriver:
         pwsnp = int(hw.smpwc) << 23
         kind = domain.kind
         if kind is DomainKind.FIRST_STAGE:
-            assert domain.pgtable is not None
             q[0] = 1 | 2 << 2 | 1 << 6
             q[1] = domain.did | pwsnp
-            q[2] = domain.pgtable.root | int(supervisor) | (1 << 2 if domain.levels == 5 else 0)
+            q[2] = domain.fs_root | int(supervisor) | (1 << 2 if domain.levels == 5 else 0)
         elif kind is DomainKind.SECOND_STAGE:
             assert domain.pgtable is not None
             q[0] = 1 | (domain.levels - 2) << 2 | 2 << 6 | domain.pgtable.root
             q[1] = domain.did | pwsnp
         elif kind is DomainKind.NESTED:
-            assert domain.pgtable is not None and domain.parent is not None
+            assert domain.parent is not None
             parent = domain.parent
             assert parent.pgtable is not None
             q[0] = 1 | (parent.levels - 2) << 2 | 3 << 6 | parent.pgtable.root
             q[1] = domain.did | pwsnp
-            q[2] = domain.pgtable.root | int(supervisor) | (1 << 2 if domain.levels == 5 else 0)
+            q[2] = domain.fs_root | int(supervisor) | (1 << 2 if domain.levels == 5 else 0)
         else:
             q[0] = 1 | 2 << 2 | 4 << 6
             q[1] = domain.did | pwsnp

@@ -244,19 +244,43 @@ class VfioContainer:
         ranges = [(0, MSI_WINDOW[0] - 1), (MSI_WINDOW[1] + 1, IOVA_LIMIT)]
         return PAGE | (1 << 21) | (1 << 30), ranges, DMA_ENTRY_LIMIT - len(self._maps)
 
-    def alloc_nested_domain(self) -> IoDomain:
-        """A guest first-stage table nested on the container's second stage (vIOMMU guests).
+    def alloc_nested_domain(self, fs_root: int | None = None, levels: int = 4) -> IoDomain:
+        """A first-stage table nested on the container's second stage (vIOMMU guests).
 
-        The iommufd analogue is ``IOMMU_HWPT_ALLOC`` with the container's HWPT as parent; the
-        guest fills it (GVA/GIOVA -> GPA) and a device is switched to it with
-        :meth:`VfioDevice.attach_pt`.
+        The iommufd analogue is ``IOMMU_HWPT_ALLOC`` with the container's HWPT as parent. With
+        ``fs_root`` (a GPA) the first stage is the guest's own table in guest memory
+        (``IOMMU_HWPT_DATA_VTD_S1``: the VMM passes the root the guest programmed into its vIOMMU
+        PASID entry); the guest edits it, the VMM forwards its invalidations with
+        :meth:`invalidate_nested`. Without it the host builds the table (test helper). A device
+        is switched to it with :meth:`VfioDevice.attach_pt`.
         """
         dom = self._require_iommu()
         if self.iommu_type != u.VFIO_TYPE1_NESTING_IOMMU:
             raise VfioError(errno.EINVAL, "nested domains need VFIO_TYPE1_NESTING_IOMMU")
-        nested = self.vfio.iommu.alloc_domain(DomainKind.NESTED, parent=dom)
+        try:
+            nested = self.vfio.iommu.alloc_domain(DomainKind.NESTED, parent=dom, user_fs_root=fs_root, levels=levels)
+        except IommuError as exc:
+            raise VfioError(exc.errno, f"nested domain: {exc}") from exc
         self._nested.append(nested)
         return nested
+
+    async def invalidate_nested(self, domain: IoDomain, iova: int | None = None, size: int = 0) -> None:
+        """iommufd ``IOMMU_HWPT_INVALIDATE``: the guest invalidated (part of) its first stage."""
+        if not any(d is domain for d in self._nested):
+            raise VfioError(errno.EINVAL, "not a nested domain of this container")
+        try:
+            await self.vfio.iommu.invalidate_user(domain, iova, size)
+        except IommuError as exc:
+            raise VfioError(exc.errno, f"invalidate: {exc}") from exc
+
+    async def free_nested_domain(self, domain: IoDomain) -> None:
+        """``IOMMU_DESTROY`` of a nested HWPT (EBUSY while a device is attached to it)."""
+        if not any(d is domain for d in self._nested):
+            raise VfioError(errno.EINVAL, "not a nested domain of this container")
+        if domain.devices:
+            raise VfioError(errno.EBUSY, "nested domain still attached")
+        self._nested.remove(domain)
+        await self.vfio.iommu.free_domain(domain)
 
     def owns_domain(self, domain: IoDomain) -> bool:
         return domain is self.domain or any(d is domain for d in self._nested)
