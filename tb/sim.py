@@ -235,9 +235,9 @@ def main() -> int:
         for sig, h in old.items():
             signal.signal(sig, h)
         if sysfs:
-            from siov_sim.sw.sysfs.fuse import force_unmount, is_mounted
+            from siov_sim.sw.sysfs.fuse import force_unmount, is_stale
 
-            if is_mounted(Path(sysfs)):  # the simulation was killed: do not leave a dead mount
+            if is_stale(Path(sysfs)):  # the simulation was killed: do not leave a dead mount
                 force_unmount(Path(sysfs))
     sys.stdout.write("\n" + (out / "report.txt").read_text())
     sys.stdout.write(f"(report: {out / 'report.txt'}, {out / 'report.json'}; total wall incl. build "

@@ -67,6 +67,17 @@ def is_mounted(path: Path) -> bool:
         return os.path.ismount(target)
 
 
+def is_stale(path: Path) -> bool:
+    """A mount whose FUSE server is gone (ENOTCONN). Never call it on a mount this thread serves."""
+    if not is_mounted(path):
+        return False
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno in (errno.ENOTCONN, errno.ECONNABORTED, errno.ENODEV)
+    return False
+
+
 def force_unmount(path: Path) -> bool:
     """Lazy unmount (``umount2(MNT_DETACH)``; also of a stale mount left by a killed simulation).
 
@@ -159,8 +170,10 @@ class SysfsServer:
         reason = unavailable()
         if reason is not None:
             raise RuntimeError(f"cannot mount the sysfs tree: {reason}")
-        if is_mounted(self.mountpoint):
+        if is_stale(self.mountpoint):  # left by a simulation that was killed
             force_unmount(self.mountpoint)
+        if is_mounted(self.mountpoint):
+            raise RuntimeError(f"{self.mountpoint} is mounted already (another simulation? use another path)")
         self.mountpoint.mkdir(parents=True, exist_ok=True)
         from mfusepy import FUSE
 

@@ -130,6 +130,9 @@ class SysfsTree:
         self.pf = pf
         self.vdcm = vdcm
         self.driver = driver
+        for t in vdcm.supported_types():  # mdev core names type dirs "<driver>-<type>"
+            if not t.type_id.startswith(f"{driver}-"):
+                raise ValueError(f"mdev type {t.type_id!r} lacks the driver prefix {driver!r}-")
         self.domain = domain
         self.pf_name = self.pci_name(pf.bdf)
         root = f"/devices/pci{domain:04x}:00"

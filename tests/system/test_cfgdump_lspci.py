@@ -10,25 +10,18 @@ from pathlib import Path
 import pytest
 
 from siov_sim.model.pcie.cfgdump import parse_lspci
+from siov_sim.tb import debdeps
 from siov_sim.tb.cfgdump import run
 
 pytestmark = pytest.mark.system
 
 
 def _lspci() -> str:
+    left = debdeps.ensure(["pciutils"], quiet=True)  # CI and developer machines: root with apt
     path = shutil.which("lspci")
-    if path:
-        return path
-    if shutil.which("apt-get"):  # CI and developer machines run as root with Debian's apt
-        for cmd in (
-            ["apt-get", "install", "-y", "-q", "pciutils"],
-            ["apt-get", "update", "-q"],
-            ["apt-get", "install", "-y", "-q", "pciutils"],
-        ):
-            subprocess.run(cmd, capture_output=True, check=False, timeout=600)
-            if path := shutil.which("lspci"):
-                return path
-    pytest.skip("lspci (Debian package pciutils) is not installed and apt-get could not install it")
+    if left or path is None:
+        pytest.skip("lspci (Debian package pciutils) is not installed and apt-get could not install it")
+    return path
 
 
 def test_lspci_decodes_the_rtl_config_space(tmp_path: Path) -> None:
