@@ -4,7 +4,7 @@
 
     vfio = Vfio(iommu)                          # the subsystem; the VDCM registers mdev groups
     container = vfio.open_container(process)    # open("/dev/vfio/vfio")
-    group = vfio.open_group(gid)                # open("/dev/vfio/<gid>")
+    group = vfio.open_group(gid)                # open("/dev/vfio/<gid>"): exclusive, EBUSY if open
     await group.set_container(container)        # VFIO_GROUP_SET_CONTAINER
     await container.set_iommu(VFIO_TYPE1v2_IOMMU)
     await container.map_dma(vaddr, iova, size, VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)
@@ -12,6 +12,8 @@
     info = dev.get_region_info(VFIO_PCI_BAR2_REGION_INDEX)   # .sparse_mmap areas
     portal = dev.mmap(VFIO_PCI_INDEX_TO_OFFSET(2) + off, 4096)
     await dev.set_irqs(VFIO_PCI_MSIX_IRQ_INDEX, DATA_EVENTFD | ACTION_TRIGGER, 0, n, callbacks)
+    await dev.close()                           # irqs off, device reset, mmaps revoked
+    await group.close()                         # (with the last device fd) leaves the container
 
 Every call also exists as ``await obj.ioctl(VFIO_..., bytearray(struct))`` with the kernel's
 numbers and layouts (eventfds come from ``vfio.eventfds.eventfd(callback)``; GET_DEVICE_FD takes the name).
