@@ -108,7 +108,7 @@ def describe(cs: ConfigSpace, bar_sizes: list[int | None]) -> dict[str, Any]:
 
 @cocotb.test()
 async def siov_demo(dut: Any) -> None:
-    from siov_sim.model.mem import HostMemory
+    from siov_sim.model.mem import FlatHostMemory
     from siov_sim.sw.driver import PfDriver
     from siov_sim.sw.driver.regs_adi import RegAdiControl
     from siov_sim.sw.guest.demo import run_demo
@@ -120,8 +120,9 @@ async def siov_demo(dut: Any) -> None:
     t0 = time.monotonic()
     opts = json.loads(os.environ.get("SIOV_SIM_OPTS", "{}"))
     rep = Report(options=opts)
-    rc = IommuRootComplex(HostMemory(0, LOW_RAM_END))
+    rc = IommuRootComplex(FlatHostMemory(0, LOW_RAM_END))
     env = Env(dut, rc=rc)
+    rep.options["link"] = env.link
     dev = await env.start()
     assert dev is not None
     rep.step("enumerated by the root complex through the RTL config space", bdf=str(dev.pcie_id),
@@ -143,7 +144,9 @@ async def siov_demo(dut: Any) -> None:
     rep.demo = asdict(demo)
     rep.demo_text = demo.text()
     env.check_link_clean()
-    rep.link = {"tlps_to_rtl": env.ep.tlps_down, "tlps_from_rtl": env.ep.tlps_up,
+    if env.link == "fast":
+        env.ep.sync_stats()
+    rep.link = {"mode": env.link, "tlps_to_rtl": env.ep.tlps_down, "tlps_from_rtl": env.ep.tlps_up,
                 "protocol_errors": len(env.ep.protocol_errors), "iommu": dict(rc.stats)}
     rep.sim_time_us = get_sim_time("ns") / 1000
     rep.wall_s = time.monotonic() - t0
@@ -161,6 +164,8 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=4096, help="bytes per transfer")
     ap.add_argument("--seed", type=int, default=1, help="random seed of the scenario and of cocotb")
     ap.add_argument("--num-adi", type=int, default=16, help="ep_top NumAdi parameter (ADIs in the RTL)")
+    ap.add_argument("--link", choices=("fast", "accurate"), default="fast",
+                    help="fast: DMA data path in C++ (tb/fast); accurate: cocotbext-pcie link, every hop")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from siov_sim.tb.runner import ROOT, run_rtl
@@ -176,7 +181,7 @@ def main() -> int:
     params = {"NumAdi": args.num_adi}
     t0 = time.monotonic()
     run_rtl("ep_top", test_module="siov_sim.tb.sim", testcase="siov_demo", parameters=params, extra_env=env,
-            test_dir=out)
+            test_dir=out, link=args.link)
     sys.stdout.write("\n" + (out / "report.txt").read_text())
     sys.stdout.write(f"(report: {out / 'report.txt'}, {out / 'report.json'}; total wall incl. build "
                      f"{time.monotonic() - t0:.1f} s)\n")
