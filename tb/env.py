@@ -87,6 +87,12 @@ class Env:
             raise RuntimeError("enumeration found no endpoint function")
         return found
 
+    def tlp_counts(self) -> tuple[int, int]:
+        """(TLPs the RTL received, TLPs the RTL sent) so far, counted the same way in both modes."""
+        if isinstance(self.ep, FastEpDevice):
+            return self.ep.tlps_to_rtl, self.ep.tlps_up
+        return self.ep.tlps_down, self.ep.tlps_up
+
     def check_link_clean(self) -> None:
         """No malformed TLP and no stream protocol error came out of the RTL."""
         errs = self.ep.protocol_errors

@@ -123,8 +123,12 @@ def fast_build_args(waves: bool) -> list[str]:
     are public (metacomments in ep_fast_top.sv), so Verilator optimises ep_top as a whole.
     ``-rdynamic`` exports the host port's C functions to ctypes in the simulator process.
     """
-    return ["--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast",
-            "-CFLAGS", "-O2", "-LDFLAGS", "-rdynamic", *_trace_args(waves)]
+    return ["--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast", "-LDFLAGS", "-rdynamic",
+            *_trace_args(waves)]
+
+
+# C++ optimisation of the fast build (the model is compiled where it runs, so -march=native is safe)
+FAST_OPT = ["OPT_FAST=-O3 -march=native", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"]
 
 
 def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_args: Sequence[str] = ()) -> Path:
@@ -141,7 +145,7 @@ def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_a
     cpp = [FAST / "hostport.cpp"]
     args = [*fast_build_args(waves), *build_args]
     build_dir = SIM_BUILD / FAST_TOP / _build_hash(FAST_TOP, [*sources, *cpp, *waiver_files()], parameters,
-                                                   waves, args)
+                                                   waves, [*args, *FAST_OPT])
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -160,7 +164,7 @@ def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_a
         log_path = build_dir / "build.log"
         with open(log_path, "w") as log_file:
             for step in (cmd, ["make", "-j", "2", "-C", str(build_dir), "-f", "Vtop.mk", f"VM_TRACE={int(waves)}",
-                               "OPT_FAST=-O2", "OPT_SLOW=-O1",
+                               *FAST_OPT,
                                # the PyPI wheel's verilated.mk names no C++ standard: --timing needs
                                # C++20 coroutines (GCC >= 10)
                                "CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]):
@@ -172,6 +176,32 @@ def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_a
                     raise RuntimeError(f"fast-link build failed ({log_path}):\n" + "\n".join(tail))
         stamp.touch()
     return build_dir
+
+
+def build_replay(build_dir: Path) -> Path:
+    """The no-Python harness (``tb/fast/replay_main.cpp``) linked against the very objects of the
+    fast build in ``build_dir`` (same Verilated model, same host port); returns the executable."""
+    setup_verilator_env()
+    exe = build_dir / "replay"
+    main = FAST / "replay_main.cpp"
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if exe.exists() and exe.stat().st_mtime >= max(main.stat().st_mtime, (build_dir / FAST_TOP).stat().st_mtime):
+            return exe
+        make = ["make", "-C", str(build_dir), "-f", "Vtop.mk", *FAST_OPT,
+                "CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]
+        objs = sorted(str(p) for p in build_dir.glob("verilated*.o"))
+        steps = [[*make, "replay_main.o"],
+                 ["g++", "-o", str(exe), str(build_dir / "replay_main.o"), str(build_dir / "hostport.o"),
+                  str(build_dir / "Vtop__ALL.a"), *objs, "-lpthread", "-latomic"]]
+        with open(build_dir / "replay-build.log", "w") as log_file:
+            for step in steps:
+                log_file.write(" ".join(step) + "\n")
+                log_file.flush()
+                r = subprocess.run(step, stdout=log_file, stderr=subprocess.STDOUT, check=False)
+                if r.returncode:
+                    raise RuntimeError(f"replay harness build failed ({build_dir / 'replay-build.log'})")
+    return exe
 
 
 def run_rtl(

@@ -146,7 +146,8 @@ async def siov_demo(dut: Any) -> None:
     env.check_link_clean()
     if env.link == "fast":
         env.ep.sync_stats()
-    rep.link = {"mode": env.link, "tlps_to_rtl": env.ep.tlps_down, "tlps_from_rtl": env.ep.tlps_up,
+    to_rtl, from_rtl = env.tlp_counts()
+    rep.link = {"mode": env.link, "tlps_to_rtl": to_rtl, "tlps_from_rtl": from_rtl,
                 "protocol_errors": len(env.ep.protocol_errors), "iommu": dict(rc.stats)}
     rep.sim_time_us = get_sim_time("ns") / 1000
     rep.wall_s = time.monotonic() - t0

@@ -169,16 +169,18 @@ class VdevQueue:
                 return Completion.unpack(self.mem.read(self.cpl + slot * CPL_SIZE, CPL_SIZE))
             woke = False
             if self.use_irq:
+                # blocked on the queue's interrupt, as on an eventfd; every 16 poll periods
+                # without one the driver looks at the ADI's state (errors raise no interrupt)
                 self._irq.clear()
                 if self._done(slot):
                     continue
-                while not self._irq.is_set() and self.runtime.now_ns() < deadline:
-                    await self.runtime.sleep(self.poll_ns)
-                woke = self._irq.is_set()
+                left = deadline - self.runtime.now_ns()
+                woke = await self.runtime.wait_for(self._irq, min(16 * self.poll_ns, left))
+                ticks = 0
             else:
                 self.stats.polls += 1
                 await self.runtime.sleep(self.poll_ns)
-            ticks += 1
+                ticks += 1
             timed_out = self.runtime.now_ns() >= deadline
             if self._done(slot):
                 continue

@@ -23,7 +23,7 @@ module ep_fast_top #(
   input wire logic rst /*verilator public_flat_rw*/
 );
   import "DPI-C" function void siov_hp_init(input int lanes);
-  import "DPI-C" function int siov_hp_poll(input longint cycle);
+  import "DPI-C" function int siov_hp_poll(input longint cycle, input bit rst);
   import "DPI-C" function void siov_hp_tx_beat(input int stream, input bit [127:0] hdr,
     input bit [DataWidth-1:0] data, input bit [S-1:0] strb, input int prfx, input bit sop, input bit eop);
   import "DPI-C" function void siov_hp_rx_beat(input int stream, output bit [127:0] hdr,
@@ -108,7 +108,7 @@ module ep_fast_top #(
   // the ones before this edge (ep_top's outputs and our registered inputs to it), so a beat
   // moved at this edge iff valid && ready; what we assign takes effect after the edge.
   always_ff @(posedge clk) begin
-    automatic int m = siov_hp_poll(cycle_q);
+    automatic int m = siov_hp_poll(cycle_q, rst);
     automatic bit [127:0] h;
     automatic bit [DataWidth-1:0] d;
     automatic bit [S-1:0] sb;

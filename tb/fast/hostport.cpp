@@ -115,11 +115,52 @@ struct HostPort {
     uint64_t cycle = 0;
     uint64_t stats[ST_COUNT] = {};
     uint32_t tx_ready_mask = 0x7;  // tx_cpl, tx_wr, tx_rd
+    // recording (hp_record_start/stop) and replay (the no-Python harness, replay_main.cpp)
+    bool recording = false, replay = false;
+    std::vector<uint32_t> rec;
+    uint64_t tx_hash = 0xCBF29CE484222325ull, tx_frames = 0;
+    int last_rst = -1;
 };
 
 HostPort hp;
 
 inline void notify_python() { hp.notify ^= 1; }
+
+// ---- recording: every input the RTL gets, so replay_main.cpp can feed the same model the same
+// stimulus cycle by cycle with no Python (and prove it by the hash of everything it sent back)
+enum : uint32_t { REC_MAGIC = 0x53494F56u, REC_RST = 1, REC_FRAME = 2, REC_MARK = 3, REC_END = 4 };
+
+inline void rec_u64(uint64_t v) {
+    hp.rec.push_back(uint32_t(v));
+    hp.rec.push_back(uint32_t(v >> 32));
+}
+
+void rec_frame(int stream, const Frame& f) {
+    if (!hp.recording) return;
+    hp.rec.push_back(REC_FRAME);
+    hp.rec.push_back(uint32_t(stream));
+    rec_u64(f.due);
+    hp.rec.push_back(f.prfx);
+    hp.rec.push_back(uint32_t(f.data.size()));
+    hp.rec.insert(hp.rec.end(), f.hdr, f.hdr + 4);
+    hp.rec.insert(hp.rec.end(), f.data.begin(), f.data.end());
+}
+
+inline void hash_u32(uint32_t v) {
+    for (int i = 0; i < 4; ++i) {
+        hp.tx_hash ^= (v >> (8 * i)) & 0xFF;
+        hp.tx_hash *= 0x100000001B3ull;
+    }
+}
+
+void hash_tx(int stream, const Frame& f) {  // FNV-1a over every frame the RTL sends up
+    hash_u32(uint32_t(stream));
+    for (uint32_t w : f.hdr) hash_u32(w);
+    hash_u32(f.prfx);
+    hash_u32(uint32_t(f.data.size()));
+    for (uint32_t w : f.data) hash_u32(w);
+    hp.tx_frames++;
+}
 
 // kind codes of frames handed to Python besides plain TLPs (hp_pop word 0, bits 15:8)
 enum : int { PY_TLP = 0, PY_NO_EOP = 1, PY_NO_SOP = 2 };
@@ -267,7 +308,10 @@ uint32_t cpl_dw0(bool data, uint32_t len, const Req& r) {
     return dw;
 }
 
-void push_rx_cpl(Frame&& f) { hp.src[RX_CPL].q.push_back(std::move(f)); }
+void push_rx_cpl(Frame&& f) {
+    rec_frame(RX_CPL, f);
+    hp.src[RX_CPL].q.push_back(std::move(f));
+}
 
 void handle_read(Frame&& f) {
     Req r;
@@ -328,6 +372,8 @@ void handle_read(Frame&& f) {
 }
 
 void dispatch(int stream, Frame&& f) {
+    if (hp.recording || hp.replay) hash_tx(stream, f);
+    if (hp.replay) return;  // the recorded completions already stand in for what this would cause
     if (stream == TX_WR) handle_write(std::move(f));
     else if (stream == TX_RD) handle_read(std::move(f));
     else to_python(stream, std::move(f));  // TX_CPL: completions for the host's own reads
@@ -351,8 +397,14 @@ void siov_hp_init(int lanes) { hp.lanes = lanes; }
 
 // Once per clock, before the beats: returns bit0 rx_req has a beat to present, bit1 rx_cpl has
 // one, bits 4:2 tx ready (cpl, wr, rd) for the next cycle.
-int siov_hp_poll(long long cycle) {
+int siov_hp_poll(long long cycle, svBit rst) {
     hp.cycle = uint64_t(cycle);
+    if (hp.recording && int(rst) != hp.last_rst) {
+        hp.rec.push_back(REC_RST);
+        rec_u64(hp.cycle);
+        hp.rec.push_back(rst);
+    }
+    hp.last_rst = rst;
     hp.stats[ST_TICKS]++;
     int m = 0;
     for (int s = 0; s < 2; ++s) {
@@ -477,6 +529,8 @@ void hp_reset() {
     hp.to_py.clear();
     hp.tlb.clear();
     std::memset(hp.stats, 0, sizeof hp.stats);
+    hp.recording = hp.replay = false;
+    hp.rec.clear();
 }
 
 // IOTLB mirror, driven by the model's IotlbObserver
@@ -505,8 +559,9 @@ void hp_push(int stream, const uint32_t* hdr, uint32_t prfx, const uint32_t* dat
     std::memcpy(f.hdr, hdr, sizeof f.hdr);
     f.prfx = prfx;
     f.data.assign(data, data + ndw);
-    f.due = 0;
+    f.due = hp.cycle + 1;  // what "now" means to the next poll; kept for the replay
     hp.stats[ST_FROM_PY]++;
+    rec_frame(stream & 1, f);
     hp.src[stream & 1].q.push_back(std::move(f));
 }
 
@@ -528,6 +583,110 @@ int hp_pop(uint32_t* buf, int cap) {
 }
 
 int hp_pending() { return int(hp.to_py.size()); }
+
+// Start recording (call before reset: the replay starts from cycle 0 of the model).
+void hp_record_start() {
+    hp.rec.clear();
+    hp.rec.push_back(REC_MAGIC);
+    hp.rec.push_back(uint32_t(hp.lanes));
+    hp.recording = true;
+    hp.last_rst = -1;
+    hp.tx_hash = 0xCBF29CE484222325ull;
+    hp.tx_frames = 0;
+}
+
+// A named point in the recording (e.g. "traffic start"): id and the current cycle.
+void hp_record_mark(uint32_t id) {
+    if (!hp.recording) return;
+    hp.rec.push_back(REC_MARK);
+    hp.rec.push_back(id);
+    rec_u64(hp.cycle);
+}
+
+// Stop and write the recording; returns the number of words written or -1.
+long long hp_record_stop(const char* path) {
+    if (!hp.recording) return -1;
+    hp.recording = false;
+    hp.rec.push_back(REC_END);
+    rec_u64(hp.cycle);
+    rec_u64(hp.tx_hash);
+    rec_u64(hp.tx_frames);
+    FILE* fp = std::fopen(path, "wb");
+    if (!fp) return -1;
+    size_t n = std::fwrite(hp.rec.data(), 4, hp.rec.size(), fp);
+    std::fclose(fp);
+    long long words = (long long)hp.rec.size();
+    hp.rec.clear();
+    hp.rec.shrink_to_fit();
+    return n == size_t(words) ? words : -1;
+}
+
+uint64_t hp_tx_hash() { return hp.tx_hash; }
+uint64_t hp_tx_frames() { return hp.tx_frames; }
+
+// Replay side (replay_main.cpp): load a recording into the source queues; returns the rst
+// changes, marks and end record through the callbacks given.
+struct HpReplayInfo {
+    uint64_t end_cycle, tx_hash, tx_frames, frames;
+    uint64_t rst_cycle[8];
+    uint32_t rst_value[8];
+    uint32_t n_rst;
+    uint64_t mark_cycle[8];
+    uint32_t mark_id[8];
+    uint32_t n_mark;
+};
+
+int hp_replay_load(const char* path, HpReplayInfo* info) {
+    FILE* fp = std::fopen(path, "rb");
+    if (!fp) return -1;
+    std::vector<uint32_t> w;
+    uint32_t buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 4, 4096, fp)) > 0) w.insert(w.end(), buf, buf + n);
+    std::fclose(fp);
+    if (w.size() < 2 || w[0] != REC_MAGIC) return -2;
+    if (int(w[1]) != hp.lanes) return -3;  // recorded with another DataWidth
+    std::memset(info, 0, sizeof *info);
+    hp_reset();
+    hp.replay = true;
+    size_t i = 2;
+    auto u64 = [&](size_t k) { return uint64_t(w[k]) | uint64_t(w[k + 1]) << 32; };
+    while (i < w.size()) {
+        uint32_t t = w[i];
+        if (t == REC_RST) {
+            if (info->n_rst < 8) {
+                info->rst_cycle[info->n_rst] = u64(i + 1);
+                info->rst_value[info->n_rst++] = w[i + 3];
+            }
+            i += 4;
+        } else if (t == REC_FRAME) {
+            Frame f;
+            int stream = int(w[i + 1]);
+            f.due = u64(i + 2);
+            f.prfx = w[i + 4];
+            uint32_t nd = w[i + 5];
+            std::memcpy(f.hdr, &w[i + 6], 16);
+            f.data.assign(w.begin() + long(i + 10), w.begin() + long(i + 10 + nd));
+            hp.src[stream & 1].q.push_back(std::move(f));
+            info->frames++;
+            i += 10 + nd;
+        } else if (t == REC_MARK) {
+            if (info->n_mark < 8) {
+                info->mark_id[info->n_mark] = w[i + 1];
+                info->mark_cycle[info->n_mark++] = u64(i + 2);
+            }
+            i += 4;
+        } else if (t == REC_END) {
+            info->end_cycle = u64(i + 1);
+            info->tx_hash = u64(i + 3);
+            info->tx_frames = u64(i + 5);
+            return 0;
+        } else {
+            return -4;
+        }
+    }
+    return -5;  // no end record
+}
 
 int hp_rx_idle() {
     return hp.src[0].q.empty() && hp.src[1].q.empty() && !hp.sink[TX_WR].in_frame && !hp.sink[TX_RD].in_frame &&

@@ -69,6 +69,9 @@ _SIGS: dict[str, tuple[object, list[object]]] = {
     "hp_tlb_clear": (None, []),
     "hp_tlb_size": (ctypes.c_uint64, []),
     "hp_clear_stats": (None, []),
+    "hp_record_start": (None, []),
+    "hp_record_mark": (None, [ctypes.c_uint32]),
+    "hp_record_stop": (ctypes.c_longlong, [ctypes.c_char_p]),
     "hp_push": (None, [ctypes.c_int, _U32P, ctypes.c_uint32, _U32P, ctypes.c_uint32]),
     "hp_pop": (ctypes.c_int, [_U32P, ctypes.c_int]),
     "hp_pending": (ctypes.c_int, []),
@@ -161,6 +164,20 @@ class HostPortLib:
     def stats(self) -> dict[str, int]:
         self.hp_stats(self._stats, len(self._stats))  # type: ignore[attr-defined]
         return dict(zip(STAT_NAMES, self._stats, strict=True))
+
+    def record_start(self) -> None:
+        """Record every input the RTL gets from now on (for ``replay_main.cpp``); call before reset."""
+        self.hp_record_start()  # type: ignore[attr-defined]
+
+    def record_mark(self, mark: int) -> None:
+        """Mark the current cycle in the recording (1 = traffic start, 2 = traffic end)."""
+        self.hp_record_mark(mark)  # type: ignore[attr-defined]
+
+    def record_stop(self, path: str) -> int:
+        n = int(self.hp_record_stop(path.encode()))  # type: ignore[attr-defined]
+        if n < 0:
+            raise OSError(f"could not write the recording {path}")
+        return n
 
     def clear_stats(self) -> None:
         self.hp_clear_stats()  # type: ignore[attr-defined]

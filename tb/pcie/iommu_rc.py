@@ -87,6 +87,8 @@ class IommuRootComplex(RootComplex):  # type: ignore[misc]
             "intr_malformed": 0,
         }
         self.faults: list[Fault] = []
+        # set by the fast link's device: MMIO it claims bypasses the switch/bridge tasks
+        self.mmio_bypass: Any = None
         self._install_host_memory()
 
     # ------------------------------------------------------------------ memory map
