@@ -171,14 +171,24 @@ def _replay(recording: Path) -> dict[str, Any]:
 
 
 def main() -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reuse-stock", action="store_true",
+                    help="take the stock run from the last cosim-stock.json (it takes minutes)")
+    args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     OUT.mkdir(parents=True, exist_ok=True)
     recording = OUT / "cosim-fast.rec"
     fast = _run("fast", "fast", record=str(recording))
     limit = _replay(recording)
     recording.unlink(missing_ok=True)
-    stock = _run("accurate", "stock")
     prof = _run("fast", "profile", profile=True)
+    stock_file = OUT / "cosim-stock.json"
+    if args.reuse_stock and stock_file.exists():
+        stock = json.loads(stock_file.read_text())
+    else:
+        stock = _run("accurate", "stock")
 
     eval_s = fast["cycles"] / limit["window_cycles_per_s"] if limit["window_cycles_per_s"] else 0.0
     rest_s = max(fast["wall_s"] - eval_s, 0.0)

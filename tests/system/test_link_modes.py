@@ -49,7 +49,7 @@ from .test_siov_stack import _open_user_driver
 log = logging.getLogger(__name__)
 NUM_ADI = 16
 SEEDS = [11]
-TIMING_FIELDS = {"sim_ns", "wall_s", "polls"}
+TIMING_FIELDS = {"sim_ns", "wall_s", "polls", "start_ns"}
 
 
 def _untimed(obj: Any) -> Any:
