@@ -12,6 +12,9 @@ SIZE        ?= 4096
 WAVES       ?= 0
 SEED        ?= 1
 NUM_ADI     ?= 16
+# fast: DMA data path in C++ (tb/fast), proven equal to accurate by tests/system/test_link_modes.py;
+# accurate: the cocotbext-pcie link on every hop, the source of every simulated-time figure
+LINK        ?= fast
 export WAVES
 
 .PHONY: all venv sim test test-all lint synth regs check-gen cfgdump bench cov clean distclean
@@ -28,7 +31,7 @@ $(STAMP): pyproject.toml
 
 ## the main job: bring-up + SIOV demo through the real RTL, prints a report, writes build/sim/report.json
 sim: $(STAMP)
-	$(PY) -m siov_sim.tb.sim --vdevs $(VDEVS) --size $(SIZE) --seed $(SEED) --num-adi $(NUM_ADI)
+	@$(PY) -m siov_sim.tb.sim --vdevs '$(VDEVS)' --size '$(SIZE)' --seed '$(SEED)' --num-adi '$(NUM_ADI)' --link '$(LINK)'
 
 ## fast regression (model, sw, RTL module and system tests; not the slow ones)
 test: $(STAMP)

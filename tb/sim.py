@@ -22,11 +22,12 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import cocotb
 from cocotb.utils import get_sim_time
@@ -159,8 +160,43 @@ async def siov_demo(dut: Any) -> None:
     assert not any(demo.leaks.values()), f"resources left over after removal: {demo.leaks}"
 
 
+def check_knobs(vdevs: int, size: int, num_adi: int, seed: int) -> list[str]:
+    """Every problem with the ``make sim`` knobs, one line each (empty: all good), found before
+    anything is built."""
+    from siov_sim.sw.guest.demo import MAX_SIZE, host_ram_needed
+    from siov_sim.tb.pcie.host_bus import DEFAULT_ALLOC_BASE
+    from siov_sim.tb.pcie.iommu_rc import LOW_RAM_END
+
+    errs = []
+    if not (4 <= num_adi <= 4096 and num_adi & (num_adi - 1) == 0):
+        errs.append(f"NUM_ADI={num_adi}: ep_top supports a power of two from 4 to 4096 ADIs")
+    if not 1 <= vdevs <= max(num_adi, 1):
+        errs.append(f"VDEVS={vdevs}: must be 1..NUM_ADI ({num_adi}): every VDEV needs at least one ADI")
+    if size < 4 or size % 4 or size > MAX_SIZE:
+        errs.append(f"SIZE={size}: must be a multiple of 4 from 4 to {MAX_SIZE} bytes (the largest COPY/FILL "
+                    "a descriptor can move)")
+    elif vdevs >= 1:
+        need, have = host_ram_needed(vdevs, size), LOW_RAM_END - DEFAULT_ALLOC_BASE
+        if need > have * 9 // 10:  # leave room for IOMMU tables, rings and page tables
+            errs.append(f"VDEVS={vdevs} x SIZE={size}: the VMs and processes would need {need >> 20} MiB of the "
+                        f"{have >> 20} MiB of simulated host RAM; use fewer VDEVs or a smaller SIZE")
+    if not 0 <= seed < 1 << 32:
+        errs.append(f"SEED={seed}: must be 0 .. 2**32-1")
+    return errs
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad knobs get one line (``make sim: ...``), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        m = re.match(r"argument --([\w-]+): (.*)", message)  # name the make knob, not the option
+        if m:
+            message = f"{m.group(1).replace('-', '_').upper()}: {m.group(2)}"
+        self.exit(2, f"make sim: {message}\n")
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vdevs", type=int, default=4, help="number of virtual devices to compose")
     ap.add_argument("--size", type=int, default=4096, help="bytes per transfer")
     ap.add_argument("--seed", type=int, default=1, help="random seed of the scenario and of cocotb")
@@ -168,6 +204,11 @@ def main() -> int:
     ap.add_argument("--link", choices=("fast", "accurate"), default="fast",
                     help="fast: DMA data path in C++ (tb/fast); accurate: cocotbext-pcie link, every hop")
     args = ap.parse_args()
+    errs = check_knobs(args.vdevs, args.size, args.num_adi, args.seed)
+    if errs:
+        for e in errs:
+            sys.stderr.write(f"make sim: {e}\n")
+        return 2
     logging.basicConfig(level=logging.WARNING)
     from siov_sim.tb.runner import ROOT, run_rtl
 
@@ -175,10 +216,6 @@ def main() -> int:
     env = {"SIOV_SIM_OPTS": json.dumps({"vdevs": args.vdevs, "size": args.size, "seed": args.seed}),
            "SIOV_SIM_OUT": str(out)}
     env["COCOTB_RANDOM_SEED"] = str(args.seed)
-    if args.vdevs < 1 or args.num_adi < args.vdevs:
-        ap.error(f"--vdevs must be 1..{args.num_adi} (one ADI at least per VDEV; raise --num-adi)")
-    if args.size < 4 or args.size % 4:
-        ap.error("--size must be a positive multiple of 4 bytes")
     params = {"NumAdi": args.num_adi}
     t0 = time.monotonic()
     run_rtl("ep_top", test_module="siov_sim.tb.sim", testcase="siov_demo", parameters=params, extra_env=env,

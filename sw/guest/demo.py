@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from random import Random
 
 from siov_sim.sw.bus import HostBus
-from siov_sim.sw.driver.abi import AdiState, CplStatus, error_name
+from siov_sim.sw.driver.abi import MAX_XFER, AdiState, CplStatus, error_name
 from siov_sim.sw.driver.iommu_api import IommuApi
 from siov_sim.sw.driver.pf import PfDriver
 from siov_sim.sw.guest.drivers import AvfGuestDriver, DpdkPmd, SvaUser, VdevDriver, vfio_close, vfio_open, vmm_attach
@@ -39,6 +39,23 @@ log = logging.getLogger(__name__)
 
 KINDS = ("avf", "pmd", "sva")
 TYPE_OF = {"avf": "siov-4q", "pmd": "siov-1q", "sva": "siov-1q"}
+MAX_SIZE = MAX_XFER  # a COPY/FILL descriptor moves at most 1 MiB
+_MIB = 1 << 20
+
+
+def vm_ram_for(size: int, batch: int) -> int:
+    """Guest RAM an AVF VM of the demo needs: drivers and rings, plus per queue the single
+    transfer buffers and the batch buffers (``size`` bytes each), rounded up to 2 MiB."""
+    need = 2 * _MIB + 4 * 2 * size * (max(batch, 1) + 1)
+    return max(4 * _MIB, (need + 2 * _MIB - 1) // (2 * _MIB) * 2 * _MIB)
+
+
+def host_ram_needed(vdevs: int, size: int, batch: int = 8) -> int:
+    """Host RAM the demo will allocate for ``vdevs`` VDEVs (AVF VMs' RAM, user processes'
+    buffers), for checking the knobs before anything is built."""
+    per_user = 64 * 1024 + 2 * size * (max(batch, 1) + 1)
+    n_avf = (vdevs + len(KINDS) - 1) // len(KINDS)
+    return n_avf * vm_ram_for(size, batch) + (vdevs - n_avf) * per_user
 
 
 @dataclass
@@ -166,7 +183,7 @@ async def run_demo(
                 break
         uid = str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
         t_create = bus.runtime.now_ns()
-        live.append(await _bring_up(bus, iommu, vfio, vdcm, kind, type_id, i, uid))
+        live.append(await _bring_up(bus, iommu, vfio, vdcm, kind, type_id, i, uid, vm_ram_for(size, batch)))
         r = live[-1].report
         try:
             await _first_dma(live[-1], rng)
