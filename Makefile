@@ -60,9 +60,10 @@ check-gen: regs
 cfgdump: $(STAMP)
 	@$(PY) -m siov_sim.tb.cfgdump --out build/cfgdump.txt && cat build/cfgdump.txt
 
-## all benchmarks; each prints numbers and writes build/bench/<name>.json
+## all benchmarks; each prints numbers and writes build/bench/<name>.json; then the PNG figures
 bench: $(STAMP)
-	@set -e; mkdir -p build/bench; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+	@set -e; mkdir -p build/bench; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done; \
+	  $(PY) tests/bench/plots.py
 
 cov: $(STAMP)
 	$(PY) -m siov_sim.tb.coverage_merge

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import resource
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,7 @@ class Report:
     demo_text: str = ""
     sim_time_us: float = 0.0
     wall_s: float = 0.0
+    peak_rss_mb: float = 0.0  # the simulator process (Verilator model + Python), at the end
 
     def step(self, name: str, **details: Any) -> None:
         self.steps.append({"step": name, "sim_us": round(get_sim_time("ns") / 1000, 3), **details})
@@ -76,7 +78,8 @@ class Report:
         lines.append(self.demo_text)
         lines.append("")
         lines.append(f"link: {self.link}")
-        lines.append(f"simulated time {self.sim_time_us:.3f} us, wall time {self.wall_s:.2f} s")
+        lines.append(f"simulated time {self.sim_time_us:.3f} us, wall time {self.wall_s:.2f} s, "
+                     f"peak memory {self.peak_rss_mb:.0f} MB ({self.options.get('link', '?')} link)")
         return "\n".join(lines) + "\n"
 
 
@@ -152,6 +155,7 @@ async def siov_demo(dut: Any) -> None:
                 "protocol_errors": len(env.ep.protocol_errors), "iommu": dict(rc.stats)}
     rep.sim_time_us = get_sim_time("ns") / 1000
     rep.wall_s = time.monotonic() - t0
+    rep.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "report.json").write_text(json.dumps(asdict(rep), indent=2, default=str) + "\n")
     (OUT / "report.txt").write_text(rep.text())
@@ -203,6 +207,7 @@ def main() -> int:
     ap.add_argument("--num-adi", type=int, default=16, help="ep_top NumAdi parameter (ADIs in the RTL)")
     ap.add_argument("--link", choices=("fast", "accurate"), default="fast",
                     help="fast: DMA data path in C++ (tb/fast); accurate: cocotbext-pcie link, every hop")
+    ap.add_argument("--out", default="build/sim", help="directory for report.txt/report.json (and waves)")
     args = ap.parse_args()
     errs = check_knobs(args.vdevs, args.size, args.num_adi, args.seed)
     if errs:
@@ -212,7 +217,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     from siov_sim.tb.runner import ROOT, run_rtl
 
-    out = (ROOT / "build" / "sim").resolve()
+    out = (ROOT / args.out).resolve()
     env = {"SIOV_SIM_OPTS": json.dumps({"vdevs": args.vdevs, "size": args.size, "seed": args.seed}),
            "SIOV_SIM_OUT": str(out)}
     env["COCOTB_RANDOM_SEED"] = str(args.seed)

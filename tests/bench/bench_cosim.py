@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "build" / "bench"
 NUM_ADI = 16
 CLK_NS = 4
-WORKLOAD = {"vdevs": 4, "size": 65536, "batch": 8, "rounds": 6, "seed": 7}
+WORKLOAD = {"vdevs": 4, "size": 65536, "batch": 8, "rounds": 6, "seed": 7,
+            **json.loads(os.environ.get("SIOV_BENCH_WORKLOAD", "{}"))}  # override for experiments
 IDLE_NS = 400_000  # 100k cycles with nothing to do
 GOALS = {"mb_per_s": 10.0, "cycles_per_s": 500_000.0, "stock_ratio": 25.0}
 
