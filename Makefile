@@ -14,6 +14,9 @@ SIZE        ?= 4096
 WAVES       ?= 0
 SEED        ?= 1
 NUM_ADI     ?= 16
+# fast: DMA data path in C++ (tb/fast), proven equal to accurate by tests/system/test_link_modes.py;
+# accurate: the cocotbext-pcie link on every hop, the source of every simulated-time figure
+LINK        ?= fast
 # where the live sysfs tree (PCI device + mdev bus) is mounted while the simulation runs; none = off
 SYSFS       ?= build/sim/sysfs
 # make shell: VDEVs the scenario creates before the shell session (0: only bring-up, all ADIs free)
@@ -38,12 +41,13 @@ $(DEBSTAMP): tb/debdeps.py
 
 ## the main job: bring-up + SIOV demo through the real RTL, prints a report, writes build/sim/report.json
 sim: $(STAMP)
-	$(PY) -m siov_sim.tb.sim --vdevs $(VDEVS) --size $(SIZE) --seed $(SEED) --num-adi $(NUM_ADI) --sysfs $(SYSFS)
+	@$(PY) -m siov_sim.tb.sim --vdevs '$(VDEVS)' --size '$(SIZE)' --seed '$(SEED)' --num-adi '$(NUM_ADI)' --link '$(LINK)' \
+		--sysfs '$(SYSFS)'
 
 ## the simulation stays up with its sysfs tree mounted at $(SYSFS) for lspci/setpci/mdevctl; Ctrl-C ends it
 shell: $(STAMP)
-	$(PY) -m siov_sim.tb.sim --interactive --vdevs $(SHELL_VDEVS) --size $(SIZE) --seed $(SEED) \
-		--num-adi $(NUM_ADI) --sysfs $(SYSFS)
+	@$(PY) -m siov_sim.tb.sim --interactive --vdevs '$(SHELL_VDEVS)' --size '$(SIZE)' --seed '$(SEED)' \
+		--num-adi '$(NUM_ADI)' --link '$(LINK)' --sysfs '$(SYSFS)'
 
 ## fast regression (model, sw, RTL module and system tests; not the slow ones)
 test: $(STAMP)
@@ -72,9 +76,10 @@ check-gen: regs
 cfgdump: $(STAMP)
 	@$(PY) -m siov_sim.tb.cfgdump --out build/cfgdump.txt && cat build/cfgdump.txt
 
-## all benchmarks; each prints numbers and writes build/bench/<name>.json
+## all benchmarks; each prints numbers and writes build/bench/<name>.json; then the PNG figures
 bench: $(STAMP)
-	@set -e; mkdir -p build/bench; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+	@set -e; mkdir -p build/bench; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done; \
+	  $(PY) tests/bench/plots.py
 
 cov: $(STAMP)
 	$(PY) -m siov_sim.tb.coverage_merge

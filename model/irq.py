@@ -13,6 +13,7 @@ are handed out per destination; destinations 0..255 are used in turn when vector
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ class InterruptController:
     spurious_count: int = 0
     delivered: int = 0
     handler_errors: int = 0
+    counts: Counter[tuple[int, int]] = field(default_factory=Counter)  # delivered, per message
 
     def __post_init__(self) -> None:
         self._log = logging.getLogger(f"{__name__}.{self.name}")
@@ -89,6 +91,7 @@ class InterruptController:
             self._log.warning("spurious interrupt: addr=0x%x data=0x%x", addr, data)
             return False
         self.delivered += 1
+        self.counts[(addr, data & 0xFFFF_FFFF)] += 1
         try:
             h(addr, data)
         except Exception:  # a handler bug must not kill the simulation's TLP path

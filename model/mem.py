@@ -8,6 +8,7 @@ object into its address space so device DMA lands in the same bytes.
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass, field
 
 PAGE_SHIFT = 12
@@ -95,6 +96,76 @@ class HostMemory:
 
     def pages_touched(self) -> int:
         return len(self._pages)
+
+    def nonzero_pages(self, lo: int, hi: int) -> list[int]:
+        """Page numbers in ``[lo, hi)`` whose content may differ from zero (sorted)."""
+        return sorted(p for p in self._pages if lo >> PAGE_SHIFT <= p < (hi + _PAGE_MASK) >> PAGE_SHIFT)
+
+
+class FlatHostMemory(HostMemory):
+    """:class:`HostMemory` stored in one flat anonymous mapping (private, lazily populated).
+
+    Same behaviour as the sparse store (untouched memory reads as zero, :class:`BusError`
+    outside ``[base, base + size)``), but every byte has a fixed place in one buffer, so code
+    outside Python (the fast link's C++ host port, ``tb/fast/``) can serve DMA from the very
+    same bytes: :attr:`buffer_address` is the host-physical ``base`` in this process's memory.
+    The kernel commits a page only when it is first written, so a 2 GiB RAM costs what is used.
+    """
+
+    __slots__ = ("_addr", "_end", "_mm", "_view")
+
+    def __init__(self, base: int = 0, size: int = 1 << 31) -> None:
+        if size <= 0 or size & _PAGE_MASK or base & _PAGE_MASK:
+            raise ValueError("flat host memory must be a positive, page-aligned range")
+        super().__init__(base, size)
+        self._end = base + size
+        self._mm = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self._view = memoryview(self._mm)
+        import ctypes  # only here: the address is what the C++ side needs
+
+        self._addr = ctypes.addressof(ctypes.c_char.from_buffer(self._mm))
+
+    @property
+    def buffer_address(self) -> int:
+        """Process address of host-physical ``base`` (valid while this object lives)."""
+        return self._addr
+
+    def read(self, addr: int, length: int) -> bytes:
+        off = addr - self.base
+        if off < 0 or length < 0 or addr + length > self._end:
+            raise BusError(addr, length)
+        return self._mm[off : off + length]
+
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        off = addr - self.base
+        n = len(data)
+        if off < 0 or addr + n > self._end:
+            raise BusError(addr, n)
+        self._view[off : off + n] = data
+
+    def read_u64(self, addr: int) -> int:
+        off = addr - self.base
+        if off < 0 or addr + 8 > self._end:
+            raise BusError(addr, 8)
+        return int.from_bytes(self._mm[off : off + 8], "little")
+
+    def pages_touched(self) -> int:
+        return len(self.nonzero_pages(self.base, self._end))
+
+    def nonzero_pages(self, lo: int, hi: int) -> list[int]:
+        import numpy as np
+
+        lo, hi = max(lo, self.base), min(hi, self._end)
+        first, last = lo >> PAGE_SHIFT, (hi + _PAGE_MASK) >> PAGE_SHIFT
+        out: list[int] = []
+        chunk = 1 << 14  # pages per scan step (64 MiB): reading untouched pages commits nothing
+        for p in range(first, last, chunk):
+            n = min(chunk, last - p)
+            a = np.frombuffer(self._mm, dtype=np.uint64, count=n * PAGE_SIZE // 8,
+                              offset=(p << PAGE_SHIFT) - self.base)
+            nz = np.flatnonzero(a.reshape(n, PAGE_SIZE // 8).any(axis=1))
+            out += (nz + p).tolist()
+        return out
 
 
 class OutOfMemory(Exception):

@@ -16,9 +16,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from siov_sim.model.mem import HostMemory, PageAllocator
 
@@ -41,12 +41,23 @@ class Event(Protocol):
     def wait(self) -> Awaitable[None]: ...
 
 
+T = TypeVar("T")
+
+
 class Runtime(Protocol):
     """Scheduler services; cocotb and asyncio implementations exist (``tb/``, tests)."""
 
     def sleep(self, ns: float) -> Awaitable[None]: ...
     def event(self) -> Event: ...
     def now_ns(self) -> float: ...
+    def gather(self, coros: Sequence[Coroutine[Any, Any, T]]) -> Awaitable[list[T]]:
+        """Run ``coros`` concurrently; their results in order (the first exception propagates)."""
+        ...
+
+    def wait_for(self, event: Event, timeout_ns: float) -> Awaitable[bool]:
+        """Sleep until ``event`` is set or ``timeout_ns`` passed; True if it was set (an interrupt
+        handler's wake-up, as a driver blocked on its eventfd with a timeout)."""
+        ...
 
 
 class HostBus(Protocol):

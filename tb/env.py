@@ -3,6 +3,11 @@
 ``Env(dut)`` builds the cocotbext-pcie topology ``RootComplex → RootPort → EpDevice(RTL)`` and
 ``await env.start()`` resets the DUT and enumerates it through the RTL's own config space.
 The root complex class is injectable (the IOMMU-equipped one lives in ``tb/pcie/iommu_rc.py``).
+
+The link mode follows the build: on ``ep_top`` (accurate mode) the endpoint is ``EpDevice`` on a
+cocotbext-pcie ``SimPort`` link and Python drives the clock; on ``ep_fast_top`` (fast mode,
+``tb/fast/``) it is ``FastEpDevice`` on a ``DirectPort``, the clock runs in HDL and the DMA data
+path stays in C++. ``env.link`` says which one ran.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.pcie.core import RootComplex
 from cocotbext.pcie.core.pci import PciDevice
 
+from siov_sim.tb.fast.link import FastEpDevice, is_fast_top
+from siov_sim.tb.pcie.direct_port import rc_direct_port
 from siov_sim.tb.pcie.ep_device import EpDevice
+from siov_sim.tb.pcie.iommu_rc import IommuRootComplex
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +45,23 @@ class Env:
                  link_speed: int = 3, link_width: int = 16) -> None:
         self.dut = dut
         logging.getLogger("cocotb.pcie").setLevel(logging.WARNING)
-        Clock(dut.clk, CLK_PERIOD_NS, unit="ns").start()
         self.rc = rc if rc is not None else RootComplex()
         # the host side accepts up to 512 B payloads; the endpoint advertises what it supports
         self.rc.max_payload_size = max_payload_size
         self.rc.max_read_request_size = max_read_request_size
-        self.ep = EpDevice(dut, dut.clk)
+        self.link = "fast" if is_fast_top(dut) else "accurate"
+        self.ep: EpDevice | FastEpDevice
+        if self.link == "fast":
+            if not isinstance(self.rc, IommuRootComplex):
+                raise TypeError("the fast link needs the IOMMU root complex (its DMA path is the IOMMU's)")
+            self.ep = FastEpDevice(dut, self.rc)  # clock: generated in ep_fast_top
+            self.root_port = rc_direct_port(self.rc)
+        else:
+            Clock(dut.clk, CLK_PERIOD_NS, unit="ns").start()
+            self.ep = EpDevice(dut, dut.clk)
+            self.root_port = self.rc.make_port()
         self.ep.upstream_port.max_link_speed = link_speed
         self.ep.upstream_port.max_link_width = link_width
-        self.root_port = self.rc.make_port()
         self.root_port.connect(self.ep)
         self.dev: PciDevice | None = None
 
@@ -70,6 +86,12 @@ class Env:
         if found is None:
             raise RuntimeError("enumeration found no endpoint function")
         return found
+
+    def tlp_counts(self) -> tuple[int, int]:
+        """(TLPs the RTL received, TLPs the RTL sent) so far, counted the same way in both modes."""
+        if isinstance(self.ep, FastEpDevice):
+            return self.ep.tlps_to_rtl, self.ep.tlps_up
+        return self.ep.tlps_down, self.ep.tlps_up
 
     def check_link_clean(self) -> None:
         """No malformed TLP and no stream protocol error came out of the RTL."""

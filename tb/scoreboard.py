@@ -309,7 +309,7 @@ class AdiScoreboard:
     def memory_diffs(self, real: HostMemory, lo: int, hi: int, *, ignore: Iterable[tuple[int, int]] = ()) -> list[str]:
         """Differences between the real and the model memory in ``[lo, hi)`` (first byte per page)."""
         ign = list(ignore)
-        pages = {p for p in (*real._pages, *self.spaces.mem._pages) if lo >> 12 <= p < (hi + PAGE - 1) >> 12}
+        pages = {*real.nonzero_pages(lo, hi), *self.spaces.mem.nonzero_pages(lo, hi)}
         out = []
         for pfn in sorted(pages):
             a = pfn << 12

@@ -22,12 +22,14 @@ import argparse
 import json
 import logging
 import os
+import re
+import resource
 import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import cocotb
 from cocotb.utils import get_sim_time
@@ -37,7 +39,6 @@ from siov_sim.tb.cfgdump import read_config_space
 
 log = logging.getLogger("siov_sim.sim")
 OUT = Path(os.environ.get("SIOV_SIM_OUT", "build/sim"))
-OUT_DEFAULT = Path("build/sim")
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Report:
     sysfs: dict[str, Any] = field(default_factory=dict)
     sim_time_us: float = 0.0
     wall_s: float = 0.0
+    peak_rss_mb: float = 0.0  # the simulator process (Verilator model + Python), at the end
 
     def step(self, name: str, **details: Any) -> None:
         self.steps.append({"step": name, "sim_us": round(get_sim_time("ns") / 1000, 3), **details})
@@ -84,7 +86,8 @@ class Report:
             lines.append(f"  {self.sysfs['hint']}")
         elif self.sysfs:
             lines.append(f"sysfs: not mounted ({self.sysfs.get('reason')})")
-        lines.append(f"simulated time {self.sim_time_us:.3f} us, wall time {self.wall_s:.2f} s")
+        lines.append(f"simulated time {self.sim_time_us:.3f} us, wall time {self.wall_s:.2f} s, "
+                     f"peak memory {self.peak_rss_mb:.0f} MB ({self.options.get('link', '?')} link)")
         return "\n".join(lines) + "\n"
 
 
@@ -117,7 +120,7 @@ def describe(cs: ConfigSpace, bar_sizes: list[int | None]) -> dict[str, Any]:
 
 @cocotb.test()
 async def siov_demo(dut: Any) -> None:
-    from siov_sim.model.mem import HostMemory
+    from siov_sim.model.mem import FlatHostMemory
     from siov_sim.sw.driver import PfDriver
     from siov_sim.sw.driver.regs_adi import RegAdiControl
     from siov_sim.sw.guest.demo import run_demo
@@ -129,8 +132,9 @@ async def siov_demo(dut: Any) -> None:
     t0 = time.monotonic()
     opts = json.loads(os.environ.get("SIOV_SIM_OPTS", "{}"))
     rep = Report(options=opts)
-    rc = IommuRootComplex(HostMemory(0, LOW_RAM_END))
+    rc = IommuRootComplex(FlatHostMemory(0, LOW_RAM_END))
     env = Env(dut, rc=rc)
+    rep.options["link"] = env.link
     dev = await env.start()
     assert dev is not None
     rep.step("enumerated by the root complex through the RTL config space", bdf=str(dev.pcie_id),
@@ -173,10 +177,14 @@ async def siov_demo(dut: Any) -> None:
     if live:
         rep.sysfs["served"] = await live.close()
     env.check_link_clean()
-    rep.link = {"tlps_to_rtl": env.ep.tlps_down, "tlps_from_rtl": env.ep.tlps_up,
+    if env.link == "fast":
+        env.ep.sync_stats()
+    to_rtl, from_rtl = env.tlp_counts()
+    rep.link = {"mode": env.link, "tlps_to_rtl": to_rtl, "tlps_from_rtl": from_rtl,
                 "protocol_errors": len(env.ep.protocol_errors), "iommu": dict(rc.stats)}
     rep.sim_time_us = get_sim_time("ns") / 1000
     rep.wall_s = time.monotonic() - t0
+    rep.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "report.json").write_text(json.dumps(asdict(rep), indent=2, default=str) + "\n")
     (OUT / "report.txt").write_text(rep.text())
@@ -197,30 +205,69 @@ def _parent_bdf(dev: Any) -> int | None:
     return int(pid) if pid is not None else None
 
 
+def check_knobs(vdevs: int, size: int, num_adi: int, seed: int, *, interactive: bool = False) -> list[str]:
+    """Every problem with the ``make sim`` knobs, one line each (empty: all good), found before
+    anything is built."""
+    from siov_sim.sw.guest.demo import MAX_SIZE, host_ram_needed
+    from siov_sim.tb.pcie.host_bus import DEFAULT_ALLOC_BASE
+    from siov_sim.tb.pcie.iommu_rc import LOW_RAM_END
+
+    errs = []
+    if not (4 <= num_adi <= 4096 and num_adi & (num_adi - 1) == 0):
+        errs.append(f"NUM_ADI={num_adi}: ep_top supports a power of two from 4 to 4096 ADIs")
+    if not (0 if interactive else 1) <= vdevs <= max(num_adi, 1):
+        errs.append(f"VDEVS={vdevs}: must be 1..NUM_ADI ({num_adi}) (0 for make shell): every VDEV needs an ADI")
+    if size < 4 or size % 4 or size > MAX_SIZE:
+        errs.append(f"SIZE={size}: must be a multiple of 4 from 4 to {MAX_SIZE} bytes (the largest COPY/FILL "
+                    "a descriptor can move)")
+    elif vdevs >= 1:
+        need, have = host_ram_needed(vdevs, size), LOW_RAM_END - DEFAULT_ALLOC_BASE
+        if need > have * 9 // 10:  # leave room for IOMMU tables, rings and page tables
+            errs.append(f"VDEVS={vdevs} x SIZE={size}: the VMs and processes would need {need >> 20} MiB of the "
+                        f"{have >> 20} MiB of simulated host RAM; use fewer VDEVs or a smaller SIZE")
+    if not 0 <= seed < 1 << 32:
+        errs.append(f"SEED={seed}: must be 0 .. 2**32-1")
+    return errs
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad knobs get one line (``make sim: ...``), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        m = re.match(r"argument --([\w-]+): (.*)", message)  # name the make knob, not the option
+        if m:
+            message = f"{m.group(1).replace('-', '_').upper()}: {m.group(2)}"
+        self.exit(2, f"make sim: {message}\n")
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vdevs", type=int, default=4, help="number of virtual devices to compose")
     ap.add_argument("--size", type=int, default=4096, help="bytes per transfer")
     ap.add_argument("--seed", type=int, default=1, help="random seed of the scenario and of cocotb")
     ap.add_argument("--num-adi", type=int, default=16, help="ep_top NumAdi parameter (ADIs in the RTL)")
-    ap.add_argument("--sysfs", default=str(OUT_DEFAULT / "sysfs"),
+    ap.add_argument("--link", choices=("fast", "accurate"), default="fast",
+                    help="fast: DMA data path in C++ (tb/fast); accurate: cocotbext-pcie link, every hop")
+    ap.add_argument("--out", default="build/sim", help="directory for report.txt/report.json (and waves)")
+    ap.add_argument("--sysfs", default="build/sim/sysfs",
                     help="where to mount the live sysfs tree while the simulation runs ('none': nowhere)")
     ap.add_argument("--interactive", action="store_true",
                     help="keep the simulation running with the sysfs tree mounted until Ctrl-C (make shell)")
     args = ap.parse_args()
+    errs = check_knobs(args.vdevs, args.size, args.num_adi, args.seed, interactive=args.interactive)
+    if errs:
+        for e in errs:
+            sys.stderr.write(f"make sim: {e}\n")
+        return 2
     logging.basicConfig(level=logging.WARNING)
     from siov_sim.tb.runner import ROOT, run_rtl
 
-    out = (ROOT / "build" / "sim").resolve()
+    out = (ROOT / args.out).resolve()
     sysfs = "" if args.sysfs == "none" else os.path.abspath(args.sysfs)  # no resolve(): may be a dead mount
     env = {"SIOV_SIM_OPTS": json.dumps({"vdevs": args.vdevs, "size": args.size, "seed": args.seed,
                                         "sysfs": sysfs, "interactive": args.interactive}),
            "SIOV_SIM_OUT": str(out)}
     env["COCOTB_RANDOM_SEED"] = str(args.seed)
-    if args.vdevs < (0 if args.interactive else 1) or args.num_adi < args.vdevs:
-        ap.error(f"--vdevs must be 1..{args.num_adi} (0 with --interactive; one ADI at least per VDEV)")
-    if args.size < 4 or args.size % 4:
-        ap.error("--size must be a positive multiple of 4 bytes")
     params = {"NumAdi": args.num_adi}
     t0 = time.monotonic()
     if sysfs:
@@ -230,7 +277,7 @@ def main() -> int:
         old = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         run_rtl("ep_top", test_module="siov_sim.tb.sim", testcase="siov_demo", parameters=params, extra_env=env,
-                test_dir=out)
+                test_dir=out, link=args.link)
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)

@@ -10,12 +10,17 @@ Only successful lookups are cached (CM=0 behaviour; FS faults are never cached a
   a 2M/1G translation is cached fractured (one entry per 4 KiB page used), each entry remembers the
   page it came from, and range invalidations compare against that whole page.
 No paging-structure caches are modelled (every IOTLB miss walks from the table root).
+
+An :class:`IotlbObserver` (``Caches.observer``) hears of every IOTLB insert, drop and flush, in
+the order they happen, so a copy kept elsewhere (the fast link's C++ IOTLB mirror) can hold
+exactly what this IOTLB holds: never an entry the model has dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from siov_sim.model.iommu.entries import ContextEntry, PasidEntry, Pgtt
 from siov_sim.model.iommu.walk import Translation
@@ -55,6 +60,14 @@ class IotlbEntry:
         return self.vbase < end and start < self.vbase + self.off_mask + 1
 
 
+class IotlbObserver(Protocol):
+    """Told of every change to the IOTLB (see the module docstring)."""
+
+    def iotlb_put(self, key: IotlbKey, entry: IotlbEntry) -> None: ...
+    def iotlb_drop(self, key: IotlbKey) -> None: ...
+    def iotlb_clear(self) -> None: ...
+
+
 class Caches:
     """The unit's caches plus the invalidation operations the queue descriptors map onto."""
 
@@ -65,11 +78,14 @@ class Caches:
         self.pasid: dict[tuple[int, int], PasidCacheEntry] = {}
         self.iotlb: dict[IotlbKey, IotlbEntry] = {}
         self.stats = {"iotlb_hit": 0, "iotlb_miss": 0, "ctx_hit": 0, "pasid_hit": 0}
+        self.observer: IotlbObserver | None = None
 
     def flush_all(self) -> None:
         self.context.clear()
         self.pasid.clear()
         self.iotlb.clear()
+        if self.observer is not None:
+            self.observer.iotlb_clear()
 
     # -------------------------------------------------------------- inserts
     def put_context(self, sid: int, ce: ContextEntry) -> None:
@@ -84,9 +100,15 @@ class Caches:
         if not self.enabled:
             return
         tlb = self.iotlb
+        obs = self.observer
         if len(tlb) >= self.iotlb_capacity and key not in tlb:
-            del tlb[next(iter(tlb))]  # FIFO eviction: hardware may drop any entry at any time
+            old = next(iter(tlb))
+            del tlb[old]  # FIFO eviction: hardware may drop any entry at any time
+            if obs is not None:
+                obs.iotlb_drop(old)
         tlb[key] = entry
+        if obs is not None:
+            obs.iotlb_put(key, entry)
 
     # -------------------------------------------------------------- context cache
     def inv_context_all(self) -> int:
@@ -122,13 +144,18 @@ class Caches:
     # -------------------------------------------------------------- IOTLB
     def inv_iotlb(self, pred: Callable[[IotlbEntry], bool]) -> int:
         drop = [k for k, e in self.iotlb.items() if pred(e)]
+        obs = self.observer
         for k in drop:
             del self.iotlb[k]
+            if obs is not None:
+                obs.iotlb_drop(k)
         return len(drop)
 
     def inv_iotlb_all(self) -> int:
         n = len(self.iotlb)
         self.iotlb.clear()
+        if self.observer is not None:
+            self.observer.iotlb_clear()
         return n
 
     def inv_iotlb_did(self, did: int) -> int:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from random import Random
 
 from siov_sim.sw.bus import HostBus
-from siov_sim.sw.driver.abi import AdiState, CplStatus, error_name
+from siov_sim.sw.driver.abi import MAX_XFER, AdiState, CplStatus, error_name
 from siov_sim.sw.driver.iommu_api import IommuApi
 from siov_sim.sw.driver.pf import PfDriver
 from siov_sim.sw.guest.drivers import (
@@ -39,7 +39,7 @@ from siov_sim.sw.guest.drivers import (
     vmm_attach_viommu,
 )
 from siov_sim.sw.guest.memory import GuestVm, UserProcess
-from siov_sim.sw.guest.queue import QueueError
+from siov_sim.sw.guest.queue import QueueError, VdevQueue
 from siov_sim.sw.guest.viommu import GuestIommu, GuestIoTable
 from siov_sim.sw.vdcm.vdcm import Vdcm
 from siov_sim.sw.vfio.vfio import Vfio, VfioContainer, VfioDevice
@@ -48,6 +48,23 @@ log = logging.getLogger(__name__)
 
 KINDS = ("avf", "pmd", "sva")
 TYPE_OF = {"avf": "siov-4q", "pmd": "siov-1q", "sva": "siov-1q"}
+MAX_SIZE = MAX_XFER  # a COPY/FILL descriptor moves at most 1 MiB
+_MIB = 1 << 20
+
+
+def vm_ram_for(size: int, batch: int) -> int:
+    """Guest RAM an AVF VM of the demo needs: drivers and rings, plus per queue the single
+    transfer buffers and the batch buffers (``size`` bytes each), rounded up to 2 MiB."""
+    need = 2 * _MIB + 4 * 2 * size * (max(batch, 1) + 1)
+    return max(4 * _MIB, (need + 2 * _MIB - 1) // (2 * _MIB) * 2 * _MIB)
+
+
+def host_ram_needed(vdevs: int, size: int, batch: int = 8) -> int:
+    """Host RAM the demo will allocate for ``vdevs`` VDEVs (AVF VMs' RAM, user processes'
+    buffers), for checking the knobs before anything is built."""
+    per_user = 64 * 1024 + 2 * size * (max(batch, 1) + 1)
+    n_avf = (vdevs + len(KINDS) - 1) // len(KINDS)
+    return n_avf * vm_ram_for(size, batch) + (vdevs - n_avf) * per_user
 
 
 @dataclass
@@ -68,6 +85,11 @@ class VdevReport:
     errors: int = 0
     notes: list[str] = field(default_factory=list)
     sim_ns: float = 0.0
+    start_ns: float = 0.0  # simulated: create() called -> first DMA of the new VDEV completed
+
+    @property
+    def start_us(self) -> float:
+        return self.start_ns / 1000
 
     @property
     def bandwidth_gbps(self) -> float:
@@ -86,15 +108,22 @@ class DemoReport:
 
     def text(self) -> str:
         lines = [
-            f"{'VDEV':8} {'type':8} {'driver':6} {'PASID':>5} {'ADIs':10} {'ops':>5} {'bytes':>9} "
+            f"{'VDEV':8} {'type':8} {'driver':6} {'PASID':>5} {'ADIs':10} {'start us':>8} {'ops':>5} {'bytes':>9} "
             f"{'irqs':>5} {'sent':>4} {'rcvd':>4} {'faults':>6} {'Gb/s':>7}"
         ]
-        for v in self.vdevs:
+        shown = self.vdevs if len(self.vdevs) <= 24 else [*self.vdevs[:12], *self.vdevs[-12:]]
+        for v in shown:
+            if len(shown) < len(self.vdevs) and v is self.vdevs[-12]:
+                lines.append(f"... {len(self.vdevs) - 24} more VDEVs ...")
             lines.append(
-                f"{v.uuid[:8]:8} {v.type_id:8} {v.driver:6} {v.pasid:5d} {','.join(map(str, v.adis)):10} "
-                f"{v.ops:5d} {v.bytes:9d} {v.interrupts:5d} {v.sends:4d} {v.received:4d} {v.faults:6d} "
-                f"{v.bandwidth_gbps:7.2f}"
+                f"{v.uuid[:8]:8} {v.type_id:8} {v.driver:6} {v.pasid:5d} {','.join(map(str, v.adis))[:10]:10} "
+                f"{v.start_us:8.2f} {v.ops:5d} {v.bytes:9d} {v.interrupts:5d} {v.sends:4d} {v.received:4d} "
+                f"{v.faults:6d} {v.bandwidth_gbps:7.2f}"
             )
+        if self.vdevs:
+            starts = sorted(v.start_us for v in self.vdevs)
+            lines.append(f"VDEV start (create -> first DMA done, simulated): min {starts[0]:.2f} us, "
+                         f"median {starts[len(starts) // 2]:.2f} us, max {starts[-1]:.2f} us")
         iso = self.isolation
         if iso:
             lines.append(
@@ -111,8 +140,10 @@ class DemoReport:
                 f"after the late invalidation -> fresh={vi.get('fresh_after_invalidation')}; "
                 f"invalidations forwarded {vi.get('forwarded')}, skipped {vi.get('skipped')}"
             )
-        lines += [f"note {v.uuid[:8]}: {n}" for v in self.vdevs for n in v.notes]
-        lines += [f"removed: {r}" for r in self.removal]
+        notes = [f"note {v.uuid[:8]}: {n}" for v in self.vdevs for n in v.notes]
+        lines += notes if len(notes) <= 24 else [*notes[:24], f"... {len(notes) - 24} more notes"]
+        rm = self.removal if len(self.removal) <= 24 else [*self.removal[:4], f"... {len(self.removal) - 4} more"]
+        lines += [f"removed: {r}" for r in rm]
         lines.append(f"left over after removal: {self.leaks}")
         lines.append(f"simulated {self.sim_ns / 1000:.1f} us, wall {self.wall_s:.2f} s")
         return "\n".join(lines)
@@ -176,9 +207,18 @@ async def run_demo(
                 say(f"no ADIs left for VDEV {i}: stopping at {len(live)}")
                 break
         uid = str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
-        live.append(await _bring_up(bus, iommu, vfio, vdcm, kind, type_id, i, uid))
+        t_create = bus.runtime.now_ns()
+        live.append(await _bring_up(bus, iommu, vfio, vdcm, kind, type_id, i, uid, vm_ram_for(size, batch)))
         r = live[-1].report
-        say(f"VDEV {r.uuid[:8]} ({type_id}, {kind}) up: PASID {r.pasid}, ADIs {r.adis}")
+        try:
+            await _first_dma(live[-1], rng)
+        except QueueError as exc:
+            r.errors += 1
+            r.notes.append(f"first DMA failed: {exc}")
+        r.start_ns = bus.runtime.now_ns() - t_create
+        if vdevs <= 32 or i % 100 == 99 or i == vdevs - 1:
+            say(f"VDEV {r.uuid[:8]} ({type_id}, {kind}) up: PASID {r.pasid}, ADIs {r.adis}, "
+                f"first DMA {r.start_ns / 1000:.2f} us after create")
 
     for n, lv in enumerate(live):
         try:
@@ -187,7 +227,8 @@ async def run_demo(
             lv.report.errors += 1
             lv.report.notes.append(f"traffic stopped: {exc}")
             _collect(lv)
-        say(f"VDEV {lv.report.uuid[:8]}: {lv.report.ops} ops, {lv.report.bytes} bytes, {lv.report.errors} errors")
+        if len(live) <= 32 or n % 100 == 99 or n == len(live) - 1:
+            say(f"VDEV {lv.report.uuid[:8]}: {lv.report.ops} ops, {lv.report.bytes} bytes, {lv.report.errors} errors")
 
     for lv in live:
         _collect(lv)
@@ -203,10 +244,11 @@ async def run_demo(
         report.isolation["pf_saw_adi_error"] = [(e.adi, e.error) for e in pf_errors]
         say(f"isolation: {report.isolation}")
 
-    for lv in live:
+    for n, lv in enumerate(live):
         await _tear_down(vfio, vdcm, lv)
         report.removal.append(f"{lv.report.uuid} ({lv.kind}): drained, PASID {lv.report.pasid} unbound and freed")
-        say(f"VDEV {lv.report.uuid[:8]} removed")
+        if len(live) <= 32 or n % 100 == 99 or n == len(live) - 1:
+            say(f"VDEV {lv.report.uuid[:8]} removed" + (f" ({n + 1} of {len(live)})" if len(live) > 32 else ""))
     use = vdcm.usage()
     report.leaks = {
         "vdevs": use.vdevs,
@@ -221,14 +263,15 @@ async def run_demo(
 
 
 async def _bring_up(
-    bus: HostBus, iommu: IommuApi, vfio: Vfio, vdcm: Vdcm, kind: str, type_id: str, i: int, uid: str
+    bus: HostBus, iommu: IommuApi, vfio: Vfio, vdcm: Vdcm, kind: str, type_id: str, i: int, uid: str,
+    vm_ram: int = 4 << 20,
 ) -> _Live:
     vdev = await vdcm.create(type_id, uid, network="demo")
     gid = vdcm.group_id(uid)
     rep = VdevReport(uid, type_id, kind, vdev.pasid, list(vdev.adis), vdev.num_queues)
     driver: VdevDriver
     if kind == "avf":  # a VM with a vIOMMU: the guest's own tables, nested on the host's second stage
-        vm = GuestVm(bus, f"vm{i}", ram_size=4 << 20)
+        vm = GuestVm(bus, f"vm{i}", ram_size=vm_ram)
         container, dev, giommu = await vmm_attach_viommu(vfio, gid, uid, vm)
         table = giommu.alloc_table()
         await giommu.attach(table)
@@ -246,6 +289,20 @@ async def _bring_up(
         lv = _Live(rep, driver, kind, None, dev, gid, process=proc)
     await driver.start()
     return lv
+
+
+async def _first_dma(lv: _Live, rng: Random) -> None:
+    """One small checked COPY right after bring-up: the VDEV is usable."""
+    mem, q = lv.driver.mem, lv.driver.queues[0]
+    src, dst = await mem.alloc(64), await mem.alloc(64)
+    data = rng.randbytes(64)
+    mem.write(src, data)
+    await q.copy(src, dst, 64)
+    if mem.read(dst, 64) != data:
+        lv.report.errors += 1
+        lv.report.notes.append("first DMA: data mismatch")
+    await mem.free(src)
+    await mem.free(dst)
 
 
 async def _traffic(vdcm: Vdcm, lv: _Live, peer: _Live, size: int, batch: int, rng: Random) -> None:
@@ -385,3 +442,85 @@ async def _tear_down(vfio: Vfio, vdcm: Vdcm, lv: _Live) -> None:
         await lv.vm.destroy()
     if lv.process is not None:
         await lv.process.exit()
+
+
+@dataclass
+class BandwidthReport:
+    """What :func:`run_bandwidth` moved: every byte checked after every batch."""
+
+    vdevs: int = 0
+    queues: int = 0
+    size: int = 0
+    batch: int = 0
+    rounds: int = 0
+    bytes: int = 0
+    copies: int = 0
+    mismatches: int = 0
+    errors: list[str] = field(default_factory=list)
+    sim_ns: float = 0.0
+    wall_s: float = 0.0
+
+
+async def run_bandwidth(
+    bus: HostBus,
+    pf: PfDriver,
+    iommu: IommuApi,
+    *,
+    vdevs: int = 4,
+    size: int = 65536,
+    batch: int = 8,
+    rounds: int = 4,
+    seed: int = 1,
+    on_phase: Callable[[str], None] | None = None,
+) -> BandwidthReport:
+    """Bulk COPY traffic on ``vdevs`` VDEVs of the ``make sim`` kinds (AVF guest, PMD, SVA), all
+    queues at once: each queue posts ``batch`` COPYs of ``size`` bytes per doorbell, ``rounds``
+    times; before each round the destinations are cleared and afterwards compared with the
+    sources, so every byte of every round is checked. Buffers are allocated before the timed
+    phase; ``on_phase("start")`` / ``on_phase("end")`` bracket it (the bench marks them)."""
+    rng = Random(seed)
+    vfio = Vfio(iommu)
+    vdcm = Vdcm(pf, vfio=vfio)
+    live: list[_Live] = []
+    for i in range(vdevs):
+        kind = KINDS[i % len(KINDS)]
+        type_id = TYPE_OF[kind]
+        if vdcm.available_instances(type_id) == 0:
+            type_id = "siov-1q"
+        uid = str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
+        vm_ram = (4 << 20) + 8 * 2 * size * batch  # rings and drivers + src/dst of up to 8 queues
+        live.append(await _bring_up(bus, iommu, vfio, vdcm, kind, type_id, i, uid, vm_ram))
+    jobs = []
+    for lv in live:
+        for q in lv.driver.queues:
+            n = min(batch, q.ring_size - 1)
+            src, dst = await lv.driver.mem.alloc(size * n), await lv.driver.mem.alloc(size * n)
+            lv.driver.mem.write(src, rng.randbytes(size * n))
+            jobs.append((lv, q, src, dst, n))
+    rep = BandwidthReport(vdevs=len(live), queues=len(jobs), size=size, batch=batch, rounds=rounds)
+
+    async def queue_job(lv: _Live, q: VdevQueue, src: int, dst: int, n: int) -> None:
+        mem = lv.driver.mem
+        want = mem.read(src, size * n)
+        for _ in range(rounds):
+            mem.write(dst, bytes(size * n))
+            try:
+                await q.run_batch([q.copy_desc(src + i * size, dst + i * size, size) for i in range(n)])
+            except QueueError as exc:
+                rep.errors.append(f"{lv.report.uuid[:8]} q{q.index}: {exc}")
+                return
+            rep.copies += n
+            rep.bytes += size * n
+            if mem.read(dst, size * n) != want:
+                rep.mismatches += 1
+
+    if on_phase is not None:
+        on_phase("start")
+    t0, w0 = bus.runtime.now_ns(), time.monotonic()
+    await bus.runtime.gather([queue_job(*j) for j in jobs])
+    rep.sim_ns, rep.wall_s = bus.runtime.now_ns() - t0, time.monotonic() - w0
+    if on_phase is not None:
+        on_phase("end")
+    for lv in live:
+        await _tear_down(vfio, vdcm, lv)
+    return rep

@@ -75,6 +75,8 @@ class VdevQueue:
         rx_slot_bytes: int = 2048,
         use_irq: bool = False,
         poll_ns: float = 200.0,
+        max_poll_ns: float = 3200.0,
+        watchdog_ns: float = 50_000.0,
         timeout_ns: float = 5_000_000.0,
     ) -> None:
         self.dev = dev
@@ -87,6 +89,8 @@ class VdevQueue:
         self.rx_slot_bytes = rx_slot_bytes
         self.use_irq = use_irq
         self.poll_ns = poll_ns
+        self.max_poll_ns = max_poll_ns
+        self.watchdog_ns = watchdog_ns
         self.timeout_ns = timeout_ns
         self.ring = self.cpl = self.rx = 0
         self.tail = 0
@@ -159,11 +163,17 @@ class VdevQueue:
         return slot
 
     async def wait(self, slot: int) -> Completion:
-        """Completion record of ``slot``: by interrupt (the queue's vector wakes us; a timer tick
-        bounds the wait) or by polling the record. Raises :class:`QueueError` when the ADI is in
-        ERROR without writing the record, or at the timeout."""
-        deadline = self.runtime.now_ns() + self.timeout_ns
-        ticks = 0
+        """Completion record of ``slot``: by interrupt (the queue's vector wakes us, as a driver
+        blocked on its eventfd) or by polling the record (``poll_ns`` at first, doubling up to
+        ``max_poll_ns`` while nothing completes, as an adaptive poll-mode driver backs off).
+        Without progress for ``watchdog_ns`` the driver reads the ADI's state (errors that write
+        no record raise no interrupt). Raises :class:`QueueError` when the ADI is in ERROR
+        without writing the record, or at the timeout."""
+        rt = self.runtime
+        now = rt.now_ns()
+        deadline = now + self.timeout_ns
+        watchdog = now + self.watchdog_ns
+        interval = self.poll_ns
         while True:
             if self._done(slot):
                 return Completion.unpack(self.mem.read(self.cpl + slot * CPL_SIZE, CPL_SIZE))
@@ -172,17 +182,17 @@ class VdevQueue:
                 self._irq.clear()
                 if self._done(slot):
                     continue
-                while not self._irq.is_set() and self.runtime.now_ns() < deadline:
-                    await self.runtime.sleep(self.poll_ns)
-                woke = self._irq.is_set()
+                woke = await rt.wait_for(self._irq, min(watchdog, deadline) - rt.now_ns())
             else:
                 self.stats.polls += 1
-                await self.runtime.sleep(self.poll_ns)
-            ticks += 1
-            timed_out = self.runtime.now_ns() >= deadline
+                await rt.sleep(interval)
+                interval = min(2 * interval, self.max_poll_ns)
+            now = rt.now_ns()
+            timed_out = now >= deadline
             if self._done(slot):
                 continue
-            if woke or timed_out or ticks % 16 == 0:  # the ADI may have stopped on an error
+            if woke or timed_out or now >= watchdog:  # the ADI may have stopped on an error
+                watchdog = now + self.watchdog_ns
                 state, err = await self.status()
                 if state is AdiState.ERROR:
                     raise QueueError(f"queue {self.index} in ERROR ({error_name(err)})", int(state), err)

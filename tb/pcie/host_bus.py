@@ -3,7 +3,9 @@
 * ``mem`` / ``alloc``: the RC's :class:`HostMemory` and a page allocator over host RAM;
 * ``mmio_read`` / ``mmio_write``: the IOMMU window (``rc.iommu_base``, 4 KiB) goes straight to the
   model's registers (naturally aligned 4/8-byte pieces); everything else through
-  ``rc.mem_read/mem_write`` (BARs become MRd/MWr TLPs, RAM is accessed directly);
+  ``rc.mem_read/mem_write`` (BARs become MRd/MWr TLPs, RAM is accessed directly), or, in the
+  fast link mode, through ``rc.mmio_bypass`` for the addresses it claims (the same TLPs, handed
+  to the endpoint without the root complex's switch and bridge tasks);
 * ``cfg_read`` / ``cfg_write``: ``rc.config_read/config_write``;
 * ``alloc_irq`` / ``free_irq``: the RC's :class:`InterruptController` (MSI window 0xFEEx_xxxx);
 * ``runtime``: cocotb ``Timer`` and ``Event``.
@@ -20,7 +22,11 @@ Wiring (inside a cocotb test)::
 
 from __future__ import annotations
 
-from cocotb.triggers import Event, Timer
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+import cocotb
+from cocotb.triggers import Event, First, Timer
 from cocotb.utils import get_sim_time
 from cocotbext.pcie.core.utils import PcieId
 
@@ -28,6 +34,7 @@ from siov_sim.model.mem import PageAllocator
 from siov_sim.sw.bus import HostBus, IrqHandler, MsiMessage, Runtime
 from siov_sim.tb.pcie.iommu_rc import IOMMU_SIZE, LOW_RAM_END, IommuRootComplex
 
+_T = TypeVar("_T")
 DEFAULT_ALLOC_BASE = 0x0010_0000  # keep the first MiB free (legacy, like a PC)
 
 
@@ -62,6 +69,17 @@ class CocotbRuntime:
     def now_ns(self) -> float:
         return float(get_sim_time(unit="ns"))
 
+    async def gather(self, coros: Sequence[Coroutine[Any, Any, _T]]) -> list[_T]:
+        tasks = [cocotb.start_soon(c) for c in coros]
+        return [await t for t in tasks]
+
+    async def wait_for(self, event: CocotbEvent, timeout_ns: float) -> bool:  # type: ignore[override]
+        if event.is_set():
+            return True
+        if timeout_ns > 0:
+            await First(event._ev.wait(), Timer(round(timeout_ns, 3), unit="ns"))
+        return event.is_set()
+
 
 class RcHostBus:
     """The simulation backend of ``HostBus``."""
@@ -87,6 +105,9 @@ class RcHostBus:
     async def mmio_read(self, addr: int, length: int) -> bytes:
         off = self._iommu_off(addr, length)
         if off is None:
+            bp = self.rc.mmio_bypass
+            if bp is not None and bp.claims(addr, length):
+                return bytes(await bp.mmio_read(addr, length))
             return bytes(await self.rc.mem_read(addr, length))
         out = bytearray()
         while length:
@@ -99,7 +120,11 @@ class RcHostBus:
     async def mmio_write(self, addr: int, data: bytes) -> None:
         off = self._iommu_off(addr, len(data))
         if off is None:
-            await self.rc.mem_write(addr, data)
+            bp = self.rc.mmio_bypass
+            if bp is not None and bp.claims(addr, len(data)):
+                await bp.mmio_write(addr, data)
+            else:
+                await self.rc.mem_write(addr, data)
             return
         pos = 0
         while pos < len(data):

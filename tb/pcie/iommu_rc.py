@@ -87,19 +87,26 @@ class IommuRootComplex(RootComplex):  # type: ignore[misc]
             "intr_malformed": 0,
         }
         self.faults: list[Fault] = []
+        # set by the fast link's device: MMIO it claims bypasses the switch/bridge tasks
+        self.mmio_bypass: Any = None
         self._install_host_memory()
 
     # ------------------------------------------------------------------ memory map
+    def ram_windows(self) -> list[tuple[int, int]]:
+        """Host-physical ``[lo, hi)`` ranges where DMA reaches :attr:`host_mem` (not the MSI
+        region at 2 GiB nor the BAR aperture at 3-4 GiB)."""
+        hm = self.host_mem
+        start, end = hm.base, hm.base + hm.size
+        windows = [(start, min(end, LOW_RAM_END)), (max(start, HIGH_RAM_START), end)]
+        return [(lo, hi) for lo, hi in windows if hi > lo]
+
     def _install_host_memory(self) -> None:
         space = self.mem_address_space
         space.regions = [r for r in space.regions if r[3] is not self.mem_pool]
         hm = self.host_mem
-        start, end = hm.base, hm.base + hm.size
-        windows = [(start, min(end, LOW_RAM_END)), (max(start, HIGH_RAM_START), end)]
-        for lo, hi in windows:
-            if hi > lo:
-                space.register_region(HostMemoryRegion(hm, lo, hi - lo), lo)
-                log.info("host RAM 0x%x-0x%x registered in the RC address space", lo, hi - 1)
+        for lo, hi in self.ram_windows():
+            space.register_region(HostMemoryRegion(hm, lo, hi - lo), lo)
+            log.info("host RAM 0x%x-0x%x registered in the RC address space", lo, hi - 1)
 
     # ------------------------------------------------------------------ interrupts
     def remapping_hw_msi(self, addr: int, data: int) -> None:

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from siov_sim.model.mem import PAGE_SIZE, BusError, HostMemory, OutOfMemory, PageAllocator
+from siov_sim.model.mem import PAGE_SIZE, BusError, FlatHostMemory, HostMemory, OutOfMemory, PageAllocator
 
 pytestmark = pytest.mark.model
+STORES = [HostMemory, FlatHostMemory]  # sparse pages and the flat buffer the fast link shares with C++
 
 
-def test_reads_of_untouched_memory_are_zero_and_writes_span_pages() -> None:
-    m = HostMemory(0x1000, 0x10000)
+@pytest.mark.parametrize("store", STORES)
+def test_reads_of_untouched_memory_are_zero_and_writes_span_pages(store: type[HostMemory]) -> None:
+    m = store(0x1000, 0x10000)
     assert m.read(0x2000, 16) == bytes(16)
     data = bytes(range(256)) * 40
     m.write(0x1F00, data)  # crosses two page boundaries
@@ -20,9 +22,10 @@ def test_reads_of_untouched_memory_are_zero_and_writes_span_pages() -> None:
     assert m.read_u64(0x9000) == 0
 
 
-@pytest.mark.parametrize(("addr", "n"), [(0x0, 4), (0x10FFF, 2), (0x11000, 1), (0x10FF9, 8)])
-def test_accesses_outside_ram_raise_bus_error(addr: int, n: int) -> None:
-    m = HostMemory(0x1000, 0x10000)
+@pytest.mark.parametrize("store", STORES)
+@pytest.mark.parametrize(("addr", "n"), [(0x0, 4), (0x10FFF, 2), (0x11000, 1), (0x10FF9, 8), (0x800, 0x1000)])
+def test_accesses_outside_ram_raise_bus_error(store: type[HostMemory], addr: int, n: int) -> None:
+    m = store(0x1000, 0x10000)
     with pytest.raises(BusError):
         m.read(addr, n)
     with pytest.raises(BusError):
@@ -30,6 +33,28 @@ def test_accesses_outside_ram_raise_bus_error(addr: int, n: int) -> None:
     if n == 8:
         with pytest.raises(BusError):
             m.read_u64(addr)
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_nonzero_pages_lists_written_pages(store: type[HostMemory]) -> None:
+    m = store(0x1000, 0x10000)
+    m.write(0x2FFF, b"\x01\x02")  # two pages
+    m.write_u32(0x9000, 7)
+    assert m.nonzero_pages(0x1000, 0x11000) == [0x2, 0x3, 0x9]
+    assert m.nonzero_pages(0x3000, 0x9000) == [0x3]
+    assert m.pages_touched() == 3
+
+
+def test_flat_memory_is_one_buffer_at_a_fixed_address() -> None:
+    import ctypes
+
+    m = FlatHostMemory(0x10000, 0x10000)
+    m.write(0x10010, b"seen from C")
+    assert ctypes.string_at(m.buffer_address + 0x10, 11) == b"seen from C"
+    ctypes.memmove(m.buffer_address + 0x2000, b"written by C", 12)
+    assert m.read(0x12000, 12) == b"written by C"
+    with pytest.raises(ValueError):
+        FlatHostMemory(0x10, 0x1000)
 
 
 def test_allocator_aligns_merges_and_detects_double_free() -> None:

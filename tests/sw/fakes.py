@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from siov_sim.model.adi import AdiDevice, AdiState, Cmd, DmaError, ErrorCode, PfEvent
 from siov_sim.model.iommu import Fault, VtdIommu
@@ -80,6 +81,15 @@ class AsyncioRuntime:
 
     def now_ns(self) -> float:
         return self.t
+
+    async def gather(self, coros: Any) -> list[Any]:
+        return list(await asyncio.gather(*coros))
+
+    async def wait_for(self, event: Any, timeout_ns: float) -> bool:
+        end = self.t + timeout_ns
+        while not event.is_set() and self.t < end:
+            await self.sleep(min(200.0, end - self.t))
+        return bool(event.is_set())
 
 
 class IommuSpaces:

@@ -7,8 +7,9 @@ from dataclasses import asdict
 
 import pytest
 
-from siov_sim.sw.guest.demo import run_demo
+from siov_sim.sw.guest.demo import run_bandwidth, run_demo
 
+from .fakes import IommuSpaces
 from .stack import build, run
 
 pytestmark = pytest.mark.sw
@@ -57,5 +58,43 @@ def test_demo_fits_vdevs_into_few_adis() -> None:
         st2 = await build(num_adis=8)
         rep2 = await run_demo(st2.host, st2.pf, st2.iommu, vdevs=4, size=4096, batch=2)
         assert [v.type_id for v in rep2.vdevs] == ["siov-4q", "siov-1q", "siov-1q", "siov-1q"]
+
+    run(body())
+
+
+def test_bandwidth_workload_checks_every_round_and_cleans_up() -> None:
+    async def body() -> None:
+        st = await build(num_adis=16)
+        base = st.host.alloc.in_use()
+        phases: list[str] = []
+        rep = await run_bandwidth(st.host, st.pf, st.iommu, vdevs=4, size=8192, batch=4, rounds=3,
+                                  on_phase=phases.append)
+        assert phases == ["start", "end"]
+        assert rep.vdevs == 4 and rep.queues == 4 + 1 + 1 + 4  # siov-4q AVF, PMD, SVA, siov-4q AVF
+        assert rep.errors == [] and rep.mismatches == 0
+        assert rep.copies == rep.queues * 4 * 3 and rep.bytes == rep.copies * 8192
+        dev = st.iommu._devices[0x0100]
+        assert st.host.alloc.in_use() - 4096 * len(dev.pasid_tables) <= base
+
+    run(body())
+
+
+def test_bandwidth_workload_sees_a_wrong_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check is real: a device that corrupts one byte of one COPY's data is counted."""
+    hit: list[int] = []
+    real_write = IommuSpaces.write
+
+    def corrupting_write(self: IommuSpaces, pasid: int | None, addr: int, data: bytes) -> None:
+        if len(data) >= 1024 and not hit:
+            hit.append(addr)
+            data = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+        real_write(self, pasid, addr, data)
+
+    monkeypatch.setattr(IommuSpaces, "write", corrupting_write)
+
+    async def body() -> None:
+        st = await build(num_adis=16)
+        rep = await run_bandwidth(st.host, st.pf, st.iommu, vdevs=1, size=4096, batch=2, rounds=2)
+        assert hit and rep.mismatches == 1 and rep.errors == []
 
     run(body())
