@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     top->rst = info.n_rst ? info.rst_value[0] : 0;
     using clk = std::chrono::steady_clock;
     auto t_start = clk::now();
-    clk::time_point t_w0 = t_start, t_w1 = t_start;
+    clk::time_point t_w0 = t_start, t_w1 = t_start;  // the traffic window; after it: the idle tail
     bool in_w = false, done_w = false;
     while (hp_cycle() < info.end_cycle) {
         // the model's wrapper polls the host port at each rising edge with cycle_q; apply the
@@ -84,16 +84,20 @@ int main(int argc, char** argv) {
     top->final();
     double secs = std::chrono::duration<double>(t_end - t_start).count();
     double wsecs = std::chrono::duration<double>(t_w1 - t_w0).count();
+    double tsecs = done_w ? std::chrono::duration<double>(t_end - t_w1).count() : 0.0;
+    uint64_t tail = done_w && info.end_cycle > w1 ? info.end_cycle - w1 : 0;
     uint64_t cycles = hp_cycle();
     bool same = hp_tx_hash() == info.tx_hash && hp_tx_frames() == info.tx_frames;
     char out[1024];
     std::snprintf(out, sizeof out,
                   "{\"cycles\": %llu, \"seconds\": %.6f, \"cycles_per_s\": %.1f, \"window_cycles\": %llu, "
                   "\"window_seconds\": %.6f, \"window_cycles_per_s\": %.1f, \"frames_in\": %llu, "
-                  "\"frames_out\": %llu, \"same_output_as_recorded\": %s}\n",
+                  "\"frames_out\": %llu, \"tail_cycles\": %llu, \"tail_cycles_per_s\": %.1f, "
+                  "\"same_output_as_recorded\": %s}\n",
                   (unsigned long long)cycles, secs, cycles / secs, (unsigned long long)(w1 - w0), wsecs,
                   wsecs > 0 ? (w1 - w0) / wsecs : 0.0, (unsigned long long)info.frames,
-                  (unsigned long long)hp_tx_frames(), same ? "true" : "false");
+                  (unsigned long long)hp_tx_frames(), (unsigned long long)tail, tsecs > 0 ? tail / tsecs : 0.0,
+                  same ? "true" : "false");
     std::fputs(out, stdout);
     if (argc > 2) {
         FILE* fp = std::fopen(argv[2], "w");

@@ -42,8 +42,14 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "build" / "bench"
 NUM_ADI = 16
 CLK_NS = 4
-WORKLOAD = {"vdevs": 4, "size": 65536, "batch": 8, "rounds": 6, "seed": 7,
-            **json.loads(os.environ.get("SIOV_BENCH_WORKLOAD", "{}"))}  # override for experiments
+WORKLOAD = {
+    "vdevs": 4,
+    "size": 65536,
+    "batch": 8,
+    "rounds": 6,
+    "seed": 7,
+    **json.loads(os.environ.get("SIOV_BENCH_WORKLOAD", "{}")),
+}  # override for experiments
 IDLE_NS = 400_000  # 100k cycles with nothing to do
 GOALS = {"mb_per_s": 10.0, "cycles_per_s": 500_000.0, "stock_ratio": 25.0}
 
@@ -103,8 +109,17 @@ async def cosim_bandwidth(dut: Any) -> None:
         mark[phase] = (time.perf_counter(), float(get_sim_time("ns")), *env.tlp_counts())
 
     wl = opts["workload"]
-    rep = await run_bandwidth(bus, pf, iommu, vdevs=wl["vdevs"], size=wl["size"], batch=wl["batch"],
-                              rounds=wl["rounds"], seed=wl["seed"], on_phase=on_phase)
+    rep = await run_bandwidth(
+        bus,
+        pf,
+        iommu,
+        vdevs=wl["vdevs"],
+        size=wl["size"],
+        batch=wl["batch"],
+        rounds=wl["rounds"],
+        seed=wl["seed"],
+        on_phase=on_phase,
+    )
     assert not rep.errors and rep.mismatches == 0, (rep.errors, rep.mismatches)
     env.check_link_clean()
     (w0, s0, up0, dn0), (w1, s1, up1, dn1) = mark["start"], mark["end"]
@@ -132,8 +147,9 @@ async def cosim_bandwidth(dut: Any) -> None:
     }
     if fast:
         st = env.ep.sync_stats()
-        res["host_port"] = {k: st[k] for k in ("wr_fast", "rd_fast", "cpl_fast", "tlb_hit", "resolve", "slow", "to_py",
-                                              "from_py")}
+        res["host_port"] = {
+            k: st[k] for k in ("wr_fast", "rd_fast", "cpl_fast", "tlb_hit", "resolve", "slow", "to_py", "from_py")
+        }
     if prof is not None:
         prof.dump_stats(str(OUT / "cosim-profile.pstat"))
         ps = pstats.Stats(prof)
@@ -151,9 +167,15 @@ def _run(link: str, tag: str, **extra: Any) -> dict[str, Any]:
     out = OUT / f"cosim-{tag}.json"
     opts = {"workload": WORKLOAD, "out": str(out), **extra}
     t0 = time.monotonic()
-    run_rtl("ep_top", test_module="tests.bench.bench_cosim", testcase="cosim_bandwidth",
-            parameters={"NumAdi": NUM_ADI}, link=link, test_dir=OUT / f"run-{tag}",
-            extra_env={"SIOV_BENCH_OPTS": json.dumps(opts), "COCOTB_RANDOM_SEED": "1"})
+    run_rtl(
+        "ep_top",
+        test_module="tests.bench.bench_cosim",
+        testcase="cosim_bandwidth",
+        parameters={"NumAdi": NUM_ADI},
+        link=link,
+        test_dir=OUT / f"run-{tag}",
+        extra_env={"SIOV_BENCH_OPTS": json.dumps(opts), "COCOTB_RANDOM_SEED": "1"},
+    )
     res: dict[str, Any] = json.loads(out.read_text())
     res["process_wall_s"] = round(time.monotonic() - t0, 2)
     return res
@@ -175,8 +197,11 @@ def main() -> int:
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reuse-stock", action="store_true",
-                    help="take the stock run from the last cosim-stock.json (it takes minutes)")
+    ap.add_argument(
+        "--reuse-stock",
+        action="store_true",
+        help="take the stock run from the last cosim-stock.json (it takes minutes)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -195,8 +220,13 @@ def main() -> int:
     rest_s = max(fast["wall_s"] - eval_s, 0.0)
     pyprof = prof.get("python_profile_s", {})
     py_total = sum(pyprof.values()) or 1.0
-    table = [{"where": "RTL model evaluation (Verilator; the limit's time for the same cycles)",
-              "s": round(eval_s, 3), "pct": round(100 * eval_s / fast["wall_s"], 1)}]
+    table = [
+        {
+            "where": "RTL model evaluation (Verilator; the limit's time for the same cycles)",
+            "s": round(eval_s, 3),
+            "pct": round(100 * eval_s / fast["wall_s"], 1),
+        }
+    ]
     for name, secs in pyprof.items():  # profiler's split of the rest, scaled to the unprofiled run
         share = rest_s * secs / py_total
         table.append({"where": name, "s": round(share, 3), "pct": round(100 * share / fast["wall_s"], 1)})
@@ -220,19 +250,29 @@ def main() -> int:
     }
     (OUT / "cosim.json").write_text(json.dumps(result, indent=1) + "\n")
     w = result["workload"]
-    print(f"co-simulation speed: {w['vdevs']} VDEVs / {w['queues']} queues, {w['batch']} x {w['size'] // 1024} KiB "
-          f"COPYs per batch, {w['rounds']} rounds, {fast['bytes'] / 1e6:.1f} MB checked (NumAdi {NUM_ADI})")
-    print(f"{'mode':8} {'MB/s':>8} {'cycles/s':>10} {'idle cyc/s':>10} {'us/TLP':>8} {'TLPs':>7} {'wall s':>7} "
-          f"{'sim us':>8}")
+    print(
+        f"co-simulation speed: {w['vdevs']} VDEVs / {w['queues']} queues, {w['batch']} x {w['size'] // 1024} KiB "
+        f"COPYs per batch, {w['rounds']} rounds, {fast['bytes'] / 1e6:.1f} MB checked (NumAdi {NUM_ADI})"
+    )
+    print(
+        f"{'mode':8} {'MB/s':>8} {'cycles/s':>10} {'idle cyc/s':>10} {'us/TLP':>8} {'TLPs':>7} {'wall s':>7} "
+        f"{'sim us':>8}"
+    )
     for name, r in (("fast", fast), ("stock", stock)):
-        print(f"{name:8} {r['mb_per_s']:8.2f} {r['cycles_per_s']:10.0f} {r['idle_cycles_per_s']:10.0f} "
-              f"{r['us_per_tlp']:8.2f} {r['tlps']:7d} {r['wall_s']:7.2f} {r['sim_us']:8.1f}")
-    print(f"{'limit':8} {'':8} {limit['window_cycles_per_s']:10.0f} {'':10} {'':8} {'':7} "
-          f"{limit['window_seconds']:7.2f}   (no Python: replay of the fast run, same output "
-          f"{limit['same_output_as_recorded']})")
+        print(
+            f"{name:8} {r['mb_per_s']:8.2f} {r['cycles_per_s']:10.0f} {r['idle_cycles_per_s']:10.0f} "
+            f"{r['us_per_tlp']:8.2f} {r['tlps']:7d} {r['wall_s']:7.2f} {r['sim_us']:8.1f}"
+        )
+    print(
+        f"{'limit':8} {'':8} {limit['window_cycles_per_s']:10.0f} {'':10} {'':8} {'':7} "
+        f"{limit['window_seconds']:7.2f}   (no Python: replay of the fast run, same output "
+        f"{limit['same_output_as_recorded']})"
+    )
     r = result["ratios"]
-    print(f"fast / stock: {r['fast_over_stock_mb_per_s']}x MB/s; fast / limit: "
-          f"{100 * r['fast_over_limit_cycles_per_s']:.0f} % of the no-Python cycle rate")
+    print(
+        f"fast / stock: {r['fast_over_stock_mb_per_s']}x MB/s; fast / limit: "
+        f"{100 * r['fast_over_limit_cycles_per_s']:.0f} % of the no-Python cycle rate"
+    )
     print("where the fast run's wall time goes:")
     for row in table:
         print(f"  {row['pct']:5.1f} %  {row['s']:7.3f} s  {row['where']}")
