@@ -13,6 +13,7 @@ path stays in C++. ``env.link`` says which one ran.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from cocotb.clock import Clock
@@ -54,6 +55,8 @@ class Env:
         if self.link == "fast":
             if not isinstance(self.rc, IommuRootComplex):
                 raise TypeError("the fast link needs the IOMMU root complex (its DMA path is the IOMMU's)")
+            if os.environ.get("SIOV_FAST_CLOCK") == "python":  # bench variant: ep_fast_top ExtClock=1
+                Clock(dut.ext_clk, CLK_PERIOD_NS, unit="ns").start()
             self.ep = FastEpDevice(dut, self.rc)  # clock: generated in ep_fast_top
             self.root_port = rc_direct_port(self.rc)
         else:

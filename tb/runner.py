@@ -116,22 +116,34 @@ def _trace_args(waves: bool) -> list[str]:
     return ["--trace-fst", "--trace-structs"] if fst_available() else ["--trace-structs"]
 
 
-def fast_build_args(waves: bool) -> list[str]:
+FAST_FLAGS = ("fast", "cocotb")
+
+
+def fast_build_args(waves: bool, flags: str = "fast") -> list[str]:
     """Verilator options of the fast-link build (measured in ``make bench``, see tb/fast/README.md).
 
-    Unlike cocotb's runner there is no ``--public-flat-rw``: only the three signals Python uses
-    are public (metacomments in ep_fast_top.sv), so Verilator optimises ep_top as a whole.
+    Unlike cocotb's runner there is no ``--public-flat-rw``: only the signals Python uses are
+    public (metacomments in ep_fast_top.sv), so Verilator optimises ep_top as a whole.
     ``-rdynamic`` exports the host port's C functions to ctypes in the simulator process.
+    ``flags="cocotb"`` is the benchmark's reference: the options cocotb's runner and our accurate
+    builds use (``--public-flat-rw``, ``--x-assign/--x-initial unique``, Verilator's defaults).
     """
-    return ["--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast", "-LDFLAGS", "-rdynamic",
-            *_trace_args(waves)]
+    base = ["--timing", "-LDFLAGS", "-rdynamic", *_trace_args(waves)]
+    if flags == "cocotb":
+        return ["--public-flat-rw", "--x-assign", "unique", "--x-initial", "unique", *base]
+    return ["-O3", "--x-assign", "fast", "--x-initial", "fast", *base]
 
 
-# C++ optimisation of the fast build (the model is compiled where it runs, so -march=native is safe)
-FAST_OPT = ["OPT_FAST=-O3 -march=native", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"]
+def fast_opt(flags: str = "fast") -> list[str]:
+    """C++ optimisation (make variables) of the fast build. The model is compiled where it runs, so
+    ``-march=native`` is safe; ``SIOV_FAST_OPT=-O3`` gives a build valgrind can run."""
+    if flags == "cocotb":
+        return []  # verilated.mk's defaults (-Os)
+    return [f"OPT_FAST={os.environ.get('SIOV_FAST_OPT', '-O3 -march=native')}", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"]
 
 
-def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_args: Sequence[str] = ()) -> Path:
+def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_args: Sequence[str] = (),
+               flags: str = "fast") -> Path:
     """Build ``ep_fast_top`` (tb/fast) once per parameter set; returns the build directory.
 
     Same source list as every other build plus the wrapper and the C++ host port, the same lint
@@ -140,12 +152,15 @@ def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_a
     """
     import cocotb_tools.config as cfg
 
+    if flags not in FAST_FLAGS:
+        raise ValueError(f"flags must be one of {FAST_FLAGS}")
     setup_verilator_env()
     sources = [*read_filelist(), FAST / "ep_fast_top.sv"]
     cpp = [FAST / "hostport.cpp"]
-    args = [*fast_build_args(waves), *build_args]
+    args = [*fast_build_args(waves, flags), *build_args]
+    opt = fast_opt(flags)
     build_dir = SIM_BUILD / FAST_TOP / _build_hash(FAST_TOP, [*sources, *cpp, *waiver_files()], parameters,
-                                                   waves, [*args, *FAST_OPT])
+                                                   waves, [*args, *opt])
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -164,7 +179,7 @@ def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_a
         log_path = build_dir / "build.log"
         with open(log_path, "w") as log_file:
             for step in (cmd, ["make", "-j", "2", "-C", str(build_dir), "-f", "Vtop.mk", f"VM_TRACE={int(waves)}",
-                               *FAST_OPT,
+                               *opt,
                                # the PyPI wheel's verilated.mk names no C++ standard: --timing needs
                                # C++20 coroutines (GCC >= 10)
                                "CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]):
@@ -188,7 +203,7 @@ def build_replay(build_dir: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if exe.exists() and exe.stat().st_mtime >= max(main.stat().st_mtime, (build_dir / FAST_TOP).stat().st_mtime):
             return exe
-        make = ["make", "-C", str(build_dir), "-f", "Vtop.mk", *FAST_OPT,
+        make = ["make", "-C", str(build_dir), "-f", "Vtop.mk", *fast_opt(),
                 "CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]
         objs = sorted(str(p) for p in build_dir.glob("verilated*.o"))
         steps = [[*make, "replay_main.o"],
@@ -216,6 +231,7 @@ def run_rtl(
     waves: bool | None = None,
     test_dir: Path | None = None,
     link: str = "accurate",
+    fast_flags: str = "fast",
 ) -> Path:
     """Build ``top`` (once per parameter set) and run the cocotb tests in ``test_module``.
 
@@ -236,7 +252,7 @@ def run_rtl(
     if link == "fast":
         if top != "ep_top" or extra_sources:
             raise ValueError("the fast link wraps ep_top itself (no other top, no extra sources)")
-        build_dir = build_fast(parameters, waves=waves, build_args=build_args)
+        build_dir = build_fast(parameters, waves=waves, build_args=build_args, flags=fast_flags)
         top = FAST_TOP
     else:
         sources = [*read_filelist(), *(Path(s).resolve() for s in extra_sources)]

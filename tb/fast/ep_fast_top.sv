@@ -8,7 +8,9 @@
 ///   whatever needs Python (completions for host reads, interrupts, faults it cannot decide);
 /// * `py_notify` flips whenever the host port queued something for Python: the one signal the
 ///   Python side waits on;
-/// * `rst` is the only input, driven by Python (synchronous, active-high, as for ep_top).
+/// * `rst` is the only input driven by Python (synchronous, active-high, as for ep_top); with
+///   `ExtClock = 1` (a benchmark variant) the clock comes from the `ext_clk` input instead, for a
+///   cocotb `Clock` to drive.
 `resetall
 `default_nettype none
 module ep_fast_top #(
@@ -18,9 +20,11 @@ module ep_fast_top #(
   parameter logic [15:0] DeviceId     = 16'h5105,   /// as ep_top
   parameter int unsigned Bar0SizeLog2 = 20,         /// as ep_top
   parameter int unsigned ClkHalfPs    = 2000,       /// half clock period (2 ns: 250 MHz)
+  parameter bit          ExtClock     = 1'b0,       /// 1: clock from ext_clk (cocotb Clock), not HDL
   localparam int unsigned S = DataWidth / 32        /// DWs per beat (derived, do not override)
 ) (
-  input wire logic rst /*verilator public_flat_rw*/
+  input wire logic rst /*verilator public_flat_rw*/,
+  input wire logic ext_clk /*verilator public_flat_rw*/
 );
   import "DPI-C" function void siov_hp_init(input int lanes);
   import "DPI-C" function int siov_hp_poll(input longint cycle, input bit rst);
@@ -35,8 +39,14 @@ module ep_fast_top #(
 
   initial siov_hp_init(S);
 
-  logic clk /*verilator public_flat_rw*/ = 1'b0;
-  always #(ClkHalfPs * 1ps) clk = ~clk;
+  logic clk /*verilator public_flat_rw*/;
+  if (ExtClock) begin : gen_ext_clk
+    assign clk = ext_clk;
+  end else begin : gen_hdl_clk
+    logic hdl_clk = 1'b0;
+    always #(ClkHalfPs * 1ps) hdl_clk = ~hdl_clk;
+    assign clk = hdl_clk;
+  end
 
   logic       py_notify /*verilator public_flat_rw*/ = 1'b0;
   longint     cycle_q = 0;

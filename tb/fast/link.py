@@ -155,7 +155,8 @@ class FastEpDevice(Device):  # type: ignore[misc]
         self._synced = {"dma_rd": 0, "dma_wr": 0}
         self._direct_reads: dict[int, _DirectRead] = {}
         self.mmio_direct = 0  # MMIO TLPs that took the direct path
-        rc.mmio_bypass = self
+        if os.environ.get("SIOV_FAST_MMIO", "direct") == "direct":  # "rc": bench variant, via the RC
+            rc.mmio_bypass = self
         cocotb.start_soon(self._run())
 
     # -- direct MMIO ---------------------------------------------------------------------------
