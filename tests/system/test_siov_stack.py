@@ -1,5 +1,9 @@
 """The whole SIOV stack on the real RTL: root complex with the VT-d IOMMU, PF driver, VFIO, VDCM,
-guest/user drivers — the `make sim` scenario, create/remove churn, and concurrent traffic."""
+guest/user drivers — the `make sim` scenario, create/remove churn, and concurrent traffic.
+
+Runs on the fast link (tb/fast), like `make sim`: these tests check the host flows, not link
+timing, and tests/system/test_link_modes.py proves the fast link equal to the accurate one on the
+same kind of scenario."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import cocotb
 import pytest
 from cocotb.triggers import Combine
 
-from siov_sim.model.mem import HostMemory
+from siov_sim.model.mem import FlatHostMemory
 from siov_sim.sw.driver import PfDriver
 from siov_sim.sw.driver.regs_adi import RegAdiControl
 from siov_sim.sw.guest import DpdkPmd, SvaUser, UserProcess, vfio_close, vfio_open
@@ -33,7 +37,7 @@ CHURN_CYCLES = 200
 
 
 async def _stack(dut: Any) -> tuple[Env, IommuRootComplex, Any, IommuDriver, PfDriver]:
-    rc = IommuRootComplex(HostMemory(0, LOW_RAM_END))
+    rc = IommuRootComplex(FlatHostMemory(0, LOW_RAM_END))
     env = Env(dut, rc=rc)
     dev = await env.start()
     assert dev is not None
@@ -152,4 +156,4 @@ async def concurrent_traffic_on_many_vdevs(dut: Any) -> None:
 
 @pytest.mark.system
 def test_siov_stack() -> None:
-    run_rtl("ep_top", test_module=__name__, parameters={"NumAdi": NUM_ADI})
+    run_rtl("ep_top", test_module=__name__, parameters={"NumAdi": NUM_ADI}, link="fast")
