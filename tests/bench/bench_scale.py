@@ -44,6 +44,8 @@ def _sim(vdevs: int, link: str) -> dict[str, Any]:
             link,
             "--out",
             str(outdir),
+            "--sysfs",
+            "none",  # no FUSE mount: nothing to serve, and a user's `make sim` may hold the default path
         ],
         cwd=ROOT,
         check=True,
