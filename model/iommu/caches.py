@@ -77,6 +77,9 @@ class Caches:
         self.context: dict[int, ContextEntry] = {}
         self.pasid: dict[tuple[int, int], PasidCacheEntry] = {}
         self.iotlb: dict[IotlbKey, IotlbEntry] = {}
+        # the IOTLB's keys per domain: every invalidation names a DID (or is global), so a DID's
+        # entries are found without scanning the whole IOTLB (an ordered set: dict of None)
+        self._by_did: dict[int, dict[IotlbKey, None]] = {}
         self.stats = {"iotlb_hit": 0, "iotlb_miss": 0, "ctx_hit": 0, "pasid_hit": 0}
         self.observer: IotlbObserver | None = None
 
@@ -84,6 +87,7 @@ class Caches:
         self.context.clear()
         self.pasid.clear()
         self.iotlb.clear()
+        self._by_did.clear()
         if self.observer is not None:
             self.observer.iotlb_clear()
 
@@ -101,14 +105,25 @@ class Caches:
             return
         tlb = self.iotlb
         obs = self.observer
-        if len(tlb) >= self.iotlb_capacity and key not in tlb:
+        prev = tlb.get(key)
+        if prev is not None:
+            if prev.did != entry.did:
+                self._unindex(key, prev.did)
+        elif len(tlb) >= self.iotlb_capacity:
             old = next(iter(tlb))
-            del tlb[old]  # FIFO eviction: hardware may drop any entry at any time
+            self._unindex(old, tlb.pop(old).did)  # FIFO eviction: hardware may drop any entry at any time
             if obs is not None:
                 obs.iotlb_drop(old)
         tlb[key] = entry
+        self._by_did.setdefault(entry.did, {})[key] = None
         if obs is not None:
             obs.iotlb_put(key, entry)
+
+    def _unindex(self, key: IotlbKey, did: int) -> None:
+        keys = self._by_did[did]
+        del keys[key]
+        if not keys:
+            del self._by_did[did]
 
     # -------------------------------------------------------------- context cache
     def inv_context_all(self) -> int:
@@ -142,11 +157,14 @@ class Caches:
         return self.inv_pasid(lambda _s, p, e: p == pasid and e.entry.did == did)
 
     # -------------------------------------------------------------- IOTLB
-    def inv_iotlb(self, pred: Callable[[IotlbEntry], bool]) -> int:
-        drop = [k for k, e in self.iotlb.items() if pred(e)]
+    def inv_iotlb(self, pred: Callable[[IotlbEntry], bool], did: int | None = None) -> int:
+        """Drop the entries ``pred`` selects: among domain ``did``'s entries, or all of them."""
+        tlb = self.iotlb
+        keys = self._by_did.get(did, {}) if did is not None else tlb
+        drop = [k for k in keys if pred(tlb[k])]
         obs = self.observer
         for k in drop:
-            del self.iotlb[k]
+            self._unindex(k, tlb.pop(k).did)
             if obs is not None:
                 obs.iotlb_drop(k)
         return len(drop)
@@ -154,22 +172,23 @@ class Caches:
     def inv_iotlb_all(self) -> int:
         n = len(self.iotlb)
         self.iotlb.clear()
+        self._by_did.clear()
         if self.observer is not None:
             self.observer.iotlb_clear()
         return n
 
     def inv_iotlb_did(self, did: int) -> int:
-        return self.inv_iotlb(lambda e: e.did == did)
+        return self.inv_iotlb(lambda e: True, did)
 
     def inv_iotlb_psi(self, did: int, addr: int, am: int) -> int:
         """iotlb_inv_dsc G=11: SS/PT entries of DID in range, FS/nested entries of the whole DID."""
         start = addr & ~((1 << (12 + am)) - 1)
         end = start + (1 << (12 + am))
         fs = (Pgtt.FIRST_STAGE, Pgtt.NESTED)
-        return self.inv_iotlb(lambda e: e.did == did and (e.pgtt in fs or e.overlaps(start, end)))
+        return self.inv_iotlb(lambda e: e.pgtt in fs or e.overlaps(start, end), did)
 
     def inv_iotlb_did_pasid(self, did: int, pasid: int) -> int:
-        return self.inv_iotlb(lambda e: e.did == did and e.pasid == pasid)
+        return self.inv_iotlb(lambda e: e.pasid == pasid, did)
 
     def inv_iotlb_pasid_page(self, did: int, pasid: int, addr: int, am: int) -> int:
         """p_iotlb_inv_dsc G=11: FS/nested entries of DID+PASID in range (SS/PT entries kept)."""
@@ -177,4 +196,4 @@ class Caches:
         start = addr & ~((1 << (12 + am)) - 1)
         end = start + (1 << (12 + am))
         fs = (Pgtt.FIRST_STAGE, Pgtt.NESTED)
-        return self.inv_iotlb(lambda e: e.did == did and e.pasid == pasid and e.pgtt in fs and e.overlaps(start, end))
+        return self.inv_iotlb(lambda e: e.pasid == pasid and e.pgtt in fs and e.overlaps(start, end), did)

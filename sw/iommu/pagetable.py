@@ -19,6 +19,7 @@ from typing import Protocol
 from siov_sim.model.mem import HostMemory, PageAllocator
 
 PAGE = 4096
+_ZERO_PAGE = bytes(PAGE)
 ADDR_MASK = 0x000F_FFFF_FFFF_F000
 
 FS_P, FS_RW, FS_US, FS_A, FS_D, FS_PS = 1, 2, 4, 1 << 5, 1 << 6, 1 << 7
@@ -222,7 +223,7 @@ class PageTable:
         """Free tables (bottom-up) that became empty; the root table is kept."""
         for i in range(len(path) - 1, 0, -1):
             table, _ = path[i]
-            if any(self.mem.read(self._hpa[table], PAGE)):
+            if self.mem.read(self._hpa[table], PAGE) != _ZERO_PAGE:  # still has an entry
                 return
             _, parent_ea = path[i - 1]
             self.mem.write_u64(parent_ea, 0)

@@ -69,6 +69,7 @@ CLK_NS = 4
 DEFAULT_READ_LATENCY = int(os.environ.get("SIOV_FAST_READ_LATENCY", "24"))
 _STREAM_OF_SINK = {2: "tx_cpl_tlp", 3: "tx_wr_req_tlp", 4: "tx_rd_req_tlp"}
 _M32 = 0xFFFF_FFFF
+_MEM_REQUESTS = frozenset({TlpType.MEM_READ, TlpType.MEM_READ_64, TlpType.MEM_WRITE, TlpType.MEM_WRITE_64})
 
 
 class _DirectRead:

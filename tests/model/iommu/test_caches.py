@@ -40,8 +40,13 @@ class Mirror:
 
 
 def _same(env: Env, mirror: Mirror) -> bool:
-    model = {k: (e.out_base, e.off_mask, e.write_ok, e.read_ok) for k, e in env.iommu.caches.iotlb.items()}
-    return model == mirror.entries
+    caches = env.iommu.caches
+    model = {k: (e.out_base, e.off_mask, e.write_ok, e.read_ok) for k, e in caches.iotlb.items()}
+    by_did: dict[int, set[IotlbKey]] = {}
+    for k, e in caches.iotlb.items():
+        by_did.setdefault(e.did, set()).add(k)
+    index = {did: set(keys) for did, keys in caches._by_did.items()}  # the per-domain index agrees too
+    return model == mirror.entries and index == by_did
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
