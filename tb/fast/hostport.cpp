@@ -117,6 +117,7 @@ struct HostPort {
     uint64_t stats[ST_COUNT] = {};
     uint32_t tx_ready_mask = 0x7;  // tx_cpl, tx_wr, tx_rd
     // recording (hp_record_start/stop) and replay (the no-Python harness, replay_main.cpp)
+    uint32_t cov_seen = 0;  // which functional-coverage bins the C++ path has hit (COV_* bits)
     bool recording = false, replay = false;
     std::vector<uint32_t> rec;
     uint64_t tx_hash = 0xCBF29CE484222325ull, tx_frames = 0;
@@ -126,6 +127,20 @@ struct HostPort {
 HostPort hp;
 
 inline void notify_python() { hp.notify ^= 1; }
+
+// functional coverage of the TLPs served here: Python samples tb/coverage.py's bins once per bit,
+// when it first appears (hp_cov_seen), instead of once per TLP
+enum : uint32_t {
+    COV_UP_WR_PASID = 1, COV_UP_WR = 2, COV_UP_RD_PASID = 4, COV_UP_RD = 8, COV_DN_CPLD_SC = 16,
+    COV_DN_CPL_UR = 32, COV_DN_CPL_CA = 64, COV_DN_CPL_OTHER = 128
+};
+
+inline void cov(uint32_t bit) {
+    if (!(hp.cov_seen & bit)) {
+        hp.cov_seen |= bit;
+        notify_python();
+    }
+}
 
 // ---- recording: every input the RTL gets, so replay_main.cpp can feed the same model the same
 // stimulus cycle by cycle with no Python (and prove it by the hash of everything it sent back)
@@ -278,6 +293,7 @@ void handle_write(Frame&& f) {
     uint64_t hpa = 0;
     int res = translate(r, hpa);
     if (res == RES_FAULT) {
+        cov(r.pasid >= 0 ? COV_UP_WR_PASID : COV_UP_WR);
         hp.stats[ST_WR_FAULT]++;  // posted: dropped; the model recorded the fault
         return;
     }
@@ -297,6 +313,7 @@ void handle_write(Frame&& f) {
         if (n > 2) std::memcpy(p + 4, d + 1, size_t(n - 2) * 4);
         if (n > 1) write_dw_be(p + 4 * (n - 1), d[n - 1], lbe);
     }
+    cov(r.pasid >= 0 ? COV_UP_WR_PASID : COV_UP_WR);
     hp.stats[ST_WR_FAST]++;
     hp.stats[ST_WR_BYTES] += uint64_t(n) * 4;
 }
@@ -325,6 +342,9 @@ void handle_read(Frame&& f) {
     int res = translate(r, hpa);
     uint64_t due = hp.cycle + hp.read_latency;
     if (res == RES_FAULT) {
+        uint32_t status = uint32_t(hpa) & 7;
+        cov(r.pasid >= 0 ? COV_UP_RD_PASID : COV_UP_RD);
+        cov(status == 1 ? COV_DN_CPL_UR : status == 4 ? COV_DN_CPL_CA : COV_DN_CPL_OTHER);
         hp.stats[ST_RD_FAULT]++;
         Frame c;  // completion without data, byte count 0, as the root complex sends it
         c.hdr[0] = cpl_dw0(false, 0, r);
@@ -368,6 +388,8 @@ void handle_read(Frame&& f) {
         n += len * 4 - (uint32_t(addr) & 3);
         addr += len * 4 - (addr & 3);
     }
+    cov(r.pasid >= 0 ? COV_UP_RD_PASID : COV_UP_RD);
+    cov(COV_DN_CPLD_SC);
     hp.stats[ST_RD_FAST]++;
     hp.stats[ST_RD_BYTES] += uint64_t(r.length) * 4;
 }
@@ -530,6 +552,7 @@ void hp_reset() {
     hp.to_py.clear();
     hp.tlb.clear();
     std::memset(hp.stats, 0, sizeof hp.stats);
+    hp.cov_seen = 0;
     hp.recording = hp.replay = false;
     hp.rec.clear();
 }
@@ -624,6 +647,7 @@ long long hp_record_stop(const char* path) {
 }
 
 uint64_t hp_tx_hash() { return hp.tx_hash; }
+uint32_t hp_cov_seen() { return hp.cov_seen; }
 uint64_t hp_tx_frames() { return hp.tx_frames; }
 
 // Replay side (replay_main.cpp): load a recording into the source queues; returns the rst

@@ -18,6 +18,11 @@ RX_REQ, RX_CPL, TX_CPL, TX_WR, TX_RD = range(5)
 STREAM_NAMES = ("rx_req", "rx_cpl", "tx_cpl", "tx_wr", "tx_rd")
 # kind of a frame handed to Python (hp_pop word 0, bits 15:8)
 PY_TLP, PY_NO_EOP, PY_NO_SOP = range(3)
+# functional-coverage bins the C++ path hits (hp_cov_seen bits, hostport.cpp COV_*): the arguments
+# of tb.coverage.sample_tlp(direction, kind, pasid, cpl_status) each bit stands for
+COV_BINS = (("up", "mem_wr", 0, None), ("up", "mem_wr", None, None), ("up", "mem_rd", 0, None),
+            ("up", "mem_rd", None, None), ("down", "cpl_data", None, 0), ("down", "cpl", None, 1),
+            ("down", "cpl", None, 4), ("down", "cpl", None, 2))
 # resolver results and request flags (hostport.cpp)
 RES_OK, RES_FAULT, RES_SLOW, RES_NOTIFY = 0, 1, 2, 0x100
 REQ_WRITE, REQ_PMR, REQ_ER = 1, 2, 4
@@ -69,6 +74,7 @@ _SIGS: dict[str, tuple[object, list[object]]] = {
     "hp_tlb_clear": (None, []),
     "hp_tlb_size": (ctypes.c_uint64, []),
     "hp_clear_stats": (None, []),
+    "hp_cov_seen": (ctypes.c_uint32, []),
     "hp_record_start": (None, []),
     "hp_record_mark": (None, [ctypes.c_uint32]),
     "hp_record_stop": (ctypes.c_longlong, [ctypes.c_char_p]),
@@ -178,6 +184,9 @@ class HostPortLib:
         if n < 0:
             raise OSError(f"could not write the recording {path}")
         return n
+
+    def cov_seen(self) -> int:
+        return int(self.hp_cov_seen())  # type: ignore[attr-defined]
 
     def clear_stats(self) -> None:
         self.hp_clear_stats()  # type: ignore[attr-defined]

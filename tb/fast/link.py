@@ -40,6 +40,7 @@ from siov_sim.model.iommu import Fault
 from siov_sim.model.mem import FlatHostMemory
 from siov_sim.tb.coverage import sample_tlp, tlp_kind
 from siov_sim.tb.fast.hostport import (
+    COV_BINS,
     PY_NO_EOP,
     PY_NO_SOP,
     REQ_ER,
@@ -155,6 +156,8 @@ class FastEpDevice(Device):  # type: ignore[misc]
         self.py_up = 0  # TLPs from the RTL handled in Python (the rest stayed in C++)
         self._synced = {"dma_rd": 0, "dma_wr": 0}
         self._direct_reads: dict[int, _DirectRead] = {}
+        self._cov_sampled = 0  # COV_BINS bits already given to tb.coverage
+        self._cov_mmio: set[str] = set()
         self.mmio_direct = 0  # MMIO TLPs that took the direct path
         if os.environ.get("SIOV_FAST_MMIO", "direct") == "direct":  # "rc": bench variant, via the RC
             rc.mmio_bypass = self
@@ -188,8 +191,7 @@ class FastEpDevice(Device):  # type: ignore[misc]
             raw = bytes(first_pad) + buf[n : n + chunk] + bytes(dws * 4 - first_pad - chunk)
             payload = [int.from_bytes(raw[i : i + 4], "little") for i in range(0, len(raw), 4)]
             self.lib.push(RX_REQ, _req_hdr(True, addr, dws, fbe, lbe, 0, rid), 0, payload)
-            self.mmio_direct += 1
-            self.tlps_down += 1
+            self._count_mmio("mem_wr")
             n += chunk
             addr += chunk
 
@@ -215,8 +217,7 @@ class FastEpDevice(Device):  # type: ignore[misc]
             tag = await rc.alloc_tag()
             op = self._direct_reads[tag] = _DirectRead()
             self.lib.push(RX_REQ, _req_hdr(False, addr, dws, fbe, lbe, tag, rid), 0, [])
-            self.mmio_direct += 1
-            self.tlps_down += 1
+            self._count_mmio("mem_rd")
             ops.append((chunk, tag, op))
             n += chunk
             addr += chunk
@@ -240,6 +241,13 @@ class FastEpDevice(Device):  # type: ignore[misc]
             if m < chunk:
                 raise Exception("Timeout")
         return b"" if zero_len else bytes(out[:length])
+
+    def _count_mmio(self, kind: str) -> None:
+        self.mmio_direct += 1
+        self.tlps_down += 1
+        if kind not in self._cov_mmio:  # coverage: once per kind, as for the C++ path's TLPs
+            self._cov_mmio.add(kind)
+            sample_tlp("down", kind, None, None)
 
     def _direct_completion(self, frame: TlpFrame) -> bool:
         """A completion for one of our direct reads: keep it; True if it was one."""
@@ -304,6 +312,12 @@ class FastEpDevice(Device):  # type: ignore[misc]
 
     async def _drain(self) -> None:
         lib = self.lib
+        new = lib.cov_seen() & ~self._cov_sampled
+        if new:  # a kind of TLP the C++ path served for the first time: one sample per bin
+            self._cov_sampled |= new
+            for bit, args in enumerate(COV_BINS):
+                if new >> bit & 1:
+                    sample_tlp(*args)
         while True:
             while self._deferred_msis:
                 self._msi_sink(*self._deferred_msis.popleft())
