@@ -9,6 +9,7 @@
 //   replay <recording> [json-out]   prints and writes {cycles, seconds, cycles_per_s, window...}
 
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -60,6 +61,9 @@ int main(int argc, char** argv) {
     using clk = std::chrono::steady_clock;
     auto t_start = clk::now();
     clk::time_point t_w0 = t_start, t_w1 = t_start;  // the traffic window; after it: the idle tail
+    // CPU time of this process beside wall time: on a shared machine the CPU seconds are what the
+    // wall seconds of a quiet machine would be (one thread, no I/O in the loop)
+    std::clock_t c_w0 = std::clock(), c_w1 = c_w0;
     bool in_w = false, done_w = false;
     while (hp_cycle() < info.end_cycle) {
         // the model's wrapper polls the host port at each rising edge with cycle_q; apply the
@@ -69,17 +73,23 @@ int main(int argc, char** argv) {
         if (!in_w && !done_w && hp_cycle() >= w0) {
             in_w = true;
             t_w0 = clk::now();
+            c_w0 = std::clock();
         }
         if (in_w && hp_cycle() >= w1) {
             in_w = false;
             done_w = true;
             t_w1 = clk::now();
+            c_w1 = std::clock();
         }
         top->eval();
         if (!top->eventsPending()) break;
         ctx->time(top->nextTimeSlot());
     }
-    if (in_w) t_w1 = clk::now();
+    if (in_w) {
+        t_w1 = clk::now();
+        c_w1 = std::clock();
+    }
+    double wcpu = double(c_w1 - c_w0) / CLOCKS_PER_SEC;
     auto t_end = clk::now();
     top->final();
     double secs = std::chrono::duration<double>(t_end - t_start).count();
@@ -93,11 +103,11 @@ int main(int argc, char** argv) {
                   "{\"cycles\": %llu, \"seconds\": %.6f, \"cycles_per_s\": %.1f, \"window_cycles\": %llu, "
                   "\"window_seconds\": %.6f, \"window_cycles_per_s\": %.1f, \"frames_in\": %llu, "
                   "\"frames_out\": %llu, \"tail_cycles\": %llu, \"tail_cycles_per_s\": %.1f, "
-                  "\"same_output_as_recorded\": %s}\n",
+                  "\"window_cpu_s\": %.6f, \"window_cycles_per_cpu_s\": %.1f, \"same_output_as_recorded\": %s}\n",
                   (unsigned long long)cycles, secs, cycles / secs, (unsigned long long)(w1 - w0), wsecs,
                   wsecs > 0 ? (w1 - w0) / wsecs : 0.0, (unsigned long long)info.frames,
                   (unsigned long long)hp_tx_frames(), (unsigned long long)tail, tsecs > 0 ? tail / tsecs : 0.0,
-                  same ? "true" : "false");
+                  wcpu, wcpu > 0 ? (w1 - w0) / wcpu : 0.0, same ? "true" : "false");
     std::fputs(out, stdout);
     if (argc > 2) {
         FILE* fp = std::fopen(argv[2], "w");
