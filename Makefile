@@ -23,7 +23,7 @@ SYSFS       ?= build/sim/sysfs
 SHELL_VDEVS ?= 0
 export WAVES
 
-.PHONY: all venv sim shell test test-all lint synth regs check-gen cfgdump bench cov clean distclean
+.PHONY: all venv sim shell test test-all lint synth regs check-gen cfgdump bench cov mutants clean distclean
 
 all: test
 
@@ -83,6 +83,10 @@ bench: $(STAMP)
 
 cov: $(STAMP)
 	$(PY) -m siov_sim.tb.coverage_merge
+
+## planted RTL bugs (ifdef MUTANT_*): which test of make test catches each; build/mutants.json
+mutants: $(STAMP)
+	$(PY) -m siov_sim.tb.mutants $(MUTANTS)
 
 clean:
 	rm -rf sim_build build .pytest_cache .mypy_cache .ruff_cache

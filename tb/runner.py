@@ -110,6 +110,12 @@ def _build_hash(top: str, sources: Sequence[Path], parameters: Mapping[str, obje
     return h.hexdigest()[:12]
 
 
+def rtl_defines() -> list[str]:
+    """``SIOV_RTL_DEFINES="A B=1"``: Verilog defines for every build of this process (``make mutants``
+    plants a bug with one); they are part of the build hash, so each set gets its own build."""
+    return [f"-D{d}" for d in os.environ.get("SIOV_RTL_DEFINES", "").split()]
+
+
 def _trace_args(waves: bool) -> list[str]:
     if not waves:
         return []
@@ -244,6 +250,7 @@ def run_rtl(
 
     setup_verilator_env()
     parameters = dict(parameters or {})
+    build_args = [*build_args, *rtl_defines()]
     if waves is None:
         waves = os.environ.get("WAVES", "0") not in ("", "0")
     if link not in LINKS:

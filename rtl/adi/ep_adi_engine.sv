@@ -237,7 +237,11 @@ module ep_adi_engine #(
   assign m_wr_req_imm_en      = c_wr_imm_en[wr_idx];
   assign m_wr_req_imm_data    = {{(DataWidth - 128){1'b0}}, c_wr_imm[wr_idx]};
   assign m_wr_req_pasid_valid = (c_wr_prfx[wr_idx][31:24] == 8'h91);
+`ifdef MUTANT_WR_PASID_FROM_RD_CTX  // planted bug (make mutants): write carries the read context's PASID
+  assign m_wr_req_pasid       = c_wr_prfx[rd_idx][19:0];
+`else
   assign m_wr_req_pasid       = c_wr_prfx[wr_idx][19:0];
+`endif
   assign m_wr_req_pmr         = c_wr_prfx[wr_idx][23];
   assign m_wr_req_tag         = 8'(wr_idx);
   always_comb begin

@@ -101,7 +101,13 @@ module ep_adi_switch #(
 
   // rd_data holds the read word from the cycle after rd_en
   assign m_result_valid = rd_lookup_q;
+`ifdef MUTANT_SWITCH_IGNORES_VALID  // planted bug (make mutants): a cleared forwarding entry still forwards
+  assign m_result_hit   = !lookup_oob_q && (rd_data[15:0] < 16'(NumAdi));
+`elsif MUTANT_SWITCH_NO_RANGE_CHECK  // planted bug (make mutants): switch address >= NumAdi aliases an entry
+  assign m_result_hit   = rd_data[31] && (rd_data[15:0] < 16'(NumAdi));
+`else
   assign m_result_hit   = rd_data[31] && !lookup_oob_q && (rd_data[15:0] < 16'(NumAdi));
+`endif
   assign m_result_adi   = rd_data[AdiW-1:0];
   wire unused_ok = &{1'b0, s_csr_addr[1:0], csr_wdata_q[30:16]};
 endmodule

@@ -29,8 +29,14 @@ module ep_msix #(
   logic [VecW-1:0]   sel;
   logic              any;
 
+`ifdef MUTANT_MSIX_IGNORES_MASK  // planted bug (make mutants): a masked vector is still sent
+  assign deliverable = (cfg_msix_en && !cfg_msix_func_mask && cfg_bus_master_en) ? pending : '0;
+`elsif MUTANT_MSIX_IGNORES_BME  // planted bug (make mutants): MSI-X sent with Bus Master Enable clear
+  assign deliverable = (cfg_msix_en && !cfg_msix_func_mask) ? (pending & ~tbl_mask) : '0;
+`else
   assign deliverable = (cfg_msix_en && !cfg_msix_func_mask && cfg_bus_master_en)
                      ? (pending & ~tbl_mask) : '0;
+`endif
   always_comb begin
     sel = '0;
     any = 1'b0;

@@ -31,7 +31,11 @@ module ep_fifo #(
   logic               s_fire;
   logic [AddrWidth:0] fill;
   assign fill    = wr_ptr_q - rd_ptr_q;
+`ifdef MUTANT_FIFO_OVERFLOW  // planted bug (make mutants): full test off by one, a full FIFO takes a word
+  assign s_ready = (fill <= (AddrWidth+1)'(Depth));
+`else
   assign s_ready = (fill != (AddrWidth+1)'(Depth));
+`endif
   assign s_fire  = s_valid && s_ready;
 
   if (Depth <= FlopMaxDepth) begin : gen_flop

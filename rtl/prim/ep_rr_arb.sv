@@ -49,7 +49,11 @@ module ep_rr_arb #(
     if (rst) begin
       ptr_q <= '0;
     end else if (ack && grant_valid) begin
+`ifdef MUTANT_ARB_FIXED_PRIORITY  // planted bug (make mutants): the pointer never moves, index 0 starves the rest
+      ptr_q <= '0;
+`else
       ptr_q <= (32'(grant_idx) == NumReq - 1) ? '0 : grant_idx + 1'b1;
+`endif
     end
   end
 endmodule

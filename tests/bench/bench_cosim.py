@@ -319,7 +319,11 @@ def main() -> int:
         },
         # wall figures are what a user sees; with other jobs on the cores they drop while the CPU
         # figures (this process's CPU seconds) stay what a quiet machine's wall figures would be
-        "machine": {"cpus": os.cpu_count(), "loadavg_1min_before": round(load0, 2), "loadavg_1min_after": round(load1, 2)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg_1min_before": round(load0, 2),
+            "loadavg_1min_after": round(load1, 2),
+        },
         "wall_split": table,
         "python_split_profiled": python_split,
         "levers": levers,
@@ -351,7 +355,8 @@ def main() -> int:
         print(
             f"{name:8} {r['mb_per_s']:8.2f} {r['cycles_per_s']:10.0f} {r['idle_cycles_per_s']:10.0f} "
             f"{r['us_per_tlp']:8.2f} {r['tlps']:7d} {r['wall_s']:7.2f} {r['sim_us']:8.1f} | "
-            f"{r.get('mb_per_cpu_s', 0):8.2f} {r.get('cycles_per_cpu_s', 0):10.0f} {r.get('idle_cycles_per_cpu_s', 0):10.0f}"
+            f"{r.get('mb_per_cpu_s', 0):8.2f} {r.get('cycles_per_cpu_s', 0):10.0f} "
+            f"{r.get('idle_cycles_per_cpu_s', 0):10.0f}"
         )
     print(
         f"{'limit':8} {'':8} {limit['window_cycles_per_s']:10.0f} {'':10} {'':8} {'':7} "
