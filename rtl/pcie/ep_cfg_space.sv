@@ -26,7 +26,8 @@ module ep_cfg_space #(
   input  wire logic [9:0]  s_cfg_dw,            // DW index = byte offset / 4 (0 .. 1023)
   input  wire logic [31:0] s_cfg_wdata,
   input  wire logic [3:0]  s_cfg_be,
-  input  wire logic [15:0] s_cfg_target_id,     // bus/dev/fn from the Cfg0 header: captured
+  input  wire logic [15:0] s_cfg_target_id,     // bus/dev/fn from the Cfg0 header: bus/dev
+                                                //   captured from every CfgWr0 (fn is 0)
   /// read data of the request accepted in the previous cycle (status: no ready)
   output logic [31:0]      m_cfg_rdata,
 
@@ -127,6 +128,11 @@ module ep_cfg_space #(
   logic [31:0] sps_q;
 
   // ---- derived ------------------------------------------------------------------------------
+  // BAR2 is sized for the largest supported page size (NumAdi pages of it), so a System Page
+  // Size write never moves or resizes it: portal page n sits at n * System Page Size inside it.
+  // index of the highest supported page size bit = $clog2(bits + 1) - 1
+  localparam int unsigned MaxPageShift = 12 + $clog2({12'h0, SupportedPageSizes[19:0]} + 32'd1) - 1;
+  localparam logic [63:0] Bar2Mask = ~((64'd1 << (AdiLog2 + MaxPageShift)) - 64'd1);
   logic [4:0]  page_shift;
   logic [63:0] bar2_mask;
   always_comb begin
@@ -134,7 +140,7 @@ module ep_cfg_space #(
     for (int i = 0; i < 20; i++) begin
       if (sps_q[i]) page_shift = 5'(12 + i);
     end
-    bar2_mask = ~((64'd1 << (AdiLog2 + 32'(page_shift))) - 64'd1);
+    bar2_mask = Bar2Mask;
   end
 
   logic [63:0] bar0_rd, bar2_rd;
@@ -214,6 +220,8 @@ module ep_cfg_space #(
   assign bm  = {{8{s_cfg_be[3]}}, {8{s_cfg_be[2]}}, {8{s_cfg_be[1]}}, {8{s_cfg_be[0]}}};
   assign w1c_sta    = s_cfg_wdata[31:24] & {8{s_cfg_be[3]}};
   assign w1c_devsta = s_cfg_wdata[19:16] & {4{s_cfg_be[2]}};
+  logic unused_tid;  // function number: this single-function device is always function 0
+  assign unused_tid = ^s_cfg_target_id[2:0];
   logic unused_w1c;  // Signaled System Error and the RO status bits have no RW1C storage
   assign unused_w1c = ^{w1c_sta[6], w1c_sta[2:1]};
   assign wr  = s_cfg_valid && s_cfg_write;
@@ -232,7 +240,8 @@ module ep_cfg_space #(
                   && (wmerge_sps & (wmerge_sps - 32'd1)) == 32'h0;
 
   always_ff @(posedge clk) begin
-    if (s_cfg_valid) rid_q <= s_cfg_target_id;
+    // Bus/Device Number of the function, from CfgWr0 only (a CfgRd0 does not set it)
+    if (wr) rid_q <= {s_cfg_target_id[15:3], 3'b000};
     // RW1C status: a set event wins over a clear in the same cycle
     if (wr && s_cfg_dw == 10'd1) begin
       if (w1c_sta[0]) sta_mdpe_q <= 1'b0;

@@ -120,7 +120,7 @@ module ep_pcie_fe #(
     .cfg_bar2_mask     (cfg_bar2_mask)
   );
 
-  logic        job_valid, job_ready, job_data;
+  logic        job_valid, job_ready, job_data, job_lk;
   logic [2:0]  job_status, job_tc, job_attr;
   logic [10:0] job_len;
   logic [12:0] job_bc;
@@ -157,6 +157,7 @@ module ep_pcie_fe #(
     .cfg_bar2_addr   (cfg_bar2_addr),
     .cfg_bar2_mask   (cfg_bar2_mask),
     .cfg_max_payload (cfg_max_payload),
+    .cfg_pasid_en    (cfg_pasid_en),
     .m_reg_valid     (m_reg_valid),
     .m_reg_ready     (m_reg_ready),
     .m_reg_bar       (m_reg_bar),
@@ -177,6 +178,7 @@ module ep_pcie_fe #(
     .m_job_tag       (job_tag),
     .m_job_tc        (job_tc),
     .m_job_attr      (job_attr),
+    .m_job_lk        (job_lk),
     .m_dat_valid     (dat_valid),
     .m_dat_data      (dat_data),
     .s_dat_pop       (dat_pop),
@@ -195,6 +197,7 @@ module ep_pcie_fe #(
     .s_job_valid     (job_valid),
     .s_job_ready     (job_ready),
     .s_job_status    (job_status),
+    .s_job_lk        (job_lk),
     .s_job_data      (job_data),
     .s_job_len       (job_len),
     .s_job_bc        (job_bc),

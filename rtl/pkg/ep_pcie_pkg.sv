@@ -24,6 +24,8 @@ package ep_pcie_pkg;
   localparam logic [4:0] TYPE_SWAP     = 5'b01101;  // AtomicOp Swap
   localparam logic [4:0] TYPE_CAS      = 5'b01110;  // AtomicOp CAS
   localparam logic [1:0] TYPE_MSG_HI   = 2'b10;     // Msg / MsgD: Type = 10rrr
+  localparam logic [7:0] MSG_VDM_TYPE0 = 8'h7E;     // Vendor_Defined Type 0 message code
+  localparam logic [7:0] MSG_VDM_TYPE1 = 8'h7F;     // Vendor_Defined Type 1 message code
 
   // ---- Completion status ------------------------------------------------------------------
   localparam logic [2:0] CPL_SC  = 3'b000;

@@ -226,7 +226,8 @@ async def rw1c_status_bits(dut: Any) -> None:
 
 @cocotb.test()
 async def bar_sizing(dut: Any) -> None:
-    """Write all-ones, read the size mask; bits below the size read 0; BAR2 follows the page size."""
+    """Write all-ones, read the size mask; bits below the size read 0; BAR2 is sized for the largest
+    supported page size (64 KiB) whatever System Page Size says, so an SPS write never moves it."""
     tb = Tb(dut)
     await tb.reset()
     num_adi = int(os.environ["EP_NUM_ADI"])
@@ -242,7 +243,7 @@ async def bar_sizing(dut: Any) -> None:
         await tb.wr(0x18, 0xFFFF_FFFF)
         await tb.wr(0x1C, 0xFFFF_FFFF)
         bar2 = (await tb.rd(0x1C)) << 32 | await tb.rd(0x18)
-        size = num_adi << page_shift
+        size = num_adi << 16
         assert bar2 == (~(size - 1) & (2**64 - 1)) | 0xC, f"page {page_shift}: {bar2:#x}"
         assert (~bar2 & ~0xF & (2**64 - 1)) + 16 == size
     # assign addresses; low bits written as ones read back 0
@@ -259,6 +260,14 @@ async def bar_sizing(dut: Any) -> None:
     assert dut.cfg_bar2_addr.value.to_unsigned() == base2
     assert dut.cfg_bar2_mask.value.to_unsigned() == ~((num_adi << 16) - 1) & (2**64 - 1)
     assert (await tb.rd(0x18)) == (base2 & 0xFFFF_FFFF) | 0xC
+    # memory decoding on, then System Page Size changes: BAR2 neither moves nor changes size
+    await tb.wr(0x04, 0x0000_0006)
+    for page_bit in (0, 2, 4):
+        await tb.wr(0x120, 1 << page_bit)
+        assert await tb.rd(0x120) == 1 << page_bit
+        assert dut.cfg_bar2_addr.value.to_unsigned() == base2, f"SPS bit {page_bit}: BAR2 moved"
+        assert dut.cfg_bar2_mask.value.to_unsigned() == ~((num_adi << 16) - 1) & (2**64 - 1)
+        assert (await tb.rd(0x18)) == (base2 & 0xFFFF_FFFF) | 0xC
 
 
 @cocotb.test()
@@ -281,12 +290,14 @@ async def system_page_size_rejects_illegal(dut: Any) -> None:
 
 @cocotb.test()
 async def requester_id_and_cfg_outputs(dut: Any) -> None:
-    """Target ID captured from accesses; every cfg_* output follows its register."""
+    """Bus/Device captured from CfgWr0 only (not reads, never the function); cfg_* outputs follow."""
     tb = Tb(dut)
     await tb.reset()
     await tb.access(0, False, tid=0x0300)
-    assert dut.cfg_requester_id.value.to_unsigned() == 0x0300
-    await tb.access(1, True, 0x0000_0006, tid=0x1A08)  # MSE + BME, bus 0x1A dev 1 fn 0
+    assert dut.cfg_requester_id.value.to_unsigned() == 0x0000, "a CfgRd0 must not set the ID"
+    await tb.access(1, True, 0x0000_0006, tid=0x1A0B)  # MSE + BME, bus 0x1A dev 1 (fn bits 3)
+    assert dut.cfg_requester_id.value.to_unsigned() == 0x1A08, "function number must not be taken"
+    await tb.access(0, False, tid=0x0300)
     assert dut.cfg_requester_id.value.to_unsigned() == 0x1A08
     assert dut.cfg_mem_en.value == 1 and dut.cfg_bus_master_en.value == 1
     await tb.wr(0x48, 0x0000_5140)  # MRRS 101b, ETE, MPS 010b
