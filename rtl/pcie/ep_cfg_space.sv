@@ -40,6 +40,13 @@ module ep_cfg_space #(
   input  wire logic        ev_cpl_ca,           // completion with CA status received (requester)
   input  wire logic        ev_cpl_poisoned,     // poisoned completion received (requester)
   input  wire logic        ev_sig_ca,           // we sent a completion with CA status
+  input  wire logic        ev_cpl_timeout,      // a DMA read's completion timed out (requester)
+  input  wire logic        ev_unexp_cpl,        // a completion matched no outstanding request
+  input  wire logic        dma_tp,              // level: DMA requests outstanding (DevSta.TP)
+
+  /// Function Level Reset: one-cycle pulse when software writes Initiate FLR (config space itself
+  /// is back at its defaults in the next cycle; the rest of the function is reset by ep_pcie_fe)
+  output logic             cfg_flr,
 
   /// configuration state (quasi-static)
   output logic [15:0]      cfg_requester_id,
@@ -78,8 +85,9 @@ module ep_cfg_space #(
   localparam logic [23:0] ClassCode = 24'h088000;  // base 08 (system peripheral), sub 80 (other)
   // PCIe capability register: version 2, device/port type 0000b (PCI Express Endpoint)
   localparam logic [15:0] PcieCapReg = 16'h0002;
-  // DevCap: MPS 512 B (010b), Extended Tag Field, L0s/L1 acceptable latency no limit, RBER
-  localparam logic [31:0] DevCap = 32'h0000_8FE2;
+  // DevCap: MPS 512 B (010b), Extended Tag Field, L0s/L1 acceptable latency no limit, RBER,
+  // Function Level Reset Capability (28)
+  localparam logic [31:0] DevCap = 32'h1000_8FE2;
   // LinkCap: 8 GT/s, x8, no ASPM, ASPM Optionality Compliance, port 0
   localparam logic [31:0] LinkCap = 32'h0040_0083;
   // LinkSta: 8 GT/s, x8, Slot Clock Configuration
@@ -154,7 +162,8 @@ module ep_cfg_space #(
                    1'b1 /* Capabilities List */, 4'b0};
   assign devctl_rd = {1'b0, devctl_mrrs_q, devctl_ns_q, 2'b00, devctl_ete_q, devctl_mps_q,
                       devctl_ro_q, devctl_err_q};
-  assign devsta_rd = {12'b0, devsta_q};
+  // DevSta[5] Transactions Pending: the DMA engine has requests without their completions
+  assign devsta_rd = {10'b0, dma_tp, 1'b0, devsta_q};
   assign linkctl_rd = {8'b0, linkctl_es_q, linkctl_ccc_q, 4'b0, linkctl_aspm_q};
   assign pmcsr_rd = {12'b0, 1'b1 /* No_Soft_Reset */, 1'b0, pm_state_q};
   assign msix_ctl_rd = {msix_en_q, msix_fmask_q, 3'b0, 11'(ep_pcie_pkg::MSIX_VECTORS - 1)};
@@ -225,6 +234,9 @@ module ep_cfg_space #(
   logic unused_w1c;  // Signaled System Error and the RO status bits have no RW1C storage
   assign unused_w1c = ^{w1c_sta[6], w1c_sta[2:1]};
   assign wr  = s_cfg_valid && s_cfg_write;
+  // DevCtl[15] Initiate Function Level Reset: write 1 (reads 0)
+  logic flr;
+  assign flr = wr && s_cfg_dw == DwPcie + 10'd2 && s_cfg_be[1] && s_cfg_wdata[15];
 
   // merge helper: new value of the RW bits of a DW
   logic [31:0] wmerge_bar0_lo, wmerge_bar0_hi, wmerge_bar2_lo, wmerge_bar2_hi, wmerge_sps;
@@ -258,7 +270,10 @@ module ep_cfg_space #(
     if (ev_poisoned || ev_cpl_poisoned) sta_dpe_q <= 1'b1;
     // Device Status: with Role-Based Error Reporting a UR'd non-posted request is an advisory
     // non-fatal error (logged as correctable), a posted one is non-fatal; malformed is fatal.
-    if (ev_ur_np) devsta_q[0] <= 1'b1;
+    // Completion Timeout: uncorrectable non-fatal; Unexpected Completion: advisory non-fatal
+    // (logged as correctable, RBER)
+    if (ev_ur_np || ev_unexp_cpl) devsta_q[0] <= 1'b1;
+    if (ev_cpl_timeout) devsta_q[1] <= 1'b1;
     if (ev_ur_p || ev_poisoned) devsta_q[1] <= 1'b1;
     if (ev_malformed) devsta_q[2] <= 1'b1;
     if (ev_ur_np || ev_ur_p) devsta_q[3] <= 1'b1;
@@ -325,8 +340,9 @@ module ep_cfg_space #(
       endcase
     end
 
-    if (rst) begin
-      rid_q <= 16'h0;
+    if (rst) rid_q <= 16'h0;
+    // reset and FLR: everything but the captured Bus/Device Number back to its default
+    if (rst || flr) begin
       {cmd_mse_q, cmd_bme_q, cmd_per_q, cmd_serr_q, cmd_intd_q} <= '0;
       {sta_mdpe_q, sta_sta_q, sta_rta_q, sta_rma_q, sta_dpe_q} <= '0;
       cls_q <= 8'h0;
@@ -355,6 +371,7 @@ module ep_cfg_space #(
 
   // ---- outputs --------------------------------------------------------------------------------
   assign cfg_requester_id   = rid_q;
+  assign cfg_flr            = flr;
   // in D3hot a function answers config requests only and initiates nothing
   assign cfg_mem_en         = cmd_mse_q && pm_state_q == 2'b00;
   assign cfg_bus_master_en  = cmd_bme_q && pm_state_q == 2'b00;

@@ -59,7 +59,14 @@ module ep_pcie_fe #(
   output logic                      cfg_pasid_priv_en,
   output logic                      cfg_msix_en,
   output logic                      cfg_msix_func_mask,
-  output logic [4:0]                cfg_sys_page_shift
+  output logic [4:0]                cfg_sys_page_shift,
+  /// status from ep_core: DMA transactions pending (level), completion timeout and unexpected
+  /// completion (one-cycle pulses)
+  input  wire logic                 dma_tp,
+  input  wire logic                 err_cpl_timeout,
+  input  wire logic                 err_unexp_cpl,
+  /// Function Level Reset of everything behind the front end (one-cycle pulse, see below)
+  output logic                      flr_rst
 );
   logic        cfg_valid, cfg_write;
   logic [9:0]  cfg_dw;
@@ -69,6 +76,7 @@ module ep_pcie_fe #(
   logic        cfg_mem_en;
   logic [63:0] cfg_bar0_addr, cfg_bar2_addr, cfg_bar2_mask;
   logic        ev_ur_np, ev_ur_p, ev_malformed, ev_poisoned;
+  logic        cfg_flr, reg_idle;
 
   // DMA completions: UR -> Received Master Abort, CA -> Received Target Abort, EP -> parity
   logic        cpl_sop_fire;
@@ -103,6 +111,10 @@ module ep_pcie_fe #(
     .ev_cpl_ca         (cpl_sop_fire && cpl_status == ep_pcie_pkg::CPL_CA),
     .ev_cpl_poisoned   (cpl_sop_fire && mon_rx_cpl_tlp_hdr[ep_pcie_pkg::HDR_EP]),
     .ev_sig_ca         (1'b0),  // this completer never answers with CA
+    .ev_cpl_timeout    (err_cpl_timeout),
+    .ev_unexp_cpl      (err_unexp_cpl),
+    .dma_tp            (dma_tp),
+    .cfg_flr           (cfg_flr),
     .cfg_requester_id  (cfg_requester_id),
     .cfg_mem_en        (cfg_mem_en),
     .cfg_bus_master_en (cfg_bus_master_en),
@@ -185,8 +197,23 @@ module ep_pcie_fe #(
     .ev_ur_np        (ev_ur_np),
     .ev_ur_p         (ev_ur_p),
     .ev_malformed    (ev_malformed),
-    .ev_poisoned     (ev_poisoned)
+    .ev_poisoned     (ev_poisoned),
+    .m_reg_idle      (reg_idle)
   );
+
+  // ---- Function Level Reset ------------------------------------------------------------------
+  // Initiate FLR resets config space at once (Bus Master Enable off: the DMA engine starts no new
+  // request). The rest of the function (ep_core: PF registers, every ADI, DMA engine, IMS) is
+  // reset once Transactions Pending has cleared - the completions of requests already sent are
+  // taken, not left to arrive at a reset engine - and no register request from ep_tlp_rx is in
+  // ep_core (its response would be lost). The FLR's own CfgWr completion is sent normally.
+  logic flr_pend_q;
+  always_ff @(posedge clk) begin
+    if (cfg_flr) flr_pend_q <= 1'b1;
+    else if (flr_rst) flr_pend_q <= 1'b0;
+    if (rst) flr_pend_q <= 1'b0;
+  end
+  assign flr_rst = flr_pend_q && !dma_tp && reg_idle;
 
   ep_tlp_tx #(
     .DataWidth(DataWidth),

@@ -79,6 +79,8 @@ module ep_tlp_rx #(
   output logic                      m_dat_valid,
   output logic [31:0]               m_dat_data,
   input  wire logic                 s_dat_pop,    // ep_tlp_tx consumed one DW: credit back
+  /// no register request outstanding (FLR may reset ep_core now)
+  output logic                      m_reg_idle,
   /// error events (single-cycle pulses) for ep_cfg_space
   output logic                      ev_ur_np,
   output logic                      ev_ur_p,
@@ -505,6 +507,7 @@ module ep_tlp_rx #(
   assign m_reg_be    = reg_be_q;
 
   assign m_job_valid = job_valid_q;
+  assign m_reg_idle  = os_q == 12'd0 && !reg_valid_q && state_q != StIssue;
 
   // completion data: register read responses, config read data, or the zero-length read's DW
   assign m_dat_valid = (s_reg_rsp_valid && rd_q) || (state_q == StCfgRsp && !has_data)

@@ -51,7 +51,7 @@ RESET_VALUES: dict[int, int] = {
     0x34: 0x40,
     0x3C: 0,  # Interrupt Pin 0
     0x40: 0x0002_8010,  # PCIe cap v2, endpoint, next 0x80
-    0x44: 0x0000_8FE2,  # DevCap
+    0x44: 0x1000_8FE2,  # DevCap: ... Function Level Reset Capability
     0x48: 0x0000_2810,  # DevCtl: RO, NS, MRRS 512
     0x4C: 0x0040_0083,  # LinkCap
     0x50: 0x1083_0000,  # LinkSta
@@ -95,6 +95,9 @@ class Tb:
             "ev_cpl_ca",
             "ev_cpl_poisoned",
             "ev_sig_ca",
+            "ev_cpl_timeout",
+            "ev_unexp_cpl",
+            "dma_tp",
         ):
             getattr(dut, sig).value = 0
 
@@ -162,6 +165,52 @@ async def header_and_capability_chain(dut: Any) -> None:
 
 
 @cocotb.test()
+async def function_level_reset(dut: Any) -> None:
+    """DevCap FLR; Initiate FLR (DevCtl[15], reads 0): cfg_flr pulse, every register back at its reset
+    value except the captured Bus/Device Number; DevSta Transactions Pending = dma_tp; CTO/UC logged."""
+    tb = Tb(dut)
+    await tb.reset()
+    assert (await tb.rd(0x44)) >> 28 & 1 == 1
+    dut.dma_tp.value = 1
+    assert (await tb.rd(0x48)) >> 16 == 0x20
+    dut.dma_tp.value = 0
+    assert (await tb.rd(0x48)) >> 16 == 0
+    await tb.pulse("ev_cpl_timeout")
+    assert (await tb.rd(0x48)) >> 16 == 0b0010, "completion timeout: non-fatal"
+    await tb.pulse("ev_unexp_cpl")
+    assert (await tb.rd(0x48)) >> 16 == 0b0011, "unexpected completion: advisory (correctable)"
+    flr = 0
+
+    async def mon() -> None:
+        nonlocal flr
+        while True:
+            await RisingEdge(dut.clk)
+            flr += int(dut.cfg_flr.value)
+
+    cocotb.start_soon(mon())
+    exp = expected_reset(int(os.environ["EP_NUM_ADI"]))
+    await tb.access(1, True, 0x0000_0546, tid=0x1A08)
+    for off, val, be in ((0x10, 0xFFF0_0000, 0xF), (0x3C, 0x5A, 0x1), (0x104, 0x0005_0000, 0x4),
+                         (0x120, 0x4, 0xF), (0x90, 0xC000_0000, 0x8), (0x84, 0x3, 0x1), (0x50, 0xC3, 0x1)):
+        await tb.wr(off, val, be)
+        assert await tb.rd(off) != exp.get(off, 0), f"{off:#x} did not change"
+    await tb.pulse("ev_ur_np")
+    await tb.wr(0x48, 0x0000_40E0)  # DevCtl without Initiate FLR: no reset
+    assert flr == 0 and await tb.rd(0x48) == 0x000B_40E0
+    await tb.access(0x48 // 4, True, 0x0000_C0E0, tid=0x1A08)  # Initiate FLR
+    assert flr == 1
+    space = [await tb.access(dw, False) for dw in range(1024)]
+    for dw, val in enumerate(space):
+        want = exp.get(dw * 4, 0)
+        assert val == want, f"after FLR cfg[{dw * 4:#05x}] = {val:#010x}, expected {want:#010x}"
+    assert dut.cfg_requester_id.value.to_unsigned() == 0x1A08, "FLR keeps the captured Bus/Device"
+    assert (dut.cfg_mem_en.value, dut.cfg_bus_master_en.value, dut.cfg_pasid_en.value,
+            dut.cfg_msix_en.value) == (0, 0, 0, 0)
+    assert dut.cfg_sys_page_shift.value.to_unsigned() == 12
+    assert flr == 1
+
+
+@cocotb.test()
 async def ro_and_rw_semantics(dut: Any) -> None:
     """All-ones then all-zeros then random writes to every DW: only the RW bits move."""
     tb = Tb(dut)
@@ -173,6 +222,8 @@ async def ro_and_rw_semantics(dut: Any) -> None:
                 continue
             data = tb.rng.getrandbits(32) if pattern is None else pattern
             be = tb.rng.getrandbits(4) if pattern is None else 0xF
+            if dw == 0x48 // 4:
+                data &= ~0x8000  # Initiate FLR resets everything: function_level_reset tests it
             await tb.access(dw, True, data, be)
             rw, w1c = RW_MASKS.get(dw, (0, 0))
             bm = sum(0xFF << (8 * i) for i in range(4) if be >> i & 1)

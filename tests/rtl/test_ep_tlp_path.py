@@ -86,6 +86,7 @@ class Tb:
         dut.rx_cpl_tlp_hdr.value = 0
         if hasattr(dut, "stall"):  # tb_ep_tlp_path only
             dut.stall.value = 0
+            dut.dma_tp.value = 0
         self.src = TlpSource(dut, "rx_req_tlp", dut.clk)
         self.cpls: deque[Cpl] = deque()
         self.got = Event()
@@ -460,6 +461,40 @@ async def pipelined_mixed_stream(dut: Any) -> None:
         if want is not None:
             assert got == want, f"{kind} tag {tag}: data mismatch"
     await tb.no_cpl(50)
+
+
+@cocotb.test(timeout_time=200, timeout_unit="us")
+async def function_level_reset(dut: Any) -> None:
+    """Initiate FLR through a CfgWr: completed normally, config back at defaults at once, the reset of
+    the rest of the function (flr_rst) held while Transactions Pending is set, then one pulse."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.enable()
+    pulses = 0
+
+    async def mon() -> None:
+        nonlocal pulses
+        while True:
+            await RisingEdge(dut.clk)
+            pulses += int(dut.flr_rst.value)
+
+    cocotb.start_soon(mon())
+    assert (await tb.cfg_rd(0x44)) >> 28 & 1 == 1, "DevCap Function Level Reset Capability"
+    dut.dma_tp.value = 1
+    assert (await tb.cfg_rd(0x48)) >> 16 & 0x20, "DevSta Transactions Pending"
+    await tb.mem_wr(BAR0 + 0x10, [0x77])
+    await tb.cfg_wr(0x48, 0x0000_A810)  # Initiate FLR
+    await ClockCycles(dut.clk, 50)
+    assert pulses == 0, "function reset while transactions are pending"
+    assert await tb.cfg_rd(0x04) & 0x7 == 0 and await tb.cfg_rd(0x10) == 0x4, "config not reset"
+    assert await tb.cfg_rd(0x48) == 0x0020_2810, "DevCtl defaults, FLR bit reads 0, TP still set"
+    dut.dma_tp.value = 0
+    await ClockCycles(dut.clk, 5)
+    assert pulses == 1
+    assert dut.cfg_requester_id.value.to_unsigned() == OUR_ID
+    await tb.enable()  # software restores config; MMIO works again
+    assert len(await tb.mem_rd(BAR0 + 0x10, 1)) == 1
+    assert pulses == 1
 
 
 @cocotb.test(timeout_time=500, timeout_unit="us")
