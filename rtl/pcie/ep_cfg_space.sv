@@ -43,6 +43,16 @@ module ep_cfg_space #(
   input  wire logic        ev_cpl_timeout,      // a DMA read's completion timed out (requester)
   input  wire logic        ev_unexp_cpl,        // a completion matched no outstanding request
   input  wire logic        dma_tp,              // level: DMA requests outstanding (DevSta.TP)
+  /// header and prefix of the TLP behind the ev_* pulse of this cycle (AER Header / Prefix Log):
+  /// ev_ur_np/ev_ur_p/ev_malformed/ev_poisoned -> the request; ev_cpl_poisoned/ev_unexp_cpl ->
+  /// the completion; ev_cpl_timeout has none
+  input  wire logic [127:0] ev_req_hdr,
+  input  wire logic [31:0]  ev_req_prfx,
+  input  wire logic [127:0] ev_cpl_hdr,
+  /// AER error messages to the Root Complex (source; valid and code held until ready)
+  output logic             m_errmsg_valid,
+  output logic [7:0]       m_errmsg_code,       // MSG_ERR_COR / _NONFATAL / _FATAL
+  input  wire logic        m_errmsg_ready,
 
   /// Function Level Reset: one-cycle pulse when software writes Initiate FLR (config space itself
   /// is back at its defaults in the next cycle; the rest of the function is reset by ep_pcie_fe)
@@ -107,6 +117,15 @@ module ep_cfg_space #(
   localparam logic [9:0] DwMsix  = 10'(ep_pcie_pkg::CAP_MSIX_OFF >> 2);
   localparam logic [9:0] DwPasid = 10'(ep_pcie_pkg::ECAP_PASID_OFF >> 2);
   localparam logic [9:0] DwSiov  = 10'(ep_pcie_pkg::ECAP_SIOV_OFF >> 2);
+  localparam logic [9:0] DwAer   = 10'(ep_pcie_pkg::ECAP_AER_OFF >> 2);
+  // AER: uncorrectable errors this function detects (bit = Uncorrectable Error Status bit):
+  // 12 Poisoned TLP Received, 14 Completion Timeout, 15 Completer Abort, 16 Unexpected
+  // Completion, 18 Malformed TLP, 20 Unsupported Request
+  localparam logic [31:0] AerUeImpl    = 32'h0015_D000;
+  localparam logic [31:0] AerUeSevRst  = 32'h0004_0000;  // Malformed fatal, the rest non-fatal
+  // correctable: 13 Advisory Non-Fatal Error (masked by default per spec)
+  localparam logic [31:0] AerCeImpl    = 32'h0000_2000;
+  localparam logic [31:0] AerCeMaskRst = 32'h0000_2000;
 
   // ---- state ----------------------------------------------------------------------------------
   logic [15:0] rid_q;
@@ -134,6 +153,15 @@ module ep_cfg_space #(
   logic        pasid_en_q, pasid_priv_q;
   // SIOV DVSEC System Page Size (one-hot)
   logic [31:0] sps_q;
+  // AER
+  logic [31:0] ue_sta_q, ue_mask_q, ue_sev_q, ce_sta_q, ce_mask_q;
+  logic [4:0]  fep_q;           // First Error Pointer
+  logic        pfx_present_q;   // TLP Prefix Log Present
+  logic [127:0] hlog_q;         // Header Log
+  logic [31:0] plog_q;          // TLP Prefix Log
+  logic        pend_cor_q, pend_nf_q, pend_fatal_q;  // error messages to send
+  logic        msg_valid_q;
+  logic [7:0]  msg_code_q;
 
   // ---- derived ------------------------------------------------------------------------------
   // BAR2 is sized for the largest supported page size (NumAdi pages of it), so a System Page
@@ -206,13 +234,28 @@ module ep_cfg_space #(
       DwPasid + 10'd0: rdata = {ep_pcie_pkg::ECAP_SIOV_OFF, 4'h1, ep_pcie_pkg::ECAP_ID_PASID};
       DwPasid + 10'd1: rdata = {pasid_ctl_rd, PasidCap};
       // Intel Scalable IOV DVSEC
-      DwSiov + 10'd0:  rdata = {12'h000 /* end */, 4'h1, ep_pcie_pkg::ECAP_ID_DVSEC};
+      DwSiov + 10'd0:  rdata = {ep_pcie_pkg::ECAP_AER_OFF, 4'h1, ep_pcie_pkg::ECAP_ID_DVSEC};
       DwSiov + 10'd1:  rdata = {12'h018, 4'h0, ep_pcie_pkg::DVSEC_VENDOR_INTEL};
       // Flags: Homogeneous; Function Dependency Link: own function number (single function: 0)
       DwSiov + 10'd2:  rdata = {8'h01, 8'h00, ep_pcie_pkg::DVSEC_ID_SIOV};
       DwSiov + 10'd3:  rdata = SupportedPageSizes;
       DwSiov + 10'd4:  rdata = sps_q;
       DwSiov + 10'd5:  rdata = 32'h0000_0001;  // Capabilities: IMS Support
+      // Advanced Error Reporting (v2), last in the list
+      DwAer + 10'd0:   rdata = {12'h000 /* end */, 4'h2, ep_pcie_pkg::ECAP_ID_AER};
+      DwAer + 10'd1:   rdata = ue_sta_q;
+      DwAer + 10'd2:   rdata = ue_mask_q;
+      DwAer + 10'd3:   rdata = ue_sev_q;
+      DwAer + 10'd4:   rdata = ce_sta_q;
+      DwAer + 10'd5:   rdata = ce_mask_q;
+      // Capabilities and Control: First Error Pointer, TLP Prefix Log Present (11); no ECRC,
+      // no multiple header recording
+      DwAer + 10'd6:   rdata = {20'h0, pfx_present_q, 6'h0, fep_q};
+      DwAer + 10'd7:   rdata = hlog_q[127:96];
+      DwAer + 10'd8:   rdata = hlog_q[95:64];
+      DwAer + 10'd9:   rdata = hlog_q[63:32];
+      DwAer + 10'd10:  rdata = hlog_q[31:0];
+      DwAer + 10'd14:  rdata = plog_q;          // TLP Prefix Log (one prefix)
       default: rdata = 32'h0;
     endcase
   end
@@ -368,6 +411,102 @@ module ep_cfg_space #(
       sps_q <= 32'h1;            // 4 KiB
     end
   end
+
+  // ---- AER: logging and error messages ----------------------------------------------------------
+  // Status bits are set whether masked or not; an unmasked error updates the First Error Pointer
+  // and the Header/Prefix Log if no logged error is pending (FEP's status bit clear) and is
+  // reported by message. Advisory Non-Fatal cases (RBER; their severity non-fatal): a UR
+  // completion sent for a non-posted request, an unexpected completion, a poisoned completion to
+  // our own read (the ADI halts) -> Correctable ANFE + ERR_COR. UR is reported only with DevCtl
+  // URRE. ERR_COR needs DevCtl CERE, ERR_NONFATAL NFERE or SERR# Enable, ERR_FATAL FERE or SERR#.
+  logic [31:0]  ue_ev, adv_bits, log_bits, rep_mask;
+  logic [4:0]   log_sel;
+  logic [127:0] log_hdr;
+  logic [31:0]  log_prfx;
+  logic         send_cor, send_nf, send_fatal;
+  always_comb begin
+    ue_ev = '0;
+    ue_ev[12] = ev_poisoned || ev_cpl_poisoned;
+    ue_ev[14] = ev_cpl_timeout;
+    ue_ev[15] = ev_sig_ca;
+    ue_ev[16] = ev_unexp_cpl;
+    ue_ev[18] = ev_malformed;
+    ue_ev[20] = ev_ur_np || ev_ur_p;
+    adv_bits = '0;
+    adv_bits[12] = ev_cpl_poisoned && !ev_poisoned && !ue_sev_q[12];
+    adv_bits[16] = ev_unexp_cpl && !ue_sev_q[16];
+    adv_bits[20] = ev_ur_np && !ue_sev_q[20];
+    log_bits = ue_ev & ~ue_mask_q;
+    rep_mask = devctl_err_q[3] ? 32'hFFFF_FFFF : ~(32'd1 << 20);
+    send_cor   = |(adv_bits & log_bits & rep_mask) && !ce_mask_q[13] && devctl_err_q[0];
+    send_nf    = |(ue_ev & ~adv_bits & log_bits & rep_mask & ~ue_sev_q) && (devctl_err_q[1] || cmd_serr_q);
+    send_fatal = |(ue_ev & ~adv_bits & log_bits & rep_mask & ue_sev_q) && (devctl_err_q[2] || cmd_serr_q);
+    // the error logged first in this cycle (priority malformed, UR, poisoned, UC, CTO, CA)
+    log_sel  = 5'd15;
+    log_hdr  = '0;
+    log_prfx = '0;
+    if (log_bits[18])      begin log_sel = 5'd18; log_hdr = ev_req_hdr; log_prfx = ev_req_prfx; end
+    else if (log_bits[20]) begin log_sel = 5'd20; log_hdr = ev_req_hdr; log_prfx = ev_req_prfx; end
+    else if (log_bits[12]) begin
+      log_sel = 5'd12;
+      log_hdr = ev_poisoned ? ev_req_hdr : ev_cpl_hdr;
+      log_prfx = ev_poisoned ? ev_req_prfx : 32'h0;
+    end
+    else if (log_bits[16]) begin log_sel = 5'd16; log_hdr = ev_cpl_hdr; end
+    else if (log_bits[14]) begin log_sel = 5'd14; end
+  end
+
+  always_ff @(posedge clk) begin
+    if (wr && s_cfg_dw == DwAer + 10'd1) ue_sta_q <= ue_sta_q & ~(s_cfg_wdata & bm);
+    if (wr && s_cfg_dw == DwAer + 10'd2) ue_mask_q <= ((ue_mask_q & ~bm) | (s_cfg_wdata & bm)) & AerUeImpl;
+    if (wr && s_cfg_dw == DwAer + 10'd3) ue_sev_q <= ((ue_sev_q & ~bm) | (s_cfg_wdata & bm)) & AerUeImpl;
+    if (wr && s_cfg_dw == DwAer + 10'd4) ce_sta_q <= ce_sta_q & ~(s_cfg_wdata & bm);
+    if (wr && s_cfg_dw == DwAer + 10'd5) ce_mask_q <= ((ce_mask_q & ~bm) | (s_cfg_wdata & bm)) & AerCeImpl;
+    // a new error wins over a clear in the same cycle
+    for (int i = 0; i < 32; i++) if (ue_ev[i]) ue_sta_q[i] <= 1'b1;
+    if (|adv_bits) ce_sta_q[13] <= 1'b1;
+    if (|log_bits && !ue_sta_q[fep_q]) begin
+      fep_q         <= log_sel;
+      hlog_q        <= log_hdr;
+      plog_q        <= log_prfx;
+      pfx_present_q <= log_prfx != 32'h0;
+    end
+    // error messages: one pending flag per kind; the presented one is held until taken
+    if (send_cor) pend_cor_q <= 1'b1;
+    if (send_nf) pend_nf_q <= 1'b1;
+    if (send_fatal) pend_fatal_q <= 1'b1;
+    if (msg_valid_q && m_errmsg_ready) msg_valid_q <= 1'b0;
+    if (!msg_valid_q) begin
+      if (pend_fatal_q) begin
+        msg_valid_q <= 1'b1;  msg_code_q <= ep_pcie_pkg::MSG_ERR_FATAL;  pend_fatal_q <= send_fatal;
+      end else if (pend_nf_q) begin
+        msg_valid_q <= 1'b1;  msg_code_q <= ep_pcie_pkg::MSG_ERR_NONFATAL;  pend_nf_q <= send_nf;
+      end else if (pend_cor_q) begin
+        msg_valid_q <= 1'b1;  msg_code_q <= ep_pcie_pkg::MSG_ERR_COR;  pend_cor_q <= send_cor;
+      end
+    end
+    // AER registers are sticky: a Function Level Reset leaves them alone
+    if (rst) begin
+      ue_sta_q <= '0;  ue_mask_q <= '0;  ue_sev_q <= AerUeSevRst;
+      ce_sta_q <= '0;  ce_mask_q <= AerCeMaskRst;
+      fep_q <= 5'd0;  pfx_present_q <= 1'b0;  hlog_q <= '0;  plog_q <= '0;
+      pend_cor_q <= 1'b0;  pend_nf_q <= 1'b0;  pend_fatal_q <= 1'b0;
+      msg_valid_q <= 1'b0;  msg_code_q <= 8'h0;
+    end
+  end
+  assign m_errmsg_valid = msg_valid_q;
+  assign m_errmsg_code  = msg_code_q;
+
+`ifndef SYNTHESIS
+  logic       chk_msg_hold_q;
+  logic [7:0] chk_msg_code_q;
+  always_ff @(posedge clk) begin
+    chk_msg_hold_q <= !rst && msg_valid_q && !m_errmsg_ready;
+    chk_msg_code_q <= msg_code_q;
+    if (!rst && chk_msg_hold_q && !(msg_valid_q && msg_code_q == chk_msg_code_q))
+      $error("ep_cfg_space: error message dropped or changed before ready (%m)");
+  end
+`endif
 
   // ---- outputs --------------------------------------------------------------------------------
   assign cfg_requester_id   = rid_q;

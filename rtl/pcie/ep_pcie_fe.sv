@@ -77,6 +77,14 @@ module ep_pcie_fe #(
   logic [63:0] cfg_bar0_addr, cfg_bar2_addr, cfg_bar2_mask;
   logic        ev_ur_np, ev_ur_p, ev_malformed, ev_poisoned;
   logic        cfg_flr, reg_idle;
+  logic [127:0] cpl_hdr;
+  logic [DataWidth-1:0] cpl_data;
+  logic [S-1:0] cpl_strb;
+  logic        cpl_valid, cpl_sop, cpl_eop, cpl_ready;
+  logic [127:0] ev_req_hdr, ev_cpl_hdr, cpl_hdr_q;
+  logic [31:0]  ev_req_prfx;
+  logic         errmsg_valid, errmsg_ready;
+  logic [7:0]   errmsg_code;
 
   // DMA completions: UR -> Received Master Abort, CA -> Received Target Abort, EP -> parity
   logic        cpl_sop_fire;
@@ -86,6 +94,13 @@ module ep_pcie_fe #(
   logic unused_mon;
   assign unused_mon = ^{mon_rx_cpl_tlp_hdr[127:111], mon_rx_cpl_tlp_hdr[109:80],
                         mon_rx_cpl_tlp_hdr[76:0]};
+
+  // completion-side errors log the completion header: the one on the monitored stream now, or
+  // (for an unexpected completion reported later by ep_core) the last one that went in
+  always_ff @(posedge clk) begin
+    if (cpl_sop_fire) cpl_hdr_q <= mon_rx_cpl_tlp_hdr;
+  end
+  assign ev_cpl_hdr = cpl_sop_fire ? mon_rx_cpl_tlp_hdr : cpl_hdr_q;
 
   ep_cfg_space #(
     .NumAdi        (NumAdi),
@@ -114,6 +129,12 @@ module ep_pcie_fe #(
     .ev_cpl_timeout    (err_cpl_timeout),
     .ev_unexp_cpl      (err_unexp_cpl),
     .dma_tp            (dma_tp),
+    .ev_req_hdr        (ev_req_hdr),
+    .ev_req_prfx       (ev_req_prfx),
+    .ev_cpl_hdr        (ev_cpl_hdr),
+    .m_errmsg_valid    (errmsg_valid),
+    .m_errmsg_code     (errmsg_code),
+    .m_errmsg_ready    (errmsg_ready),
     .cfg_flr           (cfg_flr),
     .cfg_requester_id  (cfg_requester_id),
     .cfg_mem_en        (cfg_mem_en),
@@ -198,7 +219,9 @@ module ep_pcie_fe #(
     .ev_ur_p         (ev_ur_p),
     .ev_malformed    (ev_malformed),
     .ev_poisoned     (ev_poisoned),
-    .m_reg_idle      (reg_idle)
+    .m_reg_idle      (reg_idle),
+    .m_ev_hdr        (ev_req_hdr),
+    .m_ev_prfx       (ev_req_prfx)
   );
 
   // ---- Function Level Reset ------------------------------------------------------------------
@@ -238,13 +261,46 @@ module ep_pcie_fe #(
     .m_dat_pop       (dat_pop),
     .cfg_completer_id(cfg_requester_id),
     .cfg_max_payload (cfg_max_payload),
-    .tx_cpl_tlp_hdr  (tx_cpl_tlp_hdr),
-    .tx_cpl_tlp_data (tx_cpl_tlp_data),
-    .tx_cpl_tlp_strb (tx_cpl_tlp_strb),
-    .tx_cpl_tlp_valid(tx_cpl_tlp_valid),
-    .tx_cpl_tlp_sop  (tx_cpl_tlp_sop),
-    .tx_cpl_tlp_eop  (tx_cpl_tlp_eop),
-    .tx_cpl_tlp_ready(tx_cpl_tlp_ready)
+    .tx_cpl_tlp_hdr  (cpl_hdr),
+    .tx_cpl_tlp_data (cpl_data),
+    .tx_cpl_tlp_strb (cpl_strb),
+    .tx_cpl_tlp_valid(cpl_valid),
+    .tx_cpl_tlp_sop  (cpl_sop),
+    .tx_cpl_tlp_eop  (cpl_eop),
+    .tx_cpl_tlp_ready(cpl_ready)
   );
+
+  // ---- AER error messages share tx_cpl with the completions ---------------------------------------
+  // A message (Msg, 4-DW, routed to the Root Complex, no data, one beat) is granted only between
+  // completion TLPs; while granted, ep_tlp_tx sees ready low (it holds its beat) and the message
+  // is presented until the link takes it. Posted messages may pass completions (PCIe ordering).
+  logic        msg_gnt_q, cpl_in_tlp_q;
+  logic [127:0] msg_hdr;
+  always_comb begin
+    msg_hdr = '0;
+    msg_hdr[ep_pcie_pkg::HDR_FMT_LSB +: 3]  = 3'b001;                       // 4-DW, no data
+    msg_hdr[ep_pcie_pkg::HDR_TYPE_LSB +: 5] = ep_pcie_pkg::TYPE_MSG_TO_RC;  // routed to RC
+    msg_hdr[ep_pcie_pkg::HDR_RID_LSB +: 16] = cfg_requester_id;
+    msg_hdr[71:64]                          = errmsg_code;                  // message code
+  end
+  always_ff @(posedge clk) begin
+    if (cpl_valid && cpl_ready) cpl_in_tlp_q <= !cpl_eop;
+    // not while a completion is inside its frame (nor when one starts a multi-beat frame now)
+    if (!msg_gnt_q && errmsg_valid && !cpl_in_tlp_q && !(cpl_valid && cpl_ready && !cpl_eop))
+      msg_gnt_q <= 1'b1;
+    if (msg_gnt_q && tx_cpl_tlp_ready) msg_gnt_q <= 1'b0;
+    if (rst) begin
+      msg_gnt_q    <= 1'b0;
+      cpl_in_tlp_q <= 1'b0;
+    end
+  end
+  assign errmsg_ready     = msg_gnt_q && tx_cpl_tlp_ready;
+  assign cpl_ready        = !msg_gnt_q && tx_cpl_tlp_ready;
+  assign tx_cpl_tlp_hdr   = msg_gnt_q ? msg_hdr : cpl_hdr;
+  assign tx_cpl_tlp_data  = msg_gnt_q ? '0 : cpl_data;
+  assign tx_cpl_tlp_strb  = msg_gnt_q ? '0 : cpl_strb;
+  assign tx_cpl_tlp_valid = msg_gnt_q || cpl_valid;
+  assign tx_cpl_tlp_sop   = msg_gnt_q || cpl_sop;
+  assign tx_cpl_tlp_eop   = msg_gnt_q || cpl_eop;
 endmodule
 `resetall

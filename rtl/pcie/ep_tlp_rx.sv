@@ -81,6 +81,9 @@ module ep_tlp_rx #(
   input  wire logic                 s_dat_pop,    // ep_tlp_tx consumed one DW: credit back
   /// no register request outstanding (FLR may reset ep_core now)
   output logic                      m_reg_idle,
+  /// header and prefix of the TLP behind this cycle's ev_* pulse (AER Header / Prefix Log)
+  output logic [127:0]              m_ev_hdr,
+  output logic [31:0]               m_ev_prfx,
   /// error events (single-cycle pulses) for ep_cfg_space
   output logic                      ev_ur_np,
   output logic                      ev_ur_p,
@@ -290,7 +293,7 @@ module ep_tlp_rx #(
   logic [127:0] np_hdr_q;
   act_e        np_act_q;
   logic        np_bar_sel_q, np_mem_rd_req_q;
-  logic [31:0] np_bar_off_q, np_dw0_q;
+  logic [31:0] np_bar_off_q, np_dw0_q, np_prfx_q;
   logic [12:0] np_rd_bc_q;
   logic [1:0]  np_fbe_off_q;
   logic [3:0]  np_ev_q;
@@ -343,6 +346,7 @@ module ep_tlp_rx #(
       np_mem_rd_req_q <= mem_rd_req_q;
       np_ev_q         <= ev_q;
       np_dw0_q        <= dw0_q;
+      np_prfx_q       <= prfx_q;
     end
   end
 
@@ -433,8 +437,9 @@ module ep_tlp_rx #(
     end else if (state_q == StBody && rx_req_tlp_valid && rx_req_tlp_sop) begin
       frame_bad_q <= 1'b1;  // next TLP started before this one's eop: truncated
     end else if (restore) begin
-      hdr_q <= np_hdr_q;
-      dw0_q <= np_dw0_q;
+      hdr_q  <= np_hdr_q;
+      dw0_q  <= np_dw0_q;
+      prfx_q <= np_prfx_q;
     end
     if (park) np_v_q <= 1'b1;
     if (restore) np_v_q <= 1'b0;
@@ -508,6 +513,8 @@ module ep_tlp_rx #(
 
   assign m_job_valid = job_valid_q;
   assign m_reg_idle  = os_q == 12'd0 && !reg_valid_q && state_q != StIssue;
+  assign m_ev_hdr    = hdr_q;
+  assign m_ev_prfx   = prfx_q;
 
   // completion data: register read responses, config read data, or the zero-length read's DW
   assign m_dat_valid = (s_reg_rsp_valid && rd_q) || (state_q == StCfgRsp && !has_data)

@@ -93,9 +93,13 @@ class Tb:
         self.sink = TlpSink(dut, "tx_cpl_tlp", dut.clk, self._on_cpl)
         self.tag = 0
         self.mem: dict[tuple[int, int], int] = {}  # (bar, dw index) -> value, model of the responder
+        self.msgs: list[tuple[int, int, int]] = []  # (message code, requester ID, fmt/type)
         self.cid = 0  # Bus/Device captured by the RTL from the last CfgWr0 (0 before the first)
 
     def _on_cpl(self, frame: TlpFrame, _stream: str) -> None:
+        if (frame.hdr >> 123) & 0b11 == 0b10:  # Msg (type 10rrr): AER error message
+            self.msgs.append(((frame.hdr >> 64) & 0xFF, (frame.hdr >> 80) & 0xFFFF, frame.hdr >> 120))
+            return
         self.cpls.append(Cpl.of(frame))
         self.got.set()
 
@@ -495,6 +499,54 @@ async def function_level_reset(dut: Any) -> None:
     await tb.enable()  # software restores config; MMIO works again
     assert len(await tb.mem_rd(BAR0 + 0x10, 1)) == 1
     assert pulses == 1
+
+
+@cocotb.test(timeout_time=500, timeout_unit="us")
+async def aer_errors_and_messages(dut: Any) -> None:
+    """AER through TLPs: header and PASID prefix logged, ERR_* messages on tx_cpl between (never
+    inside) multi-beat completions under back-pressure, per DevCtl enables."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.enable()
+    await tb.cfg_wr(0x48, 0x0000_281F)  # CERE NFERE FERE URRE, MPS 128
+    assert await tb.cfg_rd(0x140) == 0x0002_0001 and await tb.cfg_rd(0x110) >> 20 == 0x140
+    tb.sink.set_pause_generator(pause_1_in_3())
+    for i in range(64):
+        tb.model_write(BAR0 + 0x400 + 4 * i, [i * 3], 0xF, 0)
+    for i in range(0, 64, 32):
+        await tb.mem_wr(BAR0 + 0x400 + 4 * i, [(i + j) * 3 for j in range(32)])
+    # a 64-DW read (two CplDs of several beats) and, behind it, a PASID-prefixed MWr while PASID is
+    # disabled (posted UR: ERR_NONFATAL) and a malformed MWr (ERR_FATAL)
+    rd = tb.mem_frame(BAR0 + 0x400, 64, 0xF, 0xF)
+    bad = tb.mem_frame(BAR0 + 0x80, 1, 0xF, 0, data=[1])
+    bad.prfx = PASID_PRFX
+    mal = tb.mem_frame(BAR0 + 0x80, 2, 0xF, 0xF, data=[1, 2])
+    mal.data = [1]
+    tb.send(rd)
+    tb.send(bad)
+    tb.send(mal)
+    got: list[int] = []
+    while len(got) < 64:
+        c = await tb.recv()
+        assert c.status == SC, c
+        got += c.data
+    tb.check_read(BAR0 + 0x400, got)
+    await ClockCycles(dut.clk, 50)
+    assert [(m[0], m[1]) for m in tb.msgs] == [(0x31, OUR_ID), (0x33, OUR_ID)], tb.msgs
+    assert all(m[2] == 0b0011_0000 for m in tb.msgs), "Msg, 4-DW header, routed to Root Complex"
+    assert not tb.sink.protocol_errors, tb.sink.protocol_errors
+    # AER: UR and Malformed logged; FEP/header/prefix of the first (the PASID-prefixed MWr)
+    assert await tb.cfg_rd(0x144) == 1 << 20 | 1 << 18
+    assert await tb.cfg_rd(0x158) == 1 << 11 | 20
+    assert await tb.cfg_rd(0x15C) == bad.hdr >> 96 and await tb.cfg_rd(0x160) == (bad.hdr >> 64) & 0xFFFF_FFFF
+    assert await tb.cfg_rd(0x178) == PASID_PRFX
+    # a UR'd MRd (BAR miss): advisory non-fatal; ERR_COR once ANFE is unmasked
+    await tb.cfg_wr(0x154, 0)
+    tb.send(tb.mem_frame(0x4000_0000, 1, 0xF, 0))
+    await tb.expect_ur()
+    await ClockCycles(dut.clk, 20)
+    assert tb.msgs[-1][0] == 0x30 and len(tb.msgs) == 3
+    assert (await tb.cfg_rd(0x150)) >> 13 & 1
 
 
 @cocotb.test(timeout_time=500, timeout_unit="us")
