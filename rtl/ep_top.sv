@@ -66,6 +66,8 @@ module ep_top #(
   logic        cfg_pasid_priv_en, cfg_msix_en, cfg_msix_func_mask;
   logic [2:0]  cfg_max_payload, cfg_max_read_req;
   logic [4:0]  cfg_sys_page_shift;
+  logic        dma_tp, err_cpl_timeout, err_unexp_cpl, flr_rst, core_rst;
+  assign core_rst = rst || flr_rst;  // Function Level Reset: everything behind the front end
 
   ep_pcie_fe #(
     .DataWidth   (DataWidth),
@@ -114,7 +116,11 @@ module ep_top #(
     .cfg_pasid_priv_en   (cfg_pasid_priv_en),
     .cfg_msix_en         (cfg_msix_en),
     .cfg_msix_func_mask  (cfg_msix_func_mask),
-    .cfg_sys_page_shift  (cfg_sys_page_shift)
+    .cfg_sys_page_shift  (cfg_sys_page_shift),
+    .dma_tp              (dma_tp),
+    .err_cpl_timeout     (err_cpl_timeout),
+    .err_unexp_cpl       (err_unexp_cpl),
+    .flr_rst             (flr_rst)
   );
 
   ep_core #(
@@ -122,8 +128,11 @@ module ep_top #(
     .NumAdi      (NumAdi),
     .Bar0SizeLog2(Bar0SizeLog2)
   ) u_core (
+    .dma_tp             (dma_tp),
+    .err_cpl_timeout    (err_cpl_timeout),
+    .err_unexp_cpl      (err_unexp_cpl),
     .clk                (clk),
-    .rst                (rst),
+    .rst                (core_rst),
     .s_reg_valid        (reg_valid),
     .s_reg_ready        (reg_ready),
     .s_reg_bar          (reg_bar),

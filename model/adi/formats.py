@@ -71,6 +71,7 @@ class ErrorCode(IntEnum):
     SEND_DENIED = 0x15
     RX_FULL = 0x16  # completion record only (DROPPED), never an ADI error
     NO_PASID = 0x17
+    PASID_DISABLED = 0x18  # PASID Enable cleared while the ADI ran with a PASID
 
 
 @dataclass(frozen=True, slots=True)

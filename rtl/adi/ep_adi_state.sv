@@ -79,6 +79,7 @@ module ep_adi_state #(
   localparam logic [7:0] ErrDoorbell  = 8'h13;   // doorbell beyond ring size
   localparam logic [7:0] ErrAlign     = 8'h14;   // ring/completion base not aligned
   localparam logic [7:0] ErrNoPasid   = 8'h17;   // enable with PASID on but no valid PASID
+  localparam logic [7:0] ErrPasidOff  = 8'h18;   // PASID Enable cleared under an ADI using PASID
   localparam logic [1:0] OpBegin = 2'd0, OpComplete = 2'd1, OpRxAlloc = 2'd2, OpRxDone = 2'd3;
 
   // ---- configuration word: DW k = BAR0 page offset 4k, k = 0..13 (ring_base_lo .. sw_port)
@@ -88,6 +89,7 @@ module ep_adi_state #(
   localparam logic [CfgW-1:0] CfgReset = (CfgW'(32'h0000_0B00) << (32 * 7)) | (CfgW'(1) << (32 * 12));
 
   typedef struct packed {
+    logic        pasid_on;      // enabled with a PASID prefix: may never run without one
     logic [15:0] err_info;
     logic [31:0] cnt_bytes;
     logic [31:0] cnt_desc;
@@ -101,7 +103,7 @@ module ep_adi_state #(
     logic [7:0]  err;
     logic [1:0]  state;
   } dyn_t;
-  localparam int unsigned DynW = 164;   // width of dyn_t (Yosys has no $bits of a type)
+  localparam int unsigned DynW = 165;   // width of dyn_t (Yosys has no $bits of a type)
 
   // ---- RAMs
   logic                cfg_wr_en, dyn_wr_en, ram_rd_en;
@@ -167,6 +169,7 @@ module ep_adi_state #(
   // walks all ADIs, at the lowest priority, sending each unmasked pending message once there is
   // room. So no access ever waits for the IMS FIFO.
   logic            scan_q, scan_req_q;
+  logic            pasid_en_q;              // cfg_pasid_en one cycle ago (falling edge: scan)
   logic            ims_defer;               // stage B deferred an IMS message
   logic [AdiW-1:0] scan_adi_q;
   wire pipe_free = (a_src_q == SrcNone);
@@ -225,7 +228,9 @@ module ep_adi_state #(
       scan_q     <= 1'b0;
       scan_req_q <= 1'b0;
       scan_adi_q <= '0;
+      pasid_en_q <= 1'b0;
     end else begin
+      pasid_en_q <= cfg_pasid_en;
       if (init_q) begin
         init_adi_q <= init_adi_q + 1'b1;
         if (init_adi_q == AdiW'(NumAdi - 1)) init_q <= 1'b0;
@@ -243,7 +248,7 @@ module ep_adi_state #(
         scan_req_q <= ims_defer;
         scan_adi_q <= '0;
       end else begin
-        if (ims_defer) scan_req_q <= 1'b1;
+        if (ims_defer || (pasid_en_q && !cfg_pasid_en)) scan_req_q <= 1'b1;
         if (take_scan) begin
           scan_adi_q <= scan_adi_q + 1'b1;
           if (scan_adi_q == AdiW'(NumAdi - 1)) scan_q <= 1'b0;
@@ -274,6 +279,10 @@ module ep_adi_state #(
                           ? {8'h91, c_pasid[30] & cfg_pasid_priv_en, 1'b0, 2'b00, c_pasid[19:0]} : 32'd0;
 
   dyn_t        d;             // next dynamic word
+  // an ADI enabled with a PASID, still ENABLED (or DRAINING), while PASID Enable is now clear
+  wire         pasid_lost = dyn_rd.pasid_on && !cfg_pasid_en
+                            && (dyn_rd.state == StEnabled || dyn_rd.state == StDraining)
+                            && dyn_rd.err == 8'd0;
   logic [31:0] rdata;
   logic        ack_csr_rd, ack_csr_wr, ack_portal;
   logic        rsp_valid, rsp_ok, rsp_full, rsp_big;
@@ -359,8 +368,9 @@ module ep_adi_state #(
                   end else if (cfg_pasid_en && !c_pasid[31]) begin
                     d.state = StError;  d.err = ErrNoPasid;  e_err = 1'b1;  e_err_code = ErrNoPasid;
                   end else begin
-                    d.state = StEnabled;
-                    d.err   = 8'd0;
+                    d.state    = StEnabled;
+                    d.err      = 8'd0;
+                    d.pasid_on = cfg_pasid_en && c_pasid[31];
                     if (!dyn_rd.sched && dyn_rd.head != dyn_rd.tail) begin
                       d.sched = 1'b1;  run_push = 1'b1;
                     end
@@ -421,7 +431,14 @@ module ep_adi_state #(
           dyn_wr_en = 1'b1;
           unique case (b_op_q)
             OpBegin: begin
-              if (dyn_rd.state == StEnabled && dyn_rd.head != dyn_rd.tail) begin
+              if (pasid_lost) begin
+                // PASID Enable was cleared under this ADI: never a request without its prefix
+                d.sched    = 1'b0;
+                set_err    = 1'b1;
+                e_err_code = ErrPasidOff;
+                if (c_ims_mask) d.ims_pending = 1'b1;               // errors always interrupt
+                else ims_event = 1'b1;
+              end else if (dyn_rd.state == StEnabled && dyn_rd.head != dyn_rd.tail) begin
                 rsp_ok        = 1'b1;
                 rsp_addr      = c_ring_base + {43'd0, dyn_rd.head, 5'd0};
                 rsp_idx       = dyn_rd.head;
@@ -481,6 +498,13 @@ module ep_adi_state #(
             ims_event     = 1'b1;
             d.ims_pending = 1'b0;
             dyn_wr_en     = 1'b1;
+          end
+          if (pasid_lost) begin                                 // scan after PASID Enable fell
+            set_err    = 1'b1;
+            e_err_code = ErrPasidOff;
+            dyn_wr_en  = 1'b1;
+            if (c_ims_mask) d.ims_pending = 1'b1;
+            else ims_event = 1'b1;
           end
         end
         default: ;

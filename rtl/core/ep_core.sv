@@ -62,8 +62,18 @@ module ep_core #(
   input  wire logic                     rx_cpl_tlp_valid,
   input  wire logic                     rx_cpl_tlp_sop,
   input  wire logic                     rx_cpl_tlp_eop,
-  output logic                          rx_cpl_tlp_ready
+  output logic                          rx_cpl_tlp_ready,
+  /// status for config space (DevSta, AER) in ep_pcie_fe
+  output logic                          dma_tp,           // level: DMA requests outstanding
+  output logic                          err_cpl_timeout,  // pulse: a DMA read timed out
+  output logic                          err_unexp_cpl     // pulse: unexpected completion
 );
+  // Tied off until the DMA engine drives them (issue 9 items 1/6): dma_tp <- the DMA engine's
+  // outstanding-request state (Transactions Pending), err_cpl_timeout <- its completion-timeout
+  // scanner, err_unexp_cpl <- its unexpected-completion detector.
+  assign dma_tp          = 1'b0;
+  assign err_cpl_timeout = 1'b0;
+  assign err_unexp_cpl   = 1'b0;
   localparam int unsigned AdiW = $clog2(NumAdi);
   if (Bar0SizeLog2 != 20) begin : gen_chk_bar0
     $fatal(1, "ep_core: the register map (rtl/regs/ep_regs.rdl) is laid out for a 1 MiB BAR0 (%m)");

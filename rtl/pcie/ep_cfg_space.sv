@@ -26,7 +26,8 @@ module ep_cfg_space #(
   input  wire logic [9:0]  s_cfg_dw,            // DW index = byte offset / 4 (0 .. 1023)
   input  wire logic [31:0] s_cfg_wdata,
   input  wire logic [3:0]  s_cfg_be,
-  input  wire logic [15:0] s_cfg_target_id,     // bus/dev/fn from the Cfg0 header: captured
+  input  wire logic [15:0] s_cfg_target_id,     // bus/dev/fn from the Cfg0 header: bus/dev
+                                                //   captured from every CfgWr0 (fn is 0)
   /// read data of the request accepted in the previous cycle (status: no ready)
   output logic [31:0]      m_cfg_rdata,
 
@@ -39,6 +40,23 @@ module ep_cfg_space #(
   input  wire logic        ev_cpl_ca,           // completion with CA status received (requester)
   input  wire logic        ev_cpl_poisoned,     // poisoned completion received (requester)
   input  wire logic        ev_sig_ca,           // we sent a completion with CA status
+  input  wire logic        ev_cpl_timeout,      // a DMA read's completion timed out (requester)
+  input  wire logic        ev_unexp_cpl,        // a completion matched no outstanding request
+  input  wire logic        dma_tp,              // level: DMA requests outstanding (DevSta.TP)
+  /// header and prefix of the TLP behind the ev_* pulse of this cycle (AER Header / Prefix Log):
+  /// ev_ur_np/ev_ur_p/ev_malformed/ev_poisoned -> the request; ev_cpl_poisoned/ev_unexp_cpl ->
+  /// the completion; ev_cpl_timeout has none
+  input  wire logic [127:0] ev_req_hdr,
+  input  wire logic [31:0]  ev_req_prfx,
+  input  wire logic [127:0] ev_cpl_hdr,
+  /// AER error messages to the Root Complex (source; valid and code held until ready)
+  output logic             m_errmsg_valid,
+  output logic [7:0]       m_errmsg_code,       // MSG_ERR_COR / _NONFATAL / _FATAL
+  input  wire logic        m_errmsg_ready,
+
+  /// Function Level Reset: one-cycle pulse when software writes Initiate FLR (config space itself
+  /// is back at its defaults in the next cycle; the rest of the function is reset by ep_pcie_fe)
+  output logic             cfg_flr,
 
   /// configuration state (quasi-static)
   output logic [15:0]      cfg_requester_id,
@@ -77,8 +95,9 @@ module ep_cfg_space #(
   localparam logic [23:0] ClassCode = 24'h088000;  // base 08 (system peripheral), sub 80 (other)
   // PCIe capability register: version 2, device/port type 0000b (PCI Express Endpoint)
   localparam logic [15:0] PcieCapReg = 16'h0002;
-  // DevCap: MPS 512 B (010b), Extended Tag Field, L0s/L1 acceptable latency no limit, RBER
-  localparam logic [31:0] DevCap = 32'h0000_8FE2;
+  // DevCap: MPS 512 B (010b), Extended Tag Field, L0s/L1 acceptable latency no limit, RBER,
+  // Function Level Reset Capability (28)
+  localparam logic [31:0] DevCap = 32'h1000_8FE2;
   // LinkCap: 8 GT/s, x8, no ASPM, ASPM Optionality Compliance, port 0
   localparam logic [31:0] LinkCap = 32'h0040_0083;
   // LinkSta: 8 GT/s, x8, Slot Clock Configuration
@@ -98,6 +117,15 @@ module ep_cfg_space #(
   localparam logic [9:0] DwMsix  = 10'(ep_pcie_pkg::CAP_MSIX_OFF >> 2);
   localparam logic [9:0] DwPasid = 10'(ep_pcie_pkg::ECAP_PASID_OFF >> 2);
   localparam logic [9:0] DwSiov  = 10'(ep_pcie_pkg::ECAP_SIOV_OFF >> 2);
+  localparam logic [9:0] DwAer   = 10'(ep_pcie_pkg::ECAP_AER_OFF >> 2);
+  // AER: uncorrectable errors this function detects (bit = Uncorrectable Error Status bit):
+  // 12 Poisoned TLP Received, 14 Completion Timeout, 15 Completer Abort, 16 Unexpected
+  // Completion, 18 Malformed TLP, 20 Unsupported Request
+  localparam logic [31:0] AerUeImpl    = 32'h0015_D000;
+  localparam logic [31:0] AerUeSevRst  = 32'h0004_0000;  // Malformed fatal, the rest non-fatal
+  // correctable: 13 Advisory Non-Fatal Error (masked by default per spec)
+  localparam logic [31:0] AerCeImpl    = 32'h0000_2000;
+  localparam logic [31:0] AerCeMaskRst = 32'h0000_2000;
 
   // ---- state ----------------------------------------------------------------------------------
   logic [15:0] rid_q;
@@ -125,8 +153,22 @@ module ep_cfg_space #(
   logic        pasid_en_q, pasid_priv_q;
   // SIOV DVSEC System Page Size (one-hot)
   logic [31:0] sps_q;
+  // AER
+  logic [31:0] ue_sta_q, ue_mask_q, ue_sev_q, ce_sta_q, ce_mask_q;
+  logic [4:0]  fep_q;           // First Error Pointer
+  logic        pfx_present_q;   // TLP Prefix Log Present
+  logic [127:0] hlog_q;         // Header Log
+  logic [31:0] plog_q;          // TLP Prefix Log
+  logic        pend_cor_q, pend_nf_q, pend_fatal_q;  // error messages to send
+  logic        msg_valid_q;
+  logic [7:0]  msg_code_q;
 
   // ---- derived ------------------------------------------------------------------------------
+  // BAR2 is sized for the largest supported page size (NumAdi pages of it), so a System Page
+  // Size write never moves or resizes it: portal page n sits at n * System Page Size inside it.
+  // index of the highest supported page size bit = $clog2(bits + 1) - 1
+  localparam int unsigned MaxPageShift = 12 + $clog2({12'h0, SupportedPageSizes[19:0]} + 32'd1) - 1;
+  localparam logic [63:0] Bar2Mask = ~((64'd1 << (AdiLog2 + MaxPageShift)) - 64'd1);
   logic [4:0]  page_shift;
   logic [63:0] bar2_mask;
   always_comb begin
@@ -134,7 +176,7 @@ module ep_cfg_space #(
     for (int i = 0; i < 20; i++) begin
       if (sps_q[i]) page_shift = 5'(12 + i);
     end
-    bar2_mask = ~((64'd1 << (AdiLog2 + 32'(page_shift))) - 64'd1);
+    bar2_mask = Bar2Mask;
   end
 
   logic [63:0] bar0_rd, bar2_rd;
@@ -148,7 +190,8 @@ module ep_cfg_space #(
                    1'b1 /* Capabilities List */, 4'b0};
   assign devctl_rd = {1'b0, devctl_mrrs_q, devctl_ns_q, 2'b00, devctl_ete_q, devctl_mps_q,
                       devctl_ro_q, devctl_err_q};
-  assign devsta_rd = {12'b0, devsta_q};
+  // DevSta[5] Transactions Pending: the DMA engine has requests without their completions
+  assign devsta_rd = {10'b0, dma_tp, 1'b0, devsta_q};
   assign linkctl_rd = {8'b0, linkctl_es_q, linkctl_ccc_q, 4'b0, linkctl_aspm_q};
   assign pmcsr_rd = {12'b0, 1'b1 /* No_Soft_Reset */, 1'b0, pm_state_q};
   assign msix_ctl_rd = {msix_en_q, msix_fmask_q, 3'b0, 11'(ep_pcie_pkg::MSIX_VECTORS - 1)};
@@ -191,13 +234,28 @@ module ep_cfg_space #(
       DwPasid + 10'd0: rdata = {ep_pcie_pkg::ECAP_SIOV_OFF, 4'h1, ep_pcie_pkg::ECAP_ID_PASID};
       DwPasid + 10'd1: rdata = {pasid_ctl_rd, PasidCap};
       // Intel Scalable IOV DVSEC
-      DwSiov + 10'd0:  rdata = {12'h000 /* end */, 4'h1, ep_pcie_pkg::ECAP_ID_DVSEC};
+      DwSiov + 10'd0:  rdata = {ep_pcie_pkg::ECAP_AER_OFF, 4'h1, ep_pcie_pkg::ECAP_ID_DVSEC};
       DwSiov + 10'd1:  rdata = {12'h018, 4'h0, ep_pcie_pkg::DVSEC_VENDOR_INTEL};
       // Flags: Homogeneous; Function Dependency Link: own function number (single function: 0)
       DwSiov + 10'd2:  rdata = {8'h01, 8'h00, ep_pcie_pkg::DVSEC_ID_SIOV};
       DwSiov + 10'd3:  rdata = SupportedPageSizes;
       DwSiov + 10'd4:  rdata = sps_q;
       DwSiov + 10'd5:  rdata = 32'h0000_0001;  // Capabilities: IMS Support
+      // Advanced Error Reporting (v2), last in the list
+      DwAer + 10'd0:   rdata = {12'h000 /* end */, 4'h2, ep_pcie_pkg::ECAP_ID_AER};
+      DwAer + 10'd1:   rdata = ue_sta_q;
+      DwAer + 10'd2:   rdata = ue_mask_q;
+      DwAer + 10'd3:   rdata = ue_sev_q;
+      DwAer + 10'd4:   rdata = ce_sta_q;
+      DwAer + 10'd5:   rdata = ce_mask_q;
+      // Capabilities and Control: First Error Pointer, TLP Prefix Log Present (11); no ECRC,
+      // no multiple header recording
+      DwAer + 10'd6:   rdata = {20'h0, pfx_present_q, 6'h0, fep_q};
+      DwAer + 10'd7:   rdata = hlog_q[127:96];
+      DwAer + 10'd8:   rdata = hlog_q[95:64];
+      DwAer + 10'd9:   rdata = hlog_q[63:32];
+      DwAer + 10'd10:  rdata = hlog_q[31:0];
+      DwAer + 10'd14:  rdata = plog_q;          // TLP Prefix Log (one prefix)
       default: rdata = 32'h0;
     endcase
   end
@@ -214,9 +272,14 @@ module ep_cfg_space #(
   assign bm  = {{8{s_cfg_be[3]}}, {8{s_cfg_be[2]}}, {8{s_cfg_be[1]}}, {8{s_cfg_be[0]}}};
   assign w1c_sta    = s_cfg_wdata[31:24] & {8{s_cfg_be[3]}};
   assign w1c_devsta = s_cfg_wdata[19:16] & {4{s_cfg_be[2]}};
+  logic unused_tid;  // function number: this single-function device is always function 0
+  assign unused_tid = ^s_cfg_target_id[2:0];
   logic unused_w1c;  // Signaled System Error and the RO status bits have no RW1C storage
   assign unused_w1c = ^{w1c_sta[6], w1c_sta[2:1]};
   assign wr  = s_cfg_valid && s_cfg_write;
+  // DevCtl[15] Initiate Function Level Reset: write 1 (reads 0)
+  logic flr;
+  assign flr = wr && s_cfg_dw == DwPcie + 10'd2 && s_cfg_be[1] && s_cfg_wdata[15];
 
   // merge helper: new value of the RW bits of a DW
   logic [31:0] wmerge_bar0_lo, wmerge_bar0_hi, wmerge_bar2_lo, wmerge_bar2_hi, wmerge_sps;
@@ -232,7 +295,8 @@ module ep_cfg_space #(
                   && (wmerge_sps & (wmerge_sps - 32'd1)) == 32'h0;
 
   always_ff @(posedge clk) begin
-    if (s_cfg_valid) rid_q <= s_cfg_target_id;
+    // Bus/Device Number of the function, from CfgWr0 only (a CfgRd0 does not set it)
+    if (wr) rid_q <= {s_cfg_target_id[15:3], 3'b000};
     // RW1C status: a set event wins over a clear in the same cycle
     if (wr && s_cfg_dw == 10'd1) begin
       if (w1c_sta[0]) sta_mdpe_q <= 1'b0;
@@ -249,7 +313,10 @@ module ep_cfg_space #(
     if (ev_poisoned || ev_cpl_poisoned) sta_dpe_q <= 1'b1;
     // Device Status: with Role-Based Error Reporting a UR'd non-posted request is an advisory
     // non-fatal error (logged as correctable), a posted one is non-fatal; malformed is fatal.
-    if (ev_ur_np) devsta_q[0] <= 1'b1;
+    // Completion Timeout: uncorrectable non-fatal; Unexpected Completion: advisory non-fatal
+    // (logged as correctable, RBER)
+    if (ev_ur_np || ev_unexp_cpl) devsta_q[0] <= 1'b1;
+    if (ev_cpl_timeout) devsta_q[1] <= 1'b1;
     if (ev_ur_p || ev_poisoned) devsta_q[1] <= 1'b1;
     if (ev_malformed) devsta_q[2] <= 1'b1;
     if (ev_ur_np || ev_ur_p) devsta_q[3] <= 1'b1;
@@ -316,8 +383,9 @@ module ep_cfg_space #(
       endcase
     end
 
-    if (rst) begin
-      rid_q <= 16'h0;
+    if (rst) rid_q <= 16'h0;
+    // reset and FLR: everything but the captured Bus/Device Number back to its default
+    if (rst || flr) begin
       {cmd_mse_q, cmd_bme_q, cmd_per_q, cmd_serr_q, cmd_intd_q} <= '0;
       {sta_mdpe_q, sta_sta_q, sta_rta_q, sta_rma_q, sta_dpe_q} <= '0;
       cls_q <= 8'h0;
@@ -344,8 +412,105 @@ module ep_cfg_space #(
     end
   end
 
+  // ---- AER: logging and error messages ----------------------------------------------------------
+  // Status bits are set whether masked or not; an unmasked error updates the First Error Pointer
+  // and the Header/Prefix Log if no logged error is pending (FEP's status bit clear) and is
+  // reported by message. Advisory Non-Fatal cases (RBER; their severity non-fatal): a UR
+  // completion sent for a non-posted request, an unexpected completion, a poisoned completion to
+  // our own read (the ADI halts) -> Correctable ANFE + ERR_COR. UR is reported only with DevCtl
+  // URRE. ERR_COR needs DevCtl CERE, ERR_NONFATAL NFERE or SERR# Enable, ERR_FATAL FERE or SERR#.
+  logic [31:0]  ue_ev, adv_bits, log_bits, rep_mask;
+  logic [4:0]   log_sel;
+  logic [127:0] log_hdr;
+  logic [31:0]  log_prfx;
+  logic         send_cor, send_nf, send_fatal;
+  always_comb begin
+    ue_ev = '0;
+    ue_ev[12] = ev_poisoned || ev_cpl_poisoned;
+    ue_ev[14] = ev_cpl_timeout;
+    ue_ev[15] = ev_sig_ca;
+    ue_ev[16] = ev_unexp_cpl;
+    ue_ev[18] = ev_malformed;
+    ue_ev[20] = ev_ur_np || ev_ur_p;
+    adv_bits = '0;
+    adv_bits[12] = ev_cpl_poisoned && !ev_poisoned && !ue_sev_q[12];
+    adv_bits[16] = ev_unexp_cpl && !ue_sev_q[16];
+    adv_bits[20] = ev_ur_np && !ue_sev_q[20];
+    log_bits = ue_ev & ~ue_mask_q;
+    rep_mask = devctl_err_q[3] ? 32'hFFFF_FFFF : ~(32'd1 << 20);
+    send_cor   = |(adv_bits & log_bits & rep_mask) && !ce_mask_q[13] && devctl_err_q[0];
+    send_nf    = |(ue_ev & ~adv_bits & log_bits & rep_mask & ~ue_sev_q) && (devctl_err_q[1] || cmd_serr_q);
+    send_fatal = |(ue_ev & ~adv_bits & log_bits & rep_mask & ue_sev_q) && (devctl_err_q[2] || cmd_serr_q);
+    // the error logged first in this cycle (priority malformed, UR, poisoned, UC, CTO, CA)
+    log_sel  = 5'd15;
+    log_hdr  = '0;
+    log_prfx = '0;
+    if (log_bits[18])      begin log_sel = 5'd18; log_hdr = ev_req_hdr; log_prfx = ev_req_prfx; end
+    else if (log_bits[20]) begin log_sel = 5'd20; log_hdr = ev_req_hdr; log_prfx = ev_req_prfx; end
+    else if (log_bits[12]) begin
+      log_sel = 5'd12;
+      log_hdr = ev_poisoned ? ev_req_hdr : ev_cpl_hdr;
+      log_prfx = ev_poisoned ? ev_req_prfx : 32'h0;
+    end
+    else if (log_bits[16]) begin log_sel = 5'd16; log_hdr = ev_cpl_hdr; end
+    else if (log_bits[14]) begin log_sel = 5'd14; end
+  end
+
+  always_ff @(posedge clk) begin
+    if (wr && s_cfg_dw == DwAer + 10'd1) ue_sta_q <= ue_sta_q & ~(s_cfg_wdata & bm);
+    if (wr && s_cfg_dw == DwAer + 10'd2) ue_mask_q <= ((ue_mask_q & ~bm) | (s_cfg_wdata & bm)) & AerUeImpl;
+    if (wr && s_cfg_dw == DwAer + 10'd3) ue_sev_q <= ((ue_sev_q & ~bm) | (s_cfg_wdata & bm)) & AerUeImpl;
+    if (wr && s_cfg_dw == DwAer + 10'd4) ce_sta_q <= ce_sta_q & ~(s_cfg_wdata & bm);
+    if (wr && s_cfg_dw == DwAer + 10'd5) ce_mask_q <= ((ce_mask_q & ~bm) | (s_cfg_wdata & bm)) & AerCeImpl;
+    // a new error wins over a clear in the same cycle
+    for (int i = 0; i < 32; i++) if (ue_ev[i]) ue_sta_q[i] <= 1'b1;
+    if (|adv_bits) ce_sta_q[13] <= 1'b1;
+    if (|log_bits && !ue_sta_q[fep_q]) begin
+      fep_q         <= log_sel;
+      hlog_q        <= log_hdr;
+      plog_q        <= log_prfx;
+      pfx_present_q <= log_prfx != 32'h0;
+    end
+    // error messages: one pending flag per kind; the presented one is held until taken
+    if (send_cor) pend_cor_q <= 1'b1;
+    if (send_nf) pend_nf_q <= 1'b1;
+    if (send_fatal) pend_fatal_q <= 1'b1;
+    if (msg_valid_q && m_errmsg_ready) msg_valid_q <= 1'b0;
+    if (!msg_valid_q) begin
+      if (pend_fatal_q) begin
+        msg_valid_q <= 1'b1;  msg_code_q <= ep_pcie_pkg::MSG_ERR_FATAL;  pend_fatal_q <= send_fatal;
+      end else if (pend_nf_q) begin
+        msg_valid_q <= 1'b1;  msg_code_q <= ep_pcie_pkg::MSG_ERR_NONFATAL;  pend_nf_q <= send_nf;
+      end else if (pend_cor_q) begin
+        msg_valid_q <= 1'b1;  msg_code_q <= ep_pcie_pkg::MSG_ERR_COR;  pend_cor_q <= send_cor;
+      end
+    end
+    // AER registers are sticky: a Function Level Reset leaves them alone
+    if (rst) begin
+      ue_sta_q <= '0;  ue_mask_q <= '0;  ue_sev_q <= AerUeSevRst;
+      ce_sta_q <= '0;  ce_mask_q <= AerCeMaskRst;
+      fep_q <= 5'd0;  pfx_present_q <= 1'b0;  hlog_q <= '0;  plog_q <= '0;
+      pend_cor_q <= 1'b0;  pend_nf_q <= 1'b0;  pend_fatal_q <= 1'b0;
+      msg_valid_q <= 1'b0;  msg_code_q <= 8'h0;
+    end
+  end
+  assign m_errmsg_valid = msg_valid_q;
+  assign m_errmsg_code  = msg_code_q;
+
+`ifndef SYNTHESIS
+  logic       chk_msg_hold_q;
+  logic [7:0] chk_msg_code_q;
+  always_ff @(posedge clk) begin
+    chk_msg_hold_q <= !rst && msg_valid_q && !m_errmsg_ready;
+    chk_msg_code_q <= msg_code_q;
+    if (!rst && chk_msg_hold_q && !(msg_valid_q && msg_code_q == chk_msg_code_q))
+      $error("ep_cfg_space: error message dropped or changed before ready (%m)");
+  end
+`endif
+
   // ---- outputs --------------------------------------------------------------------------------
   assign cfg_requester_id   = rid_q;
+  assign cfg_flr            = flr;
   // in D3hot a function answers config requests only and initiates nothing
   assign cfg_mem_en         = cmd_mse_q && pm_state_q == 2'b00;
   assign cfg_bus_master_en  = cmd_bme_q && pm_state_q == 2'b00;

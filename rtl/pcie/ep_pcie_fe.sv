@@ -59,7 +59,14 @@ module ep_pcie_fe #(
   output logic                      cfg_pasid_priv_en,
   output logic                      cfg_msix_en,
   output logic                      cfg_msix_func_mask,
-  output logic [4:0]                cfg_sys_page_shift
+  output logic [4:0]                cfg_sys_page_shift,
+  /// status from ep_core: DMA transactions pending (level), completion timeout and unexpected
+  /// completion (one-cycle pulses)
+  input  wire logic                 dma_tp,
+  input  wire logic                 err_cpl_timeout,
+  input  wire logic                 err_unexp_cpl,
+  /// Function Level Reset of everything behind the front end (one-cycle pulse, see below)
+  output logic                      flr_rst
 );
   logic        cfg_valid, cfg_write;
   logic [9:0]  cfg_dw;
@@ -69,6 +76,15 @@ module ep_pcie_fe #(
   logic        cfg_mem_en;
   logic [63:0] cfg_bar0_addr, cfg_bar2_addr, cfg_bar2_mask;
   logic        ev_ur_np, ev_ur_p, ev_malformed, ev_poisoned;
+  logic        cfg_flr, reg_idle;
+  logic [127:0] cpl_hdr;
+  logic [DataWidth-1:0] cpl_data;
+  logic [S-1:0] cpl_strb;
+  logic        cpl_valid, cpl_sop, cpl_eop, cpl_ready;
+  logic [127:0] ev_req_hdr, ev_cpl_hdr, cpl_hdr_q;
+  logic [31:0]  ev_req_prfx;
+  logic         errmsg_valid, errmsg_ready;
+  logic [7:0]   errmsg_code;
 
   // DMA completions: UR -> Received Master Abort, CA -> Received Target Abort, EP -> parity
   logic        cpl_sop_fire;
@@ -78,6 +94,13 @@ module ep_pcie_fe #(
   logic unused_mon;
   assign unused_mon = ^{mon_rx_cpl_tlp_hdr[127:111], mon_rx_cpl_tlp_hdr[109:80],
                         mon_rx_cpl_tlp_hdr[76:0]};
+
+  // completion-side errors log the completion header: the one on the monitored stream now, or
+  // (for an unexpected completion reported later by ep_core) the last one that went in
+  always_ff @(posedge clk) begin
+    if (cpl_sop_fire) cpl_hdr_q <= mon_rx_cpl_tlp_hdr;
+  end
+  assign ev_cpl_hdr = cpl_sop_fire ? mon_rx_cpl_tlp_hdr : cpl_hdr_q;
 
   ep_cfg_space #(
     .NumAdi        (NumAdi),
@@ -103,6 +126,16 @@ module ep_pcie_fe #(
     .ev_cpl_ca         (cpl_sop_fire && cpl_status == ep_pcie_pkg::CPL_CA),
     .ev_cpl_poisoned   (cpl_sop_fire && mon_rx_cpl_tlp_hdr[ep_pcie_pkg::HDR_EP]),
     .ev_sig_ca         (1'b0),  // this completer never answers with CA
+    .ev_cpl_timeout    (err_cpl_timeout),
+    .ev_unexp_cpl      (err_unexp_cpl),
+    .dma_tp            (dma_tp),
+    .ev_req_hdr        (ev_req_hdr),
+    .ev_req_prfx       (ev_req_prfx),
+    .ev_cpl_hdr        (ev_cpl_hdr),
+    .m_errmsg_valid    (errmsg_valid),
+    .m_errmsg_code     (errmsg_code),
+    .m_errmsg_ready    (errmsg_ready),
+    .cfg_flr           (cfg_flr),
     .cfg_requester_id  (cfg_requester_id),
     .cfg_mem_en        (cfg_mem_en),
     .cfg_bus_master_en (cfg_bus_master_en),
@@ -120,7 +153,7 @@ module ep_pcie_fe #(
     .cfg_bar2_mask     (cfg_bar2_mask)
   );
 
-  logic        job_valid, job_ready, job_data;
+  logic        job_valid, job_ready, job_data, job_lk;
   logic [2:0]  job_status, job_tc, job_attr;
   logic [10:0] job_len;
   logic [12:0] job_bc;
@@ -157,6 +190,7 @@ module ep_pcie_fe #(
     .cfg_bar2_addr   (cfg_bar2_addr),
     .cfg_bar2_mask   (cfg_bar2_mask),
     .cfg_max_payload (cfg_max_payload),
+    .cfg_pasid_en    (cfg_pasid_en),
     .m_reg_valid     (m_reg_valid),
     .m_reg_ready     (m_reg_ready),
     .m_reg_bar       (m_reg_bar),
@@ -177,14 +211,32 @@ module ep_pcie_fe #(
     .m_job_tag       (job_tag),
     .m_job_tc        (job_tc),
     .m_job_attr      (job_attr),
+    .m_job_lk        (job_lk),
     .m_dat_valid     (dat_valid),
     .m_dat_data      (dat_data),
     .s_dat_pop       (dat_pop),
     .ev_ur_np        (ev_ur_np),
     .ev_ur_p         (ev_ur_p),
     .ev_malformed    (ev_malformed),
-    .ev_poisoned     (ev_poisoned)
+    .ev_poisoned     (ev_poisoned),
+    .m_reg_idle      (reg_idle),
+    .m_ev_hdr        (ev_req_hdr),
+    .m_ev_prfx       (ev_req_prfx)
   );
+
+  // ---- Function Level Reset ------------------------------------------------------------------
+  // Initiate FLR resets config space at once (Bus Master Enable off: the DMA engine starts no new
+  // request). The rest of the function (ep_core: PF registers, every ADI, DMA engine, IMS) is
+  // reset once Transactions Pending has cleared - the completions of requests already sent are
+  // taken, not left to arrive at a reset engine - and no register request from ep_tlp_rx is in
+  // ep_core (its response would be lost). The FLR's own CfgWr completion is sent normally.
+  logic flr_pend_q;
+  always_ff @(posedge clk) begin
+    if (cfg_flr) flr_pend_q <= 1'b1;
+    else if (flr_rst) flr_pend_q <= 1'b0;
+    if (rst) flr_pend_q <= 1'b0;
+  end
+  assign flr_rst = flr_pend_q && !dma_tp && reg_idle;
 
   ep_tlp_tx #(
     .DataWidth(DataWidth),
@@ -195,6 +247,7 @@ module ep_pcie_fe #(
     .s_job_valid     (job_valid),
     .s_job_ready     (job_ready),
     .s_job_status    (job_status),
+    .s_job_lk        (job_lk),
     .s_job_data      (job_data),
     .s_job_len       (job_len),
     .s_job_bc        (job_bc),
@@ -208,13 +261,46 @@ module ep_pcie_fe #(
     .m_dat_pop       (dat_pop),
     .cfg_completer_id(cfg_requester_id),
     .cfg_max_payload (cfg_max_payload),
-    .tx_cpl_tlp_hdr  (tx_cpl_tlp_hdr),
-    .tx_cpl_tlp_data (tx_cpl_tlp_data),
-    .tx_cpl_tlp_strb (tx_cpl_tlp_strb),
-    .tx_cpl_tlp_valid(tx_cpl_tlp_valid),
-    .tx_cpl_tlp_sop  (tx_cpl_tlp_sop),
-    .tx_cpl_tlp_eop  (tx_cpl_tlp_eop),
-    .tx_cpl_tlp_ready(tx_cpl_tlp_ready)
+    .tx_cpl_tlp_hdr  (cpl_hdr),
+    .tx_cpl_tlp_data (cpl_data),
+    .tx_cpl_tlp_strb (cpl_strb),
+    .tx_cpl_tlp_valid(cpl_valid),
+    .tx_cpl_tlp_sop  (cpl_sop),
+    .tx_cpl_tlp_eop  (cpl_eop),
+    .tx_cpl_tlp_ready(cpl_ready)
   );
+
+  // ---- AER error messages share tx_cpl with the completions ---------------------------------------
+  // A message (Msg, 4-DW, routed to the Root Complex, no data, one beat) is granted only between
+  // completion TLPs; while granted, ep_tlp_tx sees ready low (it holds its beat) and the message
+  // is presented until the link takes it. Posted messages may pass completions (PCIe ordering).
+  logic        msg_gnt_q, cpl_in_tlp_q;
+  logic [127:0] msg_hdr;
+  always_comb begin
+    msg_hdr = '0;
+    msg_hdr[ep_pcie_pkg::HDR_FMT_LSB +: 3]  = 3'b001;                       // 4-DW, no data
+    msg_hdr[ep_pcie_pkg::HDR_TYPE_LSB +: 5] = ep_pcie_pkg::TYPE_MSG_TO_RC;  // routed to RC
+    msg_hdr[ep_pcie_pkg::HDR_RID_LSB +: 16] = cfg_requester_id;
+    msg_hdr[71:64]                          = errmsg_code;                  // message code
+  end
+  always_ff @(posedge clk) begin
+    if (cpl_valid && cpl_ready) cpl_in_tlp_q <= !cpl_eop;
+    // not while a completion is inside its frame (nor when one starts a multi-beat frame now)
+    if (!msg_gnt_q && errmsg_valid && !cpl_in_tlp_q && !(cpl_valid && cpl_ready && !cpl_eop))
+      msg_gnt_q <= 1'b1;
+    if (msg_gnt_q && tx_cpl_tlp_ready) msg_gnt_q <= 1'b0;
+    if (rst) begin
+      msg_gnt_q    <= 1'b0;
+      cpl_in_tlp_q <= 1'b0;
+    end
+  end
+  assign errmsg_ready     = msg_gnt_q && tx_cpl_tlp_ready;
+  assign cpl_ready        = !msg_gnt_q && tx_cpl_tlp_ready;
+  assign tx_cpl_tlp_hdr   = msg_gnt_q ? msg_hdr : cpl_hdr;
+  assign tx_cpl_tlp_data  = msg_gnt_q ? '0 : cpl_data;
+  assign tx_cpl_tlp_strb  = msg_gnt_q ? '0 : cpl_strb;
+  assign tx_cpl_tlp_valid = msg_gnt_q || cpl_valid;
+  assign tx_cpl_tlp_sop   = msg_gnt_q || cpl_sop;
+  assign tx_cpl_tlp_eop   = msg_gnt_q || cpl_eop;
 endmodule
 `resetall

@@ -18,6 +18,7 @@ module ep_tlp_tx #(
   input  wire logic                 s_job_valid,
   output logic                      s_job_ready,
   input  wire logic [2:0]           s_job_status,
+  input  wire logic                 s_job_lk,     // CplLk / CplDLk (answer to MRdLk)
   input  wire logic                 s_job_data,
   input  wire logic [10:0]          s_job_len,
   input  wire logic [12:0]          s_job_bc,
@@ -49,6 +50,7 @@ module ep_tlp_tx #(
 
   // job
   logic [2:0]  status_q;
+  logic        lk_q;
   logic        data_q;
   logic [10:0] rem_dw_q;      // DWs still to send
   logic [12:0] rem_bc_q;      // Byte Count of the next completion
@@ -98,7 +100,7 @@ module ep_tlp_tx #(
     chunk       = (rem_dw_q < {3'b0, to_boundary}) ? rem_dw_q[7:0] : to_boundary;
     hdr = '0;
     hdr[127:125] = data_q ? ep_pcie_pkg::FMT_3DW_DATA : ep_pcie_pkg::FMT_3DW;
-    hdr[124:120] = ep_pcie_pkg::TYPE_CPL;
+    hdr[124:120] = lk_q ? ep_pcie_pkg::TYPE_CPL_LK : ep_pcie_pkg::TYPE_CPL;
     hdr[119]     = tag_q[9];
     hdr[118:116] = tc_q;
     hdr[115]     = tag_q[8];
@@ -122,6 +124,7 @@ module ep_tlp_tx #(
     unique case (state_q)
       StIdle: if (s_job_valid) begin
         status_q <= s_job_status;
+        lk_q     <= s_job_lk;
         data_q   <= s_job_data;
         rem_dw_q <= s_job_len;
         rem_bc_q <= s_job_bc;

@@ -24,6 +24,8 @@ package ep_pcie_pkg;
   localparam logic [4:0] TYPE_SWAP     = 5'b01101;  // AtomicOp Swap
   localparam logic [4:0] TYPE_CAS      = 5'b01110;  // AtomicOp CAS
   localparam logic [1:0] TYPE_MSG_HI   = 2'b10;     // Msg / MsgD: Type = 10rrr
+  localparam logic [7:0] MSG_VDM_TYPE0 = 8'h7E;     // Vendor_Defined Type 0 message code
+  localparam logic [7:0] MSG_VDM_TYPE1 = 8'h7F;     // Vendor_Defined Type 1 message code
 
   // ---- Completion status ------------------------------------------------------------------
   localparam logic [2:0] CPL_SC  = 3'b000;
@@ -59,6 +61,13 @@ package ep_pcie_pkg;
   localparam logic [7:0]  CAP_MSIX_OFF  = 8'h90;   // MSI-X capability
   localparam logic [11:0] ECAP_PASID_OFF = 12'h100; // PASID extended capability
   localparam logic [11:0] ECAP_SIOV_OFF  = 12'h110; // Intel Scalable IOV DVSEC
+  localparam logic [11:0] ECAP_AER_OFF   = 12'h140; // Advanced Error Reporting (v2, 0x48 bytes)
+  localparam logic [15:0] ECAP_ID_AER   = 16'h0001;
+  // error messages (Msg, routed to the Root Complex) and their codes
+  localparam logic [4:0] TYPE_MSG_TO_RC = 5'b10000;
+  localparam logic [7:0] MSG_ERR_COR      = 8'h30;
+  localparam logic [7:0] MSG_ERR_NONFATAL = 8'h31;
+  localparam logic [7:0] MSG_ERR_FATAL    = 8'h33;
 
   localparam logic [15:0] ECAP_ID_PASID = 16'h001B;
   localparam logic [15:0] ECAP_ID_DVSEC = 16'h0023;

@@ -30,7 +30,7 @@ from siov_sim.sw.driver.iommu_api import IoDomain
 from siov_sim.sw.driver.pf import PfDriver, PfError
 from siov_sim.sw.regs import AdiPage
 from siov_sim.sw.vdcm.types import MdevType
-from siov_sim.sw.vdcm.vconfig import VconfigLayout, VirtualConfig
+from siov_sim.sw.vdcm.vconfig import PCIE_CAP_OFF, VconfigLayout, VirtualConfig
 from siov_sim.sw.vfio import uapi as u
 from siov_sim.sw.vfio.device_ops import IrqCallback, IrqInfo, MmioMapping, RegionInfo, VfioError
 
@@ -240,6 +240,14 @@ class Vdev:
 
     async def region_write(self, index: int, off: int, data: bytes) -> None:
         if index == u.VFIO_PCI_CONFIG_REGION_INDEX:
+            # DevCtl Initiate Function Level Reset (bit 15, byte PCIE_CAP_OFF + 9): the virtual FLR
+            # resets this VDEV only (its ADIs drained and reset, virtual state to power-on)
+            flr_byte = PCIE_CAP_OFF + pci.PCI_EXP_DEVCTL + 1
+            if off <= flr_byte < off + len(data) and data[flr_byte - off] & 0x80:
+                self.config.write(off, data)
+                await self.reset()
+                self.log.info("virtual FLR")
+                return
             master = self.config.bus_master
             self.config.write(off, data)
             if master and not self.config.bus_master:  # bus mastering off: the queues stop

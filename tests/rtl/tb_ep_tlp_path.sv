@@ -31,6 +31,8 @@ module tb_ep_tlp_path #(
   input  wire logic                 rx_cpl_tlp_valid,
   input  wire logic                 rx_cpl_tlp_sop,
   input  wire logic                 stall,
+  input  wire logic                 dma_tp,        // stands in for ep_core's Transactions Pending
+  output logic                      flr_rst,
   // observation of the register bus
   output logic [31:0]               reg_count,     // requests accepted
   output logic                      last_bar,
@@ -68,7 +70,8 @@ module tb_ep_tlp_path #(
     .cfg_requester_id(cfg_requester_id), .cfg_bus_master_en(bme), .cfg_max_payload(mps),
     .cfg_max_read_req(mrrs), .cfg_ext_tag_en(ete), .cfg_pasid_en(pe), .cfg_pasid_exec_en(pxe),
     .cfg_pasid_priv_en(ppe), .cfg_msix_en(me), .cfg_msix_func_mask(mfm),
-    .cfg_sys_page_shift(cfg_sys_page_shift)
+    .cfg_sys_page_shift(cfg_sys_page_shift),
+    .dma_tp(dma_tp), .err_cpl_timeout(1'b0), .err_unexp_cpl(1'b0), .flr_rst(flr_rst)
   );
 
   logic [15:0] lfsr_q;

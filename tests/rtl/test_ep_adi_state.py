@@ -287,6 +287,47 @@ async def ims_deferred_while_blocked(dut: Dut) -> None:
     assert pend == [0, 0, 0, 0], pend
 
 
+@cocotb.test()
+async def pasid_enable_cleared(dut: Dut) -> None:
+    """PASID Enable cleared while ADIs run with a PASID: they stop in ERROR PASID_DISABLED (PF
+    event, IMS) and never BEGIN a descriptor without their prefix; an ADI enabled without PASID runs on."""
+    tb = Tb(dut)
+    await tb.start()
+    a, b, c = 0, 1, tb.n - 1
+    dut.cfg_pasid_en.value = 0
+    await configure(tb, c, ring=0x50000, log2=2, pasid=0x77)  # enabled while PASID is off: no prefix
+    dut.cfg_pasid_en.value = 1
+    await configure(tb, a, ring=0x10000, log2=2, pasid=0x11)
+    await configure(tb, b, ring=0x20000, log2=2, pasid=0x22)
+    await tb.portal(a, PortalPage.DOORBELL, 2)
+    assert await tb.pop_run() == a
+    r = await tb.op(BEGIN, a)
+    assert (r.ok, r.prfx) == (1, 0x9100_0011)
+    await tb.op(COMPLETE, a, nbytes=8)
+    assert await tb.pop_run() == a  # one more descriptor queued
+    dut.cfg_pasid_en.value = 0
+    r = await tb.op(BEGIN, a)  # the engine's BEGIN may come before the scan reaches a
+    assert r.ok == 0, f"descriptor begun without the PASID prefix (prfx {r.prfx:#x})"
+    await ClockCycles(dut.clk, 40 + 4 * tb.n)
+    for adi in (a, b):
+        st = await tb.state(adi)
+        assert (st["state"], st["err"]) == (AdiState.ERROR, ErrorCode.PASID_DISABLED), (adi, st)
+    assert tb.events == ["err", "err"]
+    assert int(dut.last_err_code.value) == ErrorCode.PASID_DISABLED
+    assert sorted(m[1] for m in tb.ims) == [a, b]  # errors always interrupt
+    # c never used a prefix: it keeps running
+    assert (await tb.state(c))["state"] == AdiState.ENABLED
+    await tb.portal(c, PortalPage.DOORBELL, 1)
+    assert await tb.pop_run() == c
+    r = await tb.op(BEGIN, c)
+    assert (r.ok, r.prfx) == (1, 0)
+    # recovery: RESET, PASID back on, ENABLE
+    dut.cfg_pasid_en.value = 1
+    await tb.wr(a, AdiPage.CMD, 3)
+    await tb.wr(a, AdiPage.CMD, 1)
+    assert (await tb.state(a))["state"] == AdiState.ENABLED
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("num_adi", [4, 1024])
 def test_ep_adi_state(num_adi: int) -> None:

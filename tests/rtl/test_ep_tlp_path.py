@@ -21,6 +21,7 @@ import cocotb
 import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, RisingEdge, with_timeout
+from cocotb.utils import get_sim_time
 from cocotbext.pcie.core.tlp import Tlp, TlpType
 from cocotbext.pcie.core.utils import PcieId
 
@@ -85,14 +86,20 @@ class Tb:
         dut.rx_cpl_tlp_hdr.value = 0
         if hasattr(dut, "stall"):  # tb_ep_tlp_path only
             dut.stall.value = 0
+            dut.dma_tp.value = 0
         self.src = TlpSource(dut, "rx_req_tlp", dut.clk)
         self.cpls: deque[Cpl] = deque()
         self.got = Event()
         self.sink = TlpSink(dut, "tx_cpl_tlp", dut.clk, self._on_cpl)
         self.tag = 0
         self.mem: dict[tuple[int, int], int] = {}  # (bar, dw index) -> value, model of the responder
+        self.msgs: list[tuple[int, int, int]] = []  # (message code, requester ID, fmt/type)
+        self.cid = 0  # Bus/Device captured by the RTL from the last CfgWr0 (0 before the first)
 
     def _on_cpl(self, frame: TlpFrame, _stream: str) -> None:
+        if (frame.hdr >> 123) & 0b11 == 0b10:  # Msg (type 10rrr): AER error message
+            self.msgs.append(((frame.hdr >> 64) & 0xFF, (frame.hdr >> 80) & 0xFFFF, frame.hdr >> 120))
+            return
         self.cpls.append(Cpl.of(frame))
         self.got.set()
 
@@ -144,14 +151,16 @@ class Tb:
         self.send(f)
         c = await self.recv()
         assert (c.fmt, c.typ, c.status, c.tag, c.length, c.bc, c.la) == (2, 0x0A, SC, tag, 1, 4, 0), c
-        assert c.cid == tid and c.rid == RC_ID, c
+        assert c.cid == self.cid and c.rid == RC_ID, c
         return c.data[0]
 
-    async def cfg_wr(self, off: int, value: int, be: int = 0xF) -> None:
-        f, tag = self.cfg_frame(off, True, value, be)
+    async def cfg_wr(self, off: int, value: int, be: int = 0xF, tid: int = OUR_ID) -> None:
+        f, tag = self.cfg_frame(off, True, value, be, tid=tid)
         self.send(f)
         c = await self.recv()
         assert (c.fmt, c.typ, c.status, c.tag, c.length, c.bc, c.la) == (0, 0x0A, SC, tag, 0, 4, 0), c
+        self.cid = tid & ~7
+        assert c.cid == self.cid, c
 
     async def enable(self, mps_code: int = 0) -> None:
         await self.cfg_wr(0x10, BAR0 & 0xFFFF_FFFF)
@@ -240,9 +249,9 @@ class Tb:
             if e is not None:
                 assert g == e, f"DW {i} of read at {addr:#x}: {g:#010x} != {e:#010x}"
 
-    async def expect_ur(self, tag: int | None = None) -> Cpl:
+    async def expect_ur(self, tag: int | None = None, typ: int = 0x0A) -> Cpl:
         c = await self.recv()
-        assert (c.fmt, c.typ, c.status, c.length, c.cid, c.rid) == (0, 0x0A, UR, 0, OUR_ID, RC_ID), c
+        assert (c.fmt, c.typ, c.status, c.length, c.cid, c.rid) == (0, typ, UR, 0, OUR_ID, RC_ID), c
         if tag is not None:
             assert c.tag == tag, c
         return c
@@ -279,7 +288,9 @@ async def config_requests(dut: Any) -> None:
     """CfgRd0/CfgWr0 completions carry the captured completer ID; Cfg1 -> UR; unimplemented -> 0."""
     tb = Tb(dut)
     await tb.reset()
-    assert await tb.cfg_rd(0x00) == 0x5105_1DEA
+    assert await tb.cfg_rd(0x00) == 0x5105_1DEA  # completer ID 0 before the first CfgWr0
+    assert dut.cfg_requester_id.value.to_unsigned() == 0, "a CfgRd0 must not set the requester ID"
+    await tb.cfg_wr(0x0C, 0)
     assert dut.cfg_requester_id.value.to_unsigned() == OUR_ID
     assert await tb.cfg_rd(0x100) == 0x1101_001B
     assert await tb.cfg_rd(0x114) == 0x0180_8086
@@ -289,10 +300,12 @@ async def config_requests(dut: Any) -> None:
     assert await tb.cfg_rd(0x3C) == 0x5A
     await tb.cfg_wr(0x00, 0xFFFF_FFFF)  # RO
     assert await tb.cfg_rd(0x00) == 0x5105_1DEA
-    # the target ID of a later Cfg0 is captured again
+    # a CfgRd0 with another bus number changes nothing; the next CfgWr0 is captured
     assert await tb.cfg_rd(0x08, tid=0x0208) == 0x0880_0001
+    assert dut.cfg_requester_id.value.to_unsigned() == OUR_ID
+    await tb.cfg_wr(0x0C, 0, tid=0x0208)
     assert dut.cfg_requester_id.value.to_unsigned() == 0x0208
-    await tb.cfg_rd(0x08)
+    await tb.cfg_wr(0x0C, 0)
     # Cfg1 read and write -> UR, nothing written
     for write in (False, True):
         f, tag = tb.cfg_frame(0x3C, write, 0x77, kind=1)
@@ -301,13 +314,35 @@ async def config_requests(dut: Any) -> None:
     assert await tb.cfg_rd(0x3C) == 0x5A
     # UR'd non-posted requests are logged: DevSta UR Detected + Correctable Error Detected
     assert (await tb.cfg_rd(0x48)) >> 16 & 0b1001 == 0b1001
-    # system page size through TLPs: BAR2 sizing follows
-    await tb.cfg_wr(0x120, 0x10)
-    assert dut.cfg_sys_page_shift.value.to_unsigned() == 16
+    # system page size through TLPs: BAR2 is sized for 64 KiB pages whatever SPS says
     await tb.cfg_wr(0x18, 0xFFFF_FFFF)
-    assert await tb.cfg_rd(0x18) == (~((4 << 16) - 1) & 0xFFFF_FFFF) | 0xC
+    for sps, shift in ((0x1, 12), (0x10, 16)):
+        await tb.cfg_wr(0x120, sps)
+        assert dut.cfg_sys_page_shift.value.to_unsigned() == shift
+        assert await tb.cfg_rd(0x18) == (~((4 << 16) - 1) & 0xFFFF_FFFF) | 0xC
     await tb.cfg_wr(0x120, 0x3)  # rejected
     assert await tb.cfg_rd(0x120) == 0x10
+
+
+@cocotb.test(timeout_time=200, timeout_unit="us")
+async def config_functions_1_to_7(dut: Any) -> None:
+    """Cfg0 to functions 1..7 (single-function device): UR, nothing written or captured, not logged."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.cfg_wr(0x3C, 0x5A, be=0x1)
+    await tb.cfg_wr(0x48, 0x000F_2810)  # clear DevSta
+    for fn in range(1, 8):
+        for write in (False, True):
+            f, tag = tb.cfg_frame(0x3C, write, 0x77, be=0x1, tid=OUR_ID | fn)
+            tb.send(f)
+            await tb.expect_ur(tag)
+        assert dut.cfg_requester_id.value.to_unsigned() == OUR_ID, f"fn {fn}: ID re-captured"
+    assert await tb.cfg_rd(0x3C) == 0x5A
+    assert await tb.cfg_rd(0x00) == 0x5105_1DEA
+    assert (await tb.cfg_rd(0x48)) >> 16 == 0, "probe of an absent function is not an error"
+    # a CfgWr0 from another bus to function 0 is captured; Bus/Device only
+    await tb.cfg_wr(0x3C, 0x5A, be=0x1, tid=0x0A10)
+    assert dut.cfg_requester_id.value.to_unsigned() == 0x0A10
 
 
 @cocotb.test(timeout_time=500, timeout_unit="us")
@@ -432,6 +467,145 @@ async def pipelined_mixed_stream(dut: Any) -> None:
     await tb.no_cpl(50)
 
 
+@cocotb.test(timeout_time=200, timeout_unit="us")
+async def function_level_reset(dut: Any) -> None:
+    """Initiate FLR through a CfgWr: completed normally, config back at defaults at once, the reset of
+    the rest of the function (flr_rst) held while Transactions Pending is set, then one pulse."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.enable()
+    pulses = 0
+
+    async def mon() -> None:
+        nonlocal pulses
+        while True:
+            await RisingEdge(dut.clk)
+            pulses += int(dut.flr_rst.value)
+
+    cocotb.start_soon(mon())
+    assert (await tb.cfg_rd(0x44)) >> 28 & 1 == 1, "DevCap Function Level Reset Capability"
+    dut.dma_tp.value = 1
+    assert (await tb.cfg_rd(0x48)) >> 16 & 0x20, "DevSta Transactions Pending"
+    await tb.mem_wr(BAR0 + 0x10, [0x77])
+    await tb.cfg_wr(0x48, 0x0000_A810)  # Initiate FLR
+    await ClockCycles(dut.clk, 50)
+    assert pulses == 0, "function reset while transactions are pending"
+    assert await tb.cfg_rd(0x04) & 0x7 == 0 and await tb.cfg_rd(0x10) == 0x4, "config not reset"
+    assert await tb.cfg_rd(0x48) == 0x0020_2810, "DevCtl defaults, FLR bit reads 0, TP still set"
+    dut.dma_tp.value = 0
+    await ClockCycles(dut.clk, 5)
+    assert pulses == 1
+    assert dut.cfg_requester_id.value.to_unsigned() == OUR_ID
+    await tb.enable()  # software restores config; MMIO works again
+    assert len(await tb.mem_rd(BAR0 + 0x10, 1)) == 1
+    assert pulses == 1
+
+
+@cocotb.test(timeout_time=500, timeout_unit="us")
+async def aer_errors_and_messages(dut: Any) -> None:
+    """AER through TLPs: header and PASID prefix logged, ERR_* messages on tx_cpl between (never
+    inside) multi-beat completions under back-pressure, per DevCtl enables."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.enable()
+    await tb.cfg_wr(0x48, 0x0000_281F)  # CERE NFERE FERE URRE, MPS 128
+    assert await tb.cfg_rd(0x140) == 0x0002_0001 and await tb.cfg_rd(0x110) >> 20 == 0x140
+    tb.sink.set_pause_generator(pause_1_in_3())
+    for i in range(64):
+        tb.model_write(BAR0 + 0x400 + 4 * i, [i * 3], 0xF, 0)
+    for i in range(0, 64, 32):
+        await tb.mem_wr(BAR0 + 0x400 + 4 * i, [(i + j) * 3 for j in range(32)])
+    # a 64-DW read (two CplDs of several beats) and, behind it, a PASID-prefixed MWr while PASID is
+    # disabled (posted UR: ERR_NONFATAL) and a malformed MWr (ERR_FATAL)
+    rd = tb.mem_frame(BAR0 + 0x400, 64, 0xF, 0xF)
+    bad = tb.mem_frame(BAR0 + 0x80, 1, 0xF, 0, data=[1])
+    bad.prfx = PASID_PRFX
+    mal = tb.mem_frame(BAR0 + 0x80, 2, 0xF, 0xF, data=[1, 2])
+    mal.data = [1]
+    tb.send(rd)
+    tb.send(bad)
+    tb.send(mal)
+    got: list[int] = []
+    while len(got) < 64:
+        c = await tb.recv()
+        assert c.status == SC, c
+        got += c.data
+    tb.check_read(BAR0 + 0x400, got)
+    await ClockCycles(dut.clk, 50)
+    assert [(m[0], m[1]) for m in tb.msgs] == [(0x31, OUR_ID), (0x33, OUR_ID)], tb.msgs
+    assert all(m[2] == 0b0011_0000 for m in tb.msgs), "Msg, 4-DW header, routed to Root Complex"
+    assert not tb.sink.protocol_errors, tb.sink.protocol_errors
+    # AER: UR and Malformed logged; FEP/header/prefix of the first (the PASID-prefixed MWr)
+    assert await tb.cfg_rd(0x144) == 1 << 20 | 1 << 18
+    assert await tb.cfg_rd(0x158) == 1 << 11 | 20
+    assert await tb.cfg_rd(0x15C) == bad.hdr >> 96 and await tb.cfg_rd(0x160) == (bad.hdr >> 64) & 0xFFFF_FFFF
+    assert await tb.cfg_rd(0x178) == PASID_PRFX
+    # a UR'd MRd (BAR miss): advisory non-fatal; ERR_COR once ANFE is unmasked
+    await tb.cfg_wr(0x154, 0)
+    tb.send(tb.mem_frame(0x4000_0000, 1, 0xF, 0))
+    await tb.expect_ur()
+    await ClockCycles(dut.clk, 20)
+    assert tb.msgs[-1][0] == 0x30 and len(tb.msgs) == 3
+    assert (await tb.cfg_rd(0x150)) >> 13 & 1
+
+
+@cocotb.test(timeout_time=500, timeout_unit="us")
+async def posted_passes_blocked_read(dut: Any) -> None:
+    """tx_cpl stalled: MRds run out of completion resources, MWrs behind them still reach the registers."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.enable()
+    await tb.mem_wr(BAR0 + 0x100, [0x1])
+    assert await tb.mem_rd(BAR0 + 0x200, 1) is not None
+    tb.sink.set_pause_generator(itertools.repeat(1))  # the link takes no completion
+    n = tb.reg_count()
+    tags = []
+    for _ in range(3):
+        f = tb.mem_frame(BAR0 + 0x200, 1, 0xF, 0)
+        tags.append((f.hdr >> 72) & 0xFF)
+        tb.send(f)
+    await tb.mem_wr(BAR0 + 0x100, [0xBEEF])
+    await tb.mem_wr(BAR2 + 0x10, [0xF00D])
+    for _ in range(400):
+        await RisingEdge(dut.clk)
+        if int(dut.last_write.value) and dut.last_addr.value.to_unsigned() == 0x10:
+            break
+    assert int(dut.last_write.value) == 1 and dut.last_addr.value.to_unsigned() == 0x10, (
+        "posted writes stuck behind a non-posted request that cannot complete (deadlock rule)"
+    )
+    assert tb.reg_count() >= n + 2
+    assert not tb.cpls
+    tb.sink.set_pause_generator(None)
+    for tag in tags:  # the reads complete in order once the link takes completions again
+        c = await tb.recv()
+        assert c.tag == tag and c.status == SC, c
+    assert await tb.mem_rd(BAR0 + 0x100, 1) == [0xBEEF]
+    assert await tb.mem_rd(BAR2 + 0x10, 1) == [0xF00D]
+
+
+@cocotb.test(timeout_time=500, timeout_unit="us")
+async def doorbell_burst_rate(dut: Any) -> None:
+    """Back-to-back single-DW MWrs (doorbells): clocks per write from first sop to last register write."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.enable()
+    n = tb.reg_count()
+    count = 64
+    for i in range(count):
+        await tb.mem_wr(BAR2 + (i % 4) * 0x100 + 0x8, [i])  # the responder aliases 4 KiB
+    while not int(dut.rx_req_tlp_valid.value):
+        await RisingEdge(dut.clk)
+    start = get_sim_time(unit="ns")
+    while tb.reg_count() < n + count:
+        await RisingEdge(dut.clk)
+    clocks = (get_sim_time(unit="ns") - start) / 4
+    per = clocks / count
+    dut._log.info("doorbell burst: %d MWr in %d clocks = %.2f clocks per doorbell", count, clocks, per)
+    assert per <= 3.5, f"{per:.2f} clocks per posted MMIO write"
+    for i in range(4):
+        assert await tb.mem_rd(BAR2 + i * 0x100 + 0x8, 1) == [count - 4 + i]
+
+
 @cocotb.test(timeout_time=500, timeout_unit="us")
 async def unsupported_requests(dut: Any) -> None:
     """MSE=0, BAR miss, IO, MRdLk, AtomicOp -> UR completion; posted misses dropped and logged."""
@@ -459,12 +633,12 @@ async def unsupported_requests(dut: Any) -> None:
     await tb.no_cpl(30)
     assert tb.reg_count() == n
     assert (await tb.cfg_rd(0x48)) >> 16 == 0b1010, "posted UR: Non-Fatal + UR Detected"
-    # IO read / write, MRdLk, FetchAdd (with data): UR, nothing reaches the register bus
-    for ftype, data in (
-        (TlpType.IO_READ, None),
-        (TlpType.IO_WRITE, [1]),
-        (TlpType.MEM_READ_LOCKED, None),
-        (TlpType.FETCH_ADD, [1]),
+    # IO read / write, MRdLk (answered with CplLk), FetchAdd (with data): UR, no register access
+    for ftype, data, cpl_type in (
+        (TlpType.IO_READ, None, 0x0A),
+        (TlpType.IO_WRITE, [1], 0x0A),
+        (TlpType.MEM_READ_LOCKED, None, 0x0B),
+        (TlpType.FETCH_ADD, [1], 0x0A),
     ):
         t = Tlp()
         t.fmt_type = ftype
@@ -476,10 +650,14 @@ async def unsupported_requests(dut: Any) -> None:
         if data:
             t.data = bytearray(data[0].to_bytes(4, "little"))
         tb.send(TlpFrame.from_tlp(t))
-        await tb.expect_ur(t.tag)
-    # a message (Msg, 4-DW, type 10100 = local) is dropped without completion
-    tb.send(TlpFrame(hdr=(0b001 << 125) | (0b10100 << 120) | (0x7F << 64)))
-    await tb.no_cpl(30)
+        await tb.expect_ur(t.tag, typ=cpl_type)
+    # messages (Msg, 4-DW, type 10100 = local) are dropped without completion; Vendor-Defined
+    # Type 0 (code 0x7E) is an Unsupported Request (logged), Type 1 (0x7F) is silently dropped
+    for code, logged in ((0x7F, 0), (0x7E, 0b1010), (0x20, 0)):  # VDM1, VDM0, Assert_INTA
+        await tb.cfg_wr(0x48, 0x000F_2810)
+        tb.send(TlpFrame(hdr=(0b001 << 125) | (0b10100 << 120) | (code << 64)))
+        await tb.no_cpl(30)
+        assert (await tb.cfg_rd(0x48)) >> 16 == logged, f"message code {code:#x}"
     assert tb.reg_count() == n
     assert await tb.mem_rd(BAR0 + 0x10, 1) is not None
 
@@ -551,7 +729,23 @@ async def malformed_requests(dut: Any) -> None:
     # a stray beat without sop is ignored
     await tb.raw_beats(0, [(0, 0, False, True)])
     assert await tb.mem_rd(BAR0 + 0x80, 1) == [0x1234_5678]
-    # prefixes: PASID on MMIO accepted and ignored; other End-End prefix -> UR (not malformed)
+    # PASID prefix while PASID Enable is clear: read -> UR, write dropped (UR Detected, non-fatal)
+    await tb.cfg_wr(0x48, 0x000F_2810)
+    n = tb.reg_count()
+    f = tb.mem_frame(BAR0 + 0x80, 1, 0xF, 0)
+    f.prfx = PASID_PRFX
+    tb.send(f)
+    await tb.expect_ur((f.hdr >> 72) & 0xFF)
+    assert (await tb.cfg_rd(0x48)) >> 16 == 0b1001
+    await tb.cfg_wr(0x48, 0x000F_2810)
+    f = tb.mem_frame(BAR0 + 0x84, 1, 0xF, 0, data=[0xDEAD])
+    f.prfx = PASID_PRFX
+    tb.send(f)
+    await tb.no_cpl(30)
+    assert tb.reg_count() == n, "PASID-prefixed write with PASID disabled reached the register bus"
+    assert (await tb.cfg_rd(0x48)) >> 16 == 0b1010
+    # with PASID Enable set: PASID on MMIO accepted and ignored; other End-End prefix -> UR
+    await tb.cfg_wr(0x104, 0x0001_0000, be=0x4)
     f = tb.mem_frame(BAR0 + 0x80, 1, 0xF, 0)
     f.prfx = PASID_PRFX
     tb.send(f)

@@ -12,6 +12,7 @@ from typing import Any
 import cocotb
 import pytest
 
+from siov_sim.sw.regs import ADIS_BASE, ADIS_STRIDE
 from siov_sim.tb.runner import run_rtl
 from tests.rtl.test_ep_tlp_path import BAR0, BAR2, Tb
 
@@ -39,6 +40,29 @@ async def config_and_mmio(dut: Any) -> None:
     # a portal page read is answered (whatever ep_core returns), the link never hangs
     assert len(await tb.mem_rd(BAR2 + 0x0, 1)) == 1
     assert len(await tb.mem_rd(BAR0 + 0x0, 4)) == 4
+
+
+@cocotb.test(timeout_time=200, timeout_unit="us")
+async def function_level_reset_resets_the_core(dut: Any) -> None:
+    """Initiate FLR: config space and ep_core (PF registers, MSI-X table, ADI pages) back at reset."""
+    dut.tx_wr_req_tlp_ready.value = 1
+    dut.tx_rd_req_tlp_ready.value = 1
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.enable()
+    adi1 = ADIS_BASE + ADIS_STRIDE  # ADI 1's page: ring_base_lo
+    await tb.mem_wr(BAR0 + 0x30, [0xA5A5_5A5A])  # scratch
+    await tb.mem_wr(BAR0 + 0x2010, [0xFEE0_1000])  # MSI-X entry 1 address
+    await tb.mem_wr(BAR0 + adi1, [0x1234_5000])
+    assert await tb.mem_rd(BAR0 + 0x30, 1) == [0xA5A5_5A5A]
+    assert await tb.mem_rd(BAR0 + adi1, 1) == [0x1234_5000]
+    await tb.cfg_wr(0x48, 0x0000_A810)  # Initiate FLR
+    assert await tb.cfg_rd(0x04) & 0x6 == 0 and await tb.cfg_rd(0x10) == 0x4
+    await tb.enable()  # software restores config space
+    assert await tb.mem_rd(BAR0 + 0x0, 1) == [SIOV_MAGIC]
+    assert await tb.mem_rd(BAR0 + 0x30, 1) == [0], "PF scratch register survived FLR"
+    assert await tb.mem_rd(BAR0 + 0x2010, 1) == [0], "MSI-X table survived FLR"
+    assert await tb.mem_rd(BAR0 + adi1, 1) == [0], "ADI configuration survived FLR"
 
 
 @pytest.mark.rtl

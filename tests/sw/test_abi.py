@@ -47,6 +47,7 @@ DATASHEET_ERRORS = {
     "SEND_DENIED": 0x15,
     "RX_FULL": 0x16,
     "NO_PASID": 0x17,
+    "PASID_DISABLED": 0x18,
 }
 
 

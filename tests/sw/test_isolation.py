@@ -6,10 +6,11 @@ import errno
 
 import pytest
 
-from siov_sim.sw.driver import PfError
+from siov_sim.sw.driver import PfError, pci
 from siov_sim.sw.driver.abi import AdiState, ErrorCode
 from siov_sim.sw.guest import QueueError
 from siov_sim.sw.vdcm import QREG, VREG, Reject
+from siov_sim.sw.vdcm.vconfig import PCIE_CAP_OFF
 from siov_sim.sw.vdcm.vdev import MSIX_TABLE_OFF, Q_BASE, Q_STRIDE
 from siov_sim.sw.vfio import VfioError
 from siov_sim.sw.vfio import uapi as u
@@ -224,5 +225,36 @@ def test_bus_master_off_stops_queues_and_device_refusal_is_eio() -> None:
         with pytest.raises(VfioError) as ei:
             await drv.dev.region_write32(BAR0, qreg(0, QREG.CTRL), 1)
         assert ei.value.errno == errno.EIO and not vdev.queue_enabled(0)
+
+    run(body())
+
+
+def test_virtual_flr_resets_only_that_vdevs_adis() -> None:
+    """A guest's Initiate FLR in its virtual DevCtl: its ADIs drained and reset, its virtual config
+    back to power-on; another VDEV's queue keeps running."""
+
+    async def body() -> None:
+        st = await build()
+        a, ua = await pmd(st, va_base=0x7000_0000_0000)
+        b, ub = await pmd(st, va_base=0x6000_0000_0000)
+        va, vb = st.vdcm.get(ua), st.vdcm.get(ub)
+        cfg = u.VFIO_PCI_CONFIG_REGION_INDEX
+        devcap = int.from_bytes(await va.region_read(cfg, PCIE_CAP_OFF + pci.PCI_EXP_DEVCAP, 4), "little")
+        assert devcap & pci.PCI_EXP_DEVCAP_FLR
+        assert (await a.queues[0].status())[0] is AdiState.ENABLED
+        assert va.config.bus_master
+        devctl = int.from_bytes(await va.region_read(cfg, PCIE_CAP_OFF + pci.PCI_EXP_DEVCTL, 2), "little")
+        flr = (devctl | pci.PCI_EXP_DEVCTL_BCR_FLR).to_bytes(2, "little")
+        await a.dev.pwrite(u.VFIO_PCI_INDEX_TO_OFFSET(cfg) + PCIE_CAP_OFF + pci.PCI_EXP_DEVCTL, flr)
+        st_a = await st.pf.adi.status(va.adis[0])
+        assert st_a.state is AdiState.DISABLED, "virtual FLR did not reset the VDEV's ADI"
+        assert not va.queue_enabled(0) and not va.config.bus_master
+        assert int.from_bytes(await va.region_read(cfg, PCIE_CAP_OFF + pci.PCI_EXP_DEVCTL, 2), "little") == 0x2810
+        # the other VDEV is untouched
+        assert (await st.pf.adi.status(vb.adis[0])).state is AdiState.ENABLED and vb.config.bus_master
+        src, dst = await b.mem.alloc(4096), await b.mem.alloc(4096)
+        b.mem.write(src, b"b" * 4096)
+        await b.queues[0].copy(src, dst, 4096)
+        assert b.mem.read(dst, 4096) == b"b" * 4096
 
     run(body())

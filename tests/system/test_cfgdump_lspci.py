@@ -38,6 +38,8 @@ def test_lspci_decodes_the_rtl_config_space(tmp_path: Path) -> None:
     assert re.search(r"Express \(v2\) Endpoint", out), out
     assert "EETLPPrefix+" in out, out
     assert re.search(r"EETLPPrefix\+, MaxEETLPPrefixes 1", out), out
+    # Function Level Reset capability
+    assert re.search(r"RBE\+ FLReset\+", out), out
     # MSI-X with the table and PBA in BAR0, enabled by the probe
     assert re.search(r"MSI-X: Enable\+ Count=8 Masked-", out), out
     assert re.search(r"Vector table: BAR=0 offset=00002000", out), out
