@@ -10,6 +10,10 @@ module ep_top #(
   parameter logic [15:0] VendorId     = 16'h1DEA,   /// config space Vendor ID
   parameter logic [15:0] DeviceId     = 16'h5105,   /// config space Device ID
   parameter int unsigned Bar0SizeLog2 = 20,         /// BAR0 size = 2**Bar0SizeLog2 bytes
+  /// DMA completion credits the hard IP's receive buffer holds (rtl/dma/README.md). Defaults:
+  /// Intel P-tile port 1 (x8, 256-bit Avalon-ST) completion buffer, 572 CplH / 1444 CplD.
+  parameter int unsigned CplhFcLimit  = 572,        /// completion header credits
+  parameter int unsigned CpldFcLimit  = 1444,       /// completion data credits (16 bytes each)
   localparam int unsigned S = DataWidth / 32        /// DWs per beat (derived, do not override)
 ) (
   input  wire logic                 clk,
@@ -117,10 +121,16 @@ module ep_top #(
     .cfg_sys_page_shift  (cfg_sys_page_shift)
   );
 
+  // requester status of the DMA engine for the config space (DevSta.TP, AER completion timeout /
+  // unexpected completion); ep_cfg_space takes them as event inputs (issue 9, config half)
+  logic dma_tp, err_cpl_timeout, err_unexp_cpl;
+
   ep_core #(
     .DataWidth   (DataWidth),
     .NumAdi      (NumAdi),
-    .Bar0SizeLog2(Bar0SizeLog2)
+    .Bar0SizeLog2(Bar0SizeLog2),
+    .CplhFcLimit (CplhFcLimit),
+    .CpldFcLimit (CpldFcLimit)
   ) u_core (
     .clk                (clk),
     .rst                (rst),
@@ -164,7 +174,11 @@ module ep_top #(
     .rx_cpl_tlp_valid   (rx_cpl_tlp_valid),
     .rx_cpl_tlp_sop     (rx_cpl_tlp_sop),
     .rx_cpl_tlp_eop     (rx_cpl_tlp_eop),
-    .rx_cpl_tlp_ready   (rx_cpl_tlp_ready)
+    .rx_cpl_tlp_ready   (rx_cpl_tlp_ready),
+    .dma_tp             (dma_tp),
+    .err_cpl_timeout    (err_cpl_timeout),
+    .err_unexp_cpl      (err_unexp_cpl)
   );
+  wire unused_core_sts = &{1'b0, dma_tp, err_cpl_timeout, err_unexp_cpl};
 endmodule
 `resetall
