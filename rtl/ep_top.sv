@@ -61,6 +61,7 @@ module ep_top #(
   output logic                      rx_cpl_tlp_ready
 );
   logic        reg_valid, reg_ready, reg_bar, reg_write;
+  logic        cpl_valid, cpl_ready, rd_valid, rd_ready;   // TX streams before the ordering gates
   logic [31:0] reg_addr, reg_wdata;
   logic [3:0]  reg_be;
   logic        reg_rsp_valid;
@@ -91,10 +92,10 @@ module ep_top #(
     .tx_cpl_tlp_hdr      (tx_cpl_tlp_hdr),
     .tx_cpl_tlp_data     (tx_cpl_tlp_data),
     .tx_cpl_tlp_strb     (tx_cpl_tlp_strb),
-    .tx_cpl_tlp_valid    (tx_cpl_tlp_valid),
+    .tx_cpl_tlp_valid    (cpl_valid),
     .tx_cpl_tlp_sop      (tx_cpl_tlp_sop),
     .tx_cpl_tlp_eop      (tx_cpl_tlp_eop),
-    .tx_cpl_tlp_ready    (tx_cpl_tlp_ready),
+    .tx_cpl_tlp_ready    (cpl_ready),
     .mon_rx_cpl_tlp_hdr  (rx_cpl_tlp_hdr),
     .mon_rx_cpl_tlp_valid(rx_cpl_tlp_valid),
     .mon_rx_cpl_tlp_sop  (rx_cpl_tlp_sop),
@@ -164,10 +165,10 @@ module ep_top #(
     .tx_wr_req_tlp_ready(tx_wr_req_tlp_ready),
     .tx_rd_req_tlp_hdr  (tx_rd_req_tlp_hdr),
     .tx_rd_req_tlp_prfx (tx_rd_req_tlp_prfx),
-    .tx_rd_req_tlp_valid(tx_rd_req_tlp_valid),
+    .tx_rd_req_tlp_valid(rd_valid),
     .tx_rd_req_tlp_sop  (tx_rd_req_tlp_sop),
     .tx_rd_req_tlp_eop  (tx_rd_req_tlp_eop),
-    .tx_rd_req_tlp_ready(tx_rd_req_tlp_ready),
+    .tx_rd_req_tlp_ready(rd_ready),
     .rx_cpl_tlp_hdr     (rx_cpl_tlp_hdr),
     .rx_cpl_tlp_data    (rx_cpl_tlp_data),
     .rx_cpl_tlp_strb    (rx_cpl_tlp_strb),
@@ -180,5 +181,20 @@ module ep_top #(
     .err_unexp_cpl      (err_unexp_cpl)
   );
   wire unused_core_sts = &{1'b0, dma_tp, err_cpl_timeout, err_unexp_cpl};
+
+  // PCIe ordering across the TX streams: completions and DMA reads never pass a posted write
+  // presented before them (rtl/pcie/README.md, TX ordering)
+  ep_tx_order u_cpl_order (
+    .clk, .rst,
+    .wr_valid(tx_wr_req_tlp_valid), .wr_ready(tx_wr_req_tlp_ready), .wr_eop(tx_wr_req_tlp_eop),
+    .s_valid(cpl_valid), .s_ready(cpl_ready), .s_eop(tx_cpl_tlp_eop),
+    .m_valid(tx_cpl_tlp_valid), .m_ready(tx_cpl_tlp_ready)
+  );
+  ep_tx_order u_rd_order (
+    .clk, .rst,
+    .wr_valid(tx_wr_req_tlp_valid), .wr_ready(tx_wr_req_tlp_ready), .wr_eop(tx_wr_req_tlp_eop),
+    .s_valid(rd_valid), .s_ready(rd_ready), .s_eop(tx_rd_req_tlp_eop),
+    .m_valid(tx_rd_req_tlp_valid), .m_ready(tx_rd_req_tlp_ready)
+  );
 endmodule
 `resetall

@@ -154,7 +154,13 @@ class WrBench:
                 due = max(due, self.resp[-1][0] + 1)
             self.resp.append((due, self.word(dut.m_ram_rd_cmd_addr.value.to_unsigned())))
         if dut.m_wr_sts_valid.value:
-            self.sts.append((dut.m_wr_sts_tag.value.to_unsigned(), dut.m_wr_sts_error.value.to_unsigned()))
+            tag, err = dut.m_wr_sts_tag.value.to_unsigned(), dut.m_wr_sts_error.value.to_unsigned()
+            if err == DMA_OK:
+                # the link must have taken every beat of the request before its status: a client
+                # acting on the status (rx_tail, next descriptor) may not get ahead of the MWr
+                assert not any(r.tag == tag and not r.msi for r in self.expect), (
+                    f"status of request {tag} before the link took its last beat")
+            self.sts.append((tag, err))
         if dut.m_stat_msi_drop.value:
             self.msi_drops += 1
         self.presented_sop = bool(dut.tx_wr_req_tlp_valid.value and dut.tx_wr_req_tlp_sop.value)
