@@ -177,7 +177,8 @@ module ep_dma_wr #(
   logic         do_plan;
 
   always_comb begin
-    mps      = 13'd128 << ((cfg_max_payload > 3'd5) ? 3'd5 : cfg_max_payload);
+    mps      = 13'd128 << ((cfg_max_payload > ep_pcie_pkg::MPS_SUPPORTED) ? ep_pcie_pkg::MPS_SUPPORTED
+                                                                          : cfg_max_payload);
     a        = req_head.addr + 64'(off_q);
     rem      = req_head.len - off_q;
     to_bound = mps - (13'(a[11:0]) & (mps - 13'd1));

@@ -23,6 +23,7 @@ log.setLevel(logging.INFO)  # the measured numbers are reported at INFO
 
 RAM_ADDR_WIDTH = 16
 DMA_OK = 0
+MPS_SUPPORTED = 2  # DevCap Max_Payload_Size Supported: 512 B (ep_pcie_pkg::MPS_SUPPORTED)
 DMA_ERR_BME = 6
 
 
@@ -81,7 +82,7 @@ class WrBench:
     async def reset(self, mps_code: int, bme: int = 1) -> None:
         dut = self.dut
         Clock(dut.clk, 4, unit="ns").start()
-        self.mps = 128 << min(mps_code, 5)
+        self.mps = 128 << min(mps_code, MPS_SUPPORTED)
         dut.rst.value = 1
         dut.cfg_requester_id.value = self.rid
         dut.cfg_bus_master_en.value = bme
@@ -296,6 +297,22 @@ async def random_writes(dut, backpressure: bool) -> None:
         tb.todo.append(tb.random_req(tag))
     await tb.run(60000)
     log.info("MPS %d: %d TLPs, %d beats in %d cycles", tb.mps, len(tb.tlps), tb.beats, tb.cycle)
+
+
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+@cocotb.parametrize(mps_code=[3, 4, 5, 7])
+async def mps_above_supported(dut, mps_code: int) -> None:
+    """DevCtl.MPS above what DevCap advertises (512 B): MWrs stay at 512 B like the front end's
+    completions (check() asserts every TLP against the 512-byte split)."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = WrBench(dut, rng)
+    await tb.reset(mps_code)
+    assert tb.mps == 512
+    for tag in range(20):
+        r = tb.random_req(tag)
+        tb.todo.append(r)
+    await tb.run(30000)
+    assert max(len(t.dws) for t in tb.tlps) <= 128
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
