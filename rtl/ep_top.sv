@@ -10,6 +10,10 @@ module ep_top #(
   parameter logic [15:0] VendorId     = 16'h1DEA,   /// config space Vendor ID
   parameter logic [15:0] DeviceId     = 16'h5105,   /// config space Device ID
   parameter int unsigned Bar0SizeLog2 = 20,         /// BAR0 size = 2**Bar0SizeLog2 bytes
+  /// DMA completion credits the hard IP's receive buffer holds (rtl/dma/README.md). Defaults:
+  /// Intel P-tile port 1 (x8, 256-bit Avalon-ST) completion buffer, 572 CplH / 1444 CplD.
+  parameter int unsigned CplhFcLimit  = 572,        /// completion header credits
+  parameter int unsigned CpldFcLimit  = 1444,       /// completion data credits (16 bytes each)
   localparam int unsigned S = DataWidth / 32        /// DWs per beat (derived, do not override)
 ) (
   input  wire logic                 clk,
@@ -57,6 +61,7 @@ module ep_top #(
   output logic                      rx_cpl_tlp_ready
 );
   logic        reg_valid, reg_ready, reg_bar, reg_write;
+  logic        cpl_valid, cpl_ready, rd_valid, rd_ready;   // TX streams before the ordering gates
   logic [31:0] reg_addr, reg_wdata;
   logic [3:0]  reg_be;
   logic        reg_rsp_valid;
@@ -89,10 +94,10 @@ module ep_top #(
     .tx_cpl_tlp_hdr      (tx_cpl_tlp_hdr),
     .tx_cpl_tlp_data     (tx_cpl_tlp_data),
     .tx_cpl_tlp_strb     (tx_cpl_tlp_strb),
-    .tx_cpl_tlp_valid    (tx_cpl_tlp_valid),
+    .tx_cpl_tlp_valid    (cpl_valid),
     .tx_cpl_tlp_sop      (tx_cpl_tlp_sop),
     .tx_cpl_tlp_eop      (tx_cpl_tlp_eop),
-    .tx_cpl_tlp_ready    (tx_cpl_tlp_ready),
+    .tx_cpl_tlp_ready    (cpl_ready),
     .mon_rx_cpl_tlp_hdr  (rx_cpl_tlp_hdr),
     .mon_rx_cpl_tlp_valid(rx_cpl_tlp_valid),
     .mon_rx_cpl_tlp_sop  (rx_cpl_tlp_sop),
@@ -126,11 +131,10 @@ module ep_top #(
   ep_core #(
     .DataWidth   (DataWidth),
     .NumAdi      (NumAdi),
-    .Bar0SizeLog2(Bar0SizeLog2)
+    .Bar0SizeLog2(Bar0SizeLog2),
+    .CplhFcLimit (CplhFcLimit),
+    .CpldFcLimit (CpldFcLimit)
   ) u_core (
-    .dma_tp             (dma_tp),
-    .err_cpl_timeout    (err_cpl_timeout),
-    .err_unexp_cpl      (err_unexp_cpl),
     .clk                (clk),
     .rst                (core_rst),
     .s_reg_valid        (reg_valid),
@@ -163,17 +167,35 @@ module ep_top #(
     .tx_wr_req_tlp_ready(tx_wr_req_tlp_ready),
     .tx_rd_req_tlp_hdr  (tx_rd_req_tlp_hdr),
     .tx_rd_req_tlp_prfx (tx_rd_req_tlp_prfx),
-    .tx_rd_req_tlp_valid(tx_rd_req_tlp_valid),
+    .tx_rd_req_tlp_valid(rd_valid),
     .tx_rd_req_tlp_sop  (tx_rd_req_tlp_sop),
     .tx_rd_req_tlp_eop  (tx_rd_req_tlp_eop),
-    .tx_rd_req_tlp_ready(tx_rd_req_tlp_ready),
+    .tx_rd_req_tlp_ready(rd_ready),
     .rx_cpl_tlp_hdr     (rx_cpl_tlp_hdr),
     .rx_cpl_tlp_data    (rx_cpl_tlp_data),
     .rx_cpl_tlp_strb    (rx_cpl_tlp_strb),
     .rx_cpl_tlp_valid   (rx_cpl_tlp_valid),
     .rx_cpl_tlp_sop     (rx_cpl_tlp_sop),
     .rx_cpl_tlp_eop     (rx_cpl_tlp_eop),
-    .rx_cpl_tlp_ready   (rx_cpl_tlp_ready)
+    .rx_cpl_tlp_ready   (rx_cpl_tlp_ready),
+    .dma_tp             (dma_tp),
+    .err_cpl_timeout    (err_cpl_timeout),
+    .err_unexp_cpl      (err_unexp_cpl)
+  );
+
+  // PCIe ordering across the TX streams: completions and DMA reads never pass a posted write
+  // presented before them (rtl/pcie/README.md, TX ordering)
+  ep_tx_order u_cpl_order (
+    .clk, .rst,
+    .wr_valid(tx_wr_req_tlp_valid), .wr_ready(tx_wr_req_tlp_ready), .wr_eop(tx_wr_req_tlp_eop),
+    .s_valid(cpl_valid), .s_ready(cpl_ready), .s_eop(tx_cpl_tlp_eop),
+    .m_valid(tx_cpl_tlp_valid), .m_ready(tx_cpl_tlp_ready)
+  );
+  ep_tx_order u_rd_order (
+    .clk, .rst,
+    .wr_valid(tx_wr_req_tlp_valid), .wr_ready(tx_wr_req_tlp_ready), .wr_eop(tx_wr_req_tlp_eop),
+    .s_valid(rd_valid), .s_ready(rd_ready), .s_eop(tx_rd_req_tlp_eop),
+    .m_valid(tx_rd_req_tlp_valid), .m_ready(tx_rd_req_tlp_ready)
   );
 endmodule
 `resetall

@@ -12,7 +12,9 @@
 module ep_core #(
   parameter int unsigned DataWidth    = 256,  /// TLP data width, multiple of 64
   parameter int unsigned NumAdi       = 4,    /// ADIs, power of two 4 .. 4096
-  parameter int unsigned Bar0SizeLog2 = 20    /// BAR0 size (1 MiB)
+  parameter int unsigned Bar0SizeLog2 = 20,   /// BAR0 size (1 MiB)
+  parameter int unsigned CplhFcLimit  = 572,  /// DMA completion header credits (rtl/dma/README.md)
+  parameter int unsigned CpldFcLimit  = 1444  /// DMA completion data credits, 16 bytes each
 ) (
   input  wire logic                     clk,
   input  wire logic                     rst,               // synchronous, active-high
@@ -63,17 +65,11 @@ module ep_core #(
   input  wire logic                     rx_cpl_tlp_sop,
   input  wire logic                     rx_cpl_tlp_eop,
   output logic                          rx_cpl_tlp_ready,
-  /// status for config space (DevSta, AER) in ep_pcie_fe
-  output logic                          dma_tp,           // level: DMA requests outstanding
-  output logic                          err_cpl_timeout,  // pulse: a DMA read timed out
-  output logic                          err_unexp_cpl     // pulse: unexpected completion
+  // requester status for the config space (DevSta.TP, AER): level / one-cycle pulses
+  output logic                          dma_tp,            // DMA reads outstanding
+  output logic                          err_cpl_timeout,   // a DMA read tag timed out
+  output logic                          err_unexp_cpl      // a completion was unexpected
 );
-  // Tied off until the DMA engine drives them (issue 9 items 1/6): dma_tp <- the DMA engine's
-  // outstanding-request state (Transactions Pending), err_cpl_timeout <- its completion-timeout
-  // scanner, err_unexp_cpl <- its unexpected-completion detector.
-  assign dma_tp          = 1'b0;
-  assign err_cpl_timeout = 1'b0;
-  assign err_unexp_cpl   = 1'b0;
   localparam int unsigned AdiW = $clog2(NumAdi);
   if (Bar0SizeLog2 != 20) begin : gen_chk_bar0
     $fatal(1, "ep_core: the register map (rtl/regs/ep_regs.rdl) is laid out for a 1 MiB BAR0 (%m)");
@@ -176,6 +172,9 @@ module ep_core #(
     .hwif_in_num_adi_count(16'(NumAdi)),
     .hwif_out_pf_ctrl_enable(pf_enable),
     .hwif_in_pf_status_init_done(init_done),
+    .hwif_in_pf_status_tp(dma_rd_busy),
+    .hwif_in_pf_status_cpl_timeout_hwset(stat_cpl_timeout),
+    .hwif_in_pf_status_unexp_cpl_hwset(stat_unexp_cpl),
     .hwif_in_pf_int_cause_adi_error_hwset(evt_adi_error),
     .hwif_in_pf_int_cause_drain_done_hwset(evt_drain_done),
     .hwif_out_pf_int_mask_adi_error(mask_err),
@@ -233,7 +232,13 @@ module ep_core #(
   logic [3:0]      rd_sts_error, wr_sts_error;
   logic [RamWordW-1:0] ram_wr_addr, ram_rd_cmd_addr;
   logic [DataWidth/8-1:0] ram_wr_be;
-  logic            stat_unexp_cpl, stat_msi_drop, dma_rd_busy, dma_wr_busy;
+  logic            stat_unexp_cpl, stat_cpl_timeout, stat_msi_drop, dma_rd_busy, dma_wr_busy;
+  logic [27:0]     cpl_timeout_cycles;
+  // dma_timeout.units counts 4096 clock cycles (0 acts as 1)
+  assign cpl_timeout_cycles = {(dma_timeout_units == 16'd0) ? 16'd1 : dma_timeout_units, 12'h000};
+  assign dma_tp          = dma_rd_busy;
+  assign err_cpl_timeout = stat_cpl_timeout;
+  assign err_unexp_cpl   = stat_unexp_cpl;
 
   ep_adi #(.NumAdi(NumAdi), .DataWidth(DataWidth), .NumCtx(NumCtx)) u_adi (
     .clk, .rst, .enable(pf_enable), .init_done(init_done), .busy(adi_busy),
@@ -304,10 +309,13 @@ module ep_core #(
   end
 
   // ------------------------------------------------------------------ DMA engine
-  ep_dma #(.DataWidth(DataWidth), .RamAddrWidth(RamAddrWidth)) u_dma (
+  ep_dma #(
+    .DataWidth(DataWidth), .RamAddrWidth(RamAddrWidth), .CplhFcLimit(CplhFcLimit),
+    .CpldFcLimit(CpldFcLimit)
+  ) u_dma (
     .clk, .rst,
     .cfg_requester_id, .cfg_bus_master_en, .cfg_max_payload, .cfg_max_read_req, .cfg_ext_tag_en,
-    .cfg_pasid_en, .cfg_pasid_priv_en,
+    .cfg_pasid_en, .cfg_pasid_priv_en, .cfg_cpl_timeout(cpl_timeout_cycles),
     .s_rd_req_addr(rd_req_addr), .s_rd_req_len(rd_req_len), .s_rd_req_ram_addr(rd_req_ram_addr),
     .s_rd_req_pasid_valid(rd_req_pasid_valid), .s_rd_req_pasid(rd_req_pasid), .s_rd_req_pmr(rd_req_pmr),
     .s_rd_req_tag(rd_req_tag), .s_rd_req_valid(rd_req_valid), .s_rd_req_ready(rd_req_ready),
@@ -330,12 +338,12 @@ module ep_core #(
     .tx_rd_req_tlp_eop, .tx_rd_req_tlp_ready,
     .rx_cpl_tlp_hdr, .rx_cpl_tlp_data, .rx_cpl_tlp_strb, .rx_cpl_tlp_valid, .rx_cpl_tlp_sop,
     .rx_cpl_tlp_eop, .rx_cpl_tlp_ready,
-    .m_stat_unexp_cpl(stat_unexp_cpl), .m_stat_msi_drop(stat_msi_drop),
+    .m_stat_unexp_cpl(stat_unexp_cpl), .m_stat_cpl_timeout(stat_cpl_timeout),
+    .m_stat_msi_drop(stat_msi_drop),
     .m_rd_busy(dma_rd_busy), .m_wr_busy(dma_wr_busy)
   );
 
   wire unused_ok = &{1'b0, cpu_stall_rd, cpu_stall_wr, cpu_rd_err, cpu_wr_err, s_reg_addr[31:20],
-                     sw_biten, dma_timeout_units, scratch, adi_busy, stat_unexp_cpl, stat_msi_drop,
-                     dma_rd_busy, dma_wr_busy, cfg_pasid_exec_en, page_off[31:12]};
+                     sw_biten, scratch, adi_busy, stat_msi_drop, dma_wr_busy, cfg_pasid_exec_en, page_off[31:12]};
 endmodule
 `resetall

@@ -11,7 +11,9 @@ module ep_dma #(
   parameter int unsigned TagWidth      = 8,        /// client tag width
   parameter int unsigned NumTags       = 64,       /// PCIe read tags (32..256)
   parameter int unsigned NumOps        = 16,       /// client read requests in flight
-  parameter int unsigned CplTimeout    = 1000000,  /// completion timeout, clock cycles
+  parameter int unsigned CplhFcLimit   = 572,      /// completion header credits (rtl/dma/README.md)
+  parameter int unsigned CpldFcLimit   = 1444,     /// completion data credits, 16 bytes each
+  parameter int unsigned RcbBytes      = 64,       /// completer RCB assumed for splits
   parameter int unsigned WordFifoDepth = 8         /// write path RAM read credits
 ) (
   input  wire logic                       clk,
@@ -24,6 +26,7 @@ module ep_dma #(
   input  wire logic                       cfg_ext_tag_en,
   input  wire logic                       cfg_pasid_en,
   input  wire logic                       cfg_pasid_priv_en,
+  input  wire logic [27:0]                cfg_cpl_timeout,   // completion timeout, clock cycles
   /// read request (sink) / status (NO ready) / local buffer write port
   input  wire logic [63:0]                s_rd_req_addr,
   input  wire logic [LenWidth-1:0]        s_rd_req_len,
@@ -90,17 +93,19 @@ module ep_dma #(
   output logic                            rx_cpl_tlp_ready,
   /// statistics / drain
   output logic                            m_stat_unexp_cpl,  // pulse per dropped completion
+  output logic                            m_stat_cpl_timeout, // pulse per timed-out read tag
   output logic                            m_stat_msi_drop,   // pulse per message dropped (BME = 0)
   output logic                            m_rd_busy,
   output logic                            m_wr_busy
 );
   ep_dma_rd #(
     .DataWidth (DataWidth), .RamAddrWidth (RamAddrWidth), .LenWidth (LenWidth),
-    .TagWidth (TagWidth), .NumTags (NumTags), .NumOps (NumOps), .CplTimeout (CplTimeout)
+    .TagWidth (TagWidth), .NumTags (NumTags), .NumOps (NumOps), .CplhFcLimit (CplhFcLimit),
+    .CpldFcLimit (CpldFcLimit), .RcbBytes (RcbBytes)
   ) u_rd (
     .clk, .rst,
     .cfg_requester_id, .cfg_bus_master_en, .cfg_max_read_req, .cfg_ext_tag_en,
-    .cfg_pasid_en, .cfg_pasid_priv_en,
+    .cfg_pasid_en, .cfg_pasid_priv_en, .cfg_cpl_timeout,
     .s_rd_req_addr, .s_rd_req_len, .s_rd_req_ram_addr, .s_rd_req_pasid_valid, .s_rd_req_pasid,
     .s_rd_req_pmr, .s_rd_req_tag, .s_rd_req_valid, .s_rd_req_ready,
     .m_rd_sts_tag, .m_rd_sts_error, .m_rd_sts_valid,
@@ -109,7 +114,7 @@ module ep_dma #(
     .tx_rd_req_tlp_eop, .tx_rd_req_tlp_ready,
     .rx_cpl_tlp_hdr, .rx_cpl_tlp_data, .rx_cpl_tlp_strb, .rx_cpl_tlp_valid, .rx_cpl_tlp_sop,
     .rx_cpl_tlp_eop, .rx_cpl_tlp_ready,
-    .m_stat_unexp_cpl, .m_rd_busy
+    .m_stat_unexp_cpl, .m_stat_cpl_timeout, .m_rd_busy
   );
 
   ep_dma_wr #(

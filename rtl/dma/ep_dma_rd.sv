@@ -4,7 +4,11 @@
 /// (split at RCB, interleaved across tags), writes the data byte-exact into the client's local
 /// buffer RAM and reports one status per request after its last RAM write. UR/CA/CRS/poisoned/
 /// malformed completions and completion timeouts end the request with an error status; a timed-out
-/// tag is quarantined for another CplTimeout before reuse. Docs: rtl/dma/README.md.
+/// tag is quarantined for another timeout period before reuse. Completion credits: an MRd goes
+/// out only when the completer's worst-case split of it (RCB) fits in the completion buffer
+/// (CplhFcLimit headers, CpldFcLimit 16-byte data credits); credits return as completions are
+/// consumed, so the buffer never overflows and completions are never stalled for space.
+/// Docs: rtl/dma/README.md.
 `resetall
 `default_nettype none
 module ep_dma_rd #(
@@ -14,7 +18,9 @@ module ep_dma_rd #(
   parameter int unsigned TagWidth     = 8,        /// client tag width
   parameter int unsigned NumTags      = 64,       /// PCIe tags (32..256, power of two)
   parameter int unsigned NumOps       = 16,       /// client requests in flight (power of two)
-  parameter int unsigned CplTimeout   = 1000000   /// completion timeout, clock cycles
+  parameter int unsigned CplhFcLimit  = 572,      /// completion header credits (P-tile x8 port)
+  parameter int unsigned CpldFcLimit  = 1444,     /// completion data credits, 16 B each (23 KiB)
+  parameter int unsigned RcbBytes     = 64        /// completer RCB assumed for splits (64/128)
 ) (
   input  wire logic                       clk,
   input  wire logic                       rst,
@@ -25,6 +31,7 @@ module ep_dma_rd #(
   input  wire logic                       cfg_ext_tag_en,
   input  wire logic                       cfg_pasid_en,
   input  wire logic                       cfg_pasid_priv_en,
+  input  wire logic [27:0]                cfg_cpl_timeout,   // completion timeout, clock cycles
   /// read request (sink)
   input  wire logic [63:0]                s_rd_req_addr,
   input  wire logic [LenWidth-1:0]        s_rd_req_len,
@@ -61,7 +68,8 @@ module ep_dma_rd #(
   input  wire logic                       rx_cpl_tlp_eop,
   output logic                            rx_cpl_tlp_ready,
   /// statistics
-  output logic                            m_stat_unexp_cpl,
+  output logic                            m_stat_unexp_cpl,   // pulse: completion dropped
+  output logic                            m_stat_cpl_timeout, // pulse: a tag timed out
   output logic                            m_rd_busy
 );
   localparam int unsigned B    = DataWidth / 8;
@@ -70,13 +78,23 @@ module ep_dma_rd #(
   localparam int unsigned TW   = $clog2(NumTags);
   localparam int unsigned OW   = $clog2(NumOps);
   localparam int unsigned CntW = TW + 1;
-  localparam int unsigned TimeW = $clog2(CplTimeout + 4 * NumTags) + 2;
+  localparam int unsigned TimeW = 30;   // > max cfg_cpl_timeout + one scan round: no wrap
+  localparam int unsigned FcW   = 16;
+  localparam int unsigned MaxCplh = 4096 / RcbBytes + 1;   // completions of a 4 KiB MRd, worst
+  localparam int unsigned MaxCpld = 4096 / 16 + 1;         // data credits of a 4 KiB MRd, worst
 
   if (NumTags < 32 || NumTags > 256 || NumTags != 2**TW) begin : gen_chk_tags
     $fatal(1, "ep_dma_rd: NumTags must be a power of two in 32..256 (%m)");
   end
   if (NumOps < 2 || NumOps != 2**OW) begin : gen_chk_ops
     $fatal(1, "ep_dma_rd: NumOps must be a power of two >= 2 (%m)");
+  end
+  if (RcbBytes != 64 && RcbBytes != 128) begin : gen_chk_rcb
+    $fatal(1, "ep_dma_rd: RcbBytes must be 64 or 128 (%m)");
+  end
+  if (CplhFcLimit < MaxCplh || CpldFcLimit < MaxCpld || CplhFcLimit >= 2**FcW
+      || CpldFcLimit >= 2**FcW) begin : gen_chk_fc
+    $fatal(1, "ep_dma_rd: completion credit limits must hold one 4 KiB read (%m)");
   end
   if (DataWidth % 64 != 0 || RamAddrWidth <= BW) begin : gen_chk_w
     $fatal(1, "ep_dma_rd: bad DataWidth / RamAddrWidth (%m)");
@@ -97,6 +115,10 @@ module ep_dma_rd #(
   logic [12:0]         tag_len_q   [NumTags];     // MRd length in bytes (1..4096)
   logic [OW-1:0]       tag_op_q    [NumTags];
   logic [TimeW-1:0]    tag_time_q  [NumTags];
+  logic [NumTags-1:0]  tag_old_q;                   // scanner saw the tag past its deadline
+  logic [7:0]          tag_cplh_q  [NumTags];       // header credits still reserved by the tag
+  logic [9:0]          tag_cpld_q  [NumTags];       // data credits still reserved by the tag
+  logic [FcW-1:0]      fc_h_used_q, fc_d_used_q;    // credits reserved, all tags
   logic [NumTags-1:0]  tag_poison_q;                // a poisoned completion of the tag was seen
   logic [TimeW-1:0]    now_q;
 
@@ -156,6 +178,9 @@ module ep_dma_rd #(
   logic [127:0] mrd_hdr;
   logic [31:0]  mrd_prfx;
   logic         plan_err_bme;
+  logic [7:0]   need_h;
+  logic [9:0]   need_d;
+  logic         fc_ok;
 
   always_comb begin
     mrrs     = 13'd128 << ((cfg_max_read_req > 3'd5) ? 3'd5 : cfg_max_read_req);
@@ -199,12 +224,19 @@ module ep_dma_rd #(
                ? {ep_pcie_pkg::PRFX_PASID, req_head.pmr && cfg_pasid_priv_en, 1'b0, 2'b00, req_head.pasid}
                : 32'h0;
 
+    // worst-case completions: one per RCB block touched; data credits: 16-byte blocks touched
+    // (completers split only at RCB boundaries, which are 16-byte aligned)
+    need_h   = 8'((13'(a[6:0] & 7'(RcbBytes - 1)) + n + 13'(RcbBytes - 1)) / 13'(RcbBytes));
+    need_d   = 10'((13'(a[3:0]) + n + 13'd15) >> 4);
+    fc_ok    = (32'(fc_h_used_q) + 32'(need_h) <= CplhFcLimit)
+               && (32'(fc_d_used_q) + 32'(need_d) <= CpldFcLimit);
+
     out_free = !tx_rd_req_tlp_valid || tx_rd_req_tlp_ready;
     stop     = req_head_valid && (op_err_q[req_head.op] != ep_dma_pkg::DMA_OK || !cfg_bus_master_en
                                   || req_head.len == '0);
     plan_err_bme = stop && !cfg_bus_master_en && req_head.len != '0
                    && op_err_q[req_head.op] == ep_dma_pkg::DMA_OK;
-    issue    = req_head_valid && !stop && tag_any && out_free;
+    issue    = req_head_valid && !stop && tag_any && out_free && fc_ok;
     req_head_ready = stop || (issue && is_last);
     off_d = off_q;
     if (req_head_ready)  off_d = '0;
@@ -301,7 +333,9 @@ module ep_dma_rd #(
     c_tag    = rx_cpl_tlp_hdr[47:40];
     c_la     = rx_cpl_tlp_hdr[38:32];
     c_tidx   = TW'(c_tag);
-    c_known  = (32'(c_tag) < NumTags) && (tag_state_q[c_tidx] == TagBusy);
+    // a completion for another requester (RID mismatch) or an unknown tag is unexpected
+    c_known  = (32'(c_tag) < NumTags) && (tag_state_q[c_tidx] == TagBusy)
+               && (rx_cpl_tlp_hdr[63:48] == cfg_requester_id);
     c_has_data = c_fmt[1];
     c_bc     = (c_bc_raw == 12'd0) ? 13'd4096 : {1'b0, c_bc_raw};
     c_avail  = ((c_len == 10'd0) ? 13'd4096 : {1'b0, c_len, 2'b00}) - 13'(c_la[1:0]);
@@ -432,10 +466,15 @@ module ep_dma_rd #(
   assign item_out_ready = !item_out.wr || m_ram_wr_ready;
 
   // ============================ retire, timeout, status ====================================
-  logic          retire_fire, tmo_fire, quar_free, scan_blocked;
+  // Two retire sources per cycle: the RAM-write pipeline (retire_fire, item_out.tag) and the
+  // timeout scanner (tmo_fire, scan_q). They never name the same tag (a retiring tag is not Busy).
+  // The scanner advances every cycle, so every tag is checked once per NumTags cycles; a tag it
+  // must skip (a completion of it is being taken) is marked old once past its deadline, so its
+  // age never has to grow further (no wrap) and the next visit retires it.
+  logic          retire_fire, tmo_fire, quar_free, scan_blocked, scan_expired;
   logic [TW-1:0] retire_tag, scan_q;
   logic [3:0]    retire_err;
-  logic [OW-1:0] retire_op;
+  logic [OW-1:0] retire_op, tmo_op;
   logic [TimeW-1:0] scan_age;
 
   always_comb begin
@@ -443,16 +482,96 @@ module ep_dma_rd #(
     retire_tag  = item_out.tag;
     retire_err  = item_out.err;
     scan_age    = now_q - tag_time_q[scan_q];
-    scan_blocked = retire_fire
-                   || (mid_q && ctx_tag_q == scan_q)
+    scan_expired = tag_old_q[scan_q] || scan_age >= TimeW'(cfg_cpl_timeout);
+    scan_blocked = (mid_q && ctx_tag_q == scan_q)
                    || (rx_cpl_tlp_valid && rx_cpl_tlp_sop && c_tidx == scan_q);
-    tmo_fire    = !scan_blocked && tag_state_q[scan_q] == TagBusy && scan_age >= TimeW'(CplTimeout);
-    quar_free   = tag_state_q[scan_q] == TagQuar && scan_age >= TimeW'(CplTimeout);
-    if (tmo_fire) begin
-      retire_tag = scan_q;
-      retire_err = ep_dma_pkg::DMA_ERR_TIMEOUT;
+    tmo_fire    = !scan_blocked && tag_state_q[scan_q] == TagBusy && scan_expired;
+    quar_free   = tag_state_q[scan_q] == TagQuar && scan_expired;
+    retire_op   = tag_op_q[retire_tag];
+    tmo_op      = tag_op_q[scan_q];
+  end
+
+  // ---- completion credits: reserve at issue, return per completion consumed, rest at retire
+  logic          cr_valid_q, cr_valid_d;    // the completion being taken has credits to return
+  logic [TW-1:0] cr_tag_q, cr_tag_d;
+  logic [9:0]    cr_d_q, cr_d_d, c_cpld;
+  logic          ret_valid;
+  logic [TW-1:0] ret_tag;
+  logic [9:0]    ret_d;
+  logic          ret_eh;                    // header credit returned by the consumed completion
+  logic [9:0]    ret_ed;                    // data credits returned by it
+  logic [7:0]    rel_rh, rel_th;            // rest released by retire / timeout
+  logic [9:0]    rel_rd, rel_td;
+  logic [FcW-1:0] fc_h_used_d, fc_d_used_d;
+
+  always_comb begin
+    c_cpld = !c_has_data ? 10'd0 : (c_len == 10'd0) ? 10'd256 : 10'((c_len + 10'd3) >> 2);
+    cr_valid_d = cr_valid_q;  cr_tag_d = cr_tag_q;  cr_d_d = cr_d_q;
+    ret_valid = 1'b0;
+    ret_tag   = cr_tag_q;
+    ret_d     = cr_d_q;
+    if (cpl_fire && rx_cpl_tlp_sop) begin
+      if (c_known) begin
+        ret_valid = rx_cpl_tlp_eop;
+        ret_tag   = c_tidx;
+        ret_d     = c_cpld;
+        cr_valid_d = !rx_cpl_tlp_eop;
+        cr_tag_d   = c_tidx;
+        cr_d_d     = c_cpld;
+      end else begin
+        cr_valid_d = 1'b0;
+      end
+    end else if (cpl_fire && rx_cpl_tlp_eop) begin
+      ret_valid  = cr_valid_q;
+      cr_valid_d = 1'b0;
     end
-    retire_op = tag_op_q[retire_tag];
+    ret_eh = ret_valid && tag_cplh_q[ret_tag] != 8'd0;
+    ret_ed = !ret_valid ? 10'd0 : (ret_d < tag_cpld_q[ret_tag]) ? ret_d : tag_cpld_q[ret_tag];
+    rel_rh = 8'd0;  rel_rd = 10'd0;  rel_th = 8'd0;  rel_td = 10'd0;
+    if (retire_fire) begin
+      rel_rh = tag_cplh_q[retire_tag] - ((ret_valid && ret_tag == retire_tag) ? 8'(ret_eh) : 8'd0);
+      rel_rd = tag_cpld_q[retire_tag] - ((ret_valid && ret_tag == retire_tag) ? ret_ed : 10'd0);
+    end
+    if (tmo_fire) begin
+      rel_th = tag_cplh_q[scan_q];
+      rel_td = tag_cpld_q[scan_q];
+    end
+    fc_h_used_d = fc_h_used_q + (issue ? FcW'(need_h) : '0) - FcW'(ret_eh) - FcW'(rel_rh)
+                  - FcW'(rel_th);
+    fc_d_used_d = fc_d_used_q + (issue ? FcW'(need_d) : '0) - FcW'(ret_ed) - FcW'(rel_rd)
+                  - FcW'(rel_td);
+  end
+
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      cr_valid_q  <= 1'b0;
+      fc_h_used_q <= '0;
+      fc_d_used_q <= '0;
+    end else begin
+      cr_valid_q  <= cr_valid_d;
+      fc_h_used_q <= fc_h_used_d;
+      fc_d_used_q <= fc_d_used_d;
+    end
+  end
+  always_ff @(posedge clk) begin
+    cr_tag_q <= cr_tag_d;
+    cr_d_q   <= cr_d_d;
+    if (ret_valid) begin
+      tag_cplh_q[ret_tag] <= tag_cplh_q[ret_tag] - 8'(ret_eh);
+      tag_cpld_q[ret_tag] <= tag_cpld_q[ret_tag] - ret_ed;
+    end
+    if (retire_fire) begin
+      tag_cplh_q[retire_tag] <= 8'd0;
+      tag_cpld_q[retire_tag] <= 10'd0;
+    end
+    if (tmo_fire) begin
+      tag_cplh_q[scan_q] <= 8'd0;
+      tag_cpld_q[scan_q] <= 10'd0;
+    end
+    if (issue) begin
+      tag_cplh_q[tag_idx] <= need_h;
+      tag_cpld_q[tag_idx] <= need_d;
+    end
   end
 
   logic          sts_any;
@@ -474,10 +593,12 @@ module ep_dma_rd #(
       m_rd_sts_valid <= 1'b0;
       scan_q         <= '0;
       now_q          <= '0;
+      m_stat_cpl_timeout <= 1'b0;
       for (int i = 0; i < NumTags; i++) tag_state_q[i] <= TagFree;
     end else begin
       now_q <= now_q + TimeW'(1);
-      if (!scan_blocked) scan_q <= scan_q + TW'(1);
+      scan_q <= scan_q + TW'(1);
+      m_stat_cpl_timeout <= tmo_fire;
       // tag states
       if (issue)        tag_state_q[tag_idx] <= TagBusy;
       if (set_retiring) tag_state_q[set_retiring_tag] <= TagRetiring;
@@ -491,11 +612,12 @@ module ep_dma_rd #(
     end
   end
 
-  logic [NumOps-1:0] op_inc, op_dec;
+  logic [NumOps-1:0] op_inc, op_dec, op_dect;
   always_comb begin
     for (int i = 0; i < NumOps; i++) begin
       op_inc[i] = issue && req_head.op == OW'(i);
-      op_dec[i] = (retire_fire || tmo_fire) && retire_op == OW'(i);
+      op_dec[i]  = retire_fire && retire_op == OW'(i);
+      op_dect[i] = tmo_fire && tmo_op == OW'(i);
     end
   end
 
@@ -508,10 +630,12 @@ module ep_dma_rd #(
         op_err_q[i]    <= ep_dma_pkg::DMA_OK;
         op_tag_q[i]    <= s_rd_req_tag;
       end else begin
-        op_cnt_q[i] <= op_cnt_q[i] + CntW'(op_inc[i]) - CntW'(op_dec[i]);
+        op_cnt_q[i] <= op_cnt_q[i] + CntW'(op_inc[i]) - CntW'(op_dec[i]) - CntW'(op_dect[i]);
         if (req_head_ready && req_head.op == OW'(i)) op_issued_q[i] <= 1'b1;
         if (op_dec[i] && retire_err != ep_dma_pkg::DMA_OK && op_err_q[i] == ep_dma_pkg::DMA_OK) begin
           op_err_q[i] <= retire_err;
+        end else if (op_dect[i] && op_err_q[i] == ep_dma_pkg::DMA_OK) begin
+          op_err_q[i] <= ep_dma_pkg::DMA_ERR_TIMEOUT;
         end else if (plan_err_bme && req_head.op == OW'(i)) begin
           op_err_q[i] <= ep_dma_pkg::DMA_ERR_BME;
         end
@@ -525,6 +649,13 @@ module ep_dma_rd #(
       tag_time_q[tag_idx] <= now_q;
     end
     if (tmo_fire) tag_time_q[scan_q] <= now_q;
+    // a tag past its deadline stays expired (quarantine too) even if its age would wrap
+    if ((tag_state_q[scan_q] == TagBusy || tag_state_q[scan_q] == TagQuar) && scan_expired
+        && !tmo_fire) begin
+      tag_old_q[scan_q] <= 1'b1;
+    end
+    if (tmo_fire) tag_old_q[scan_q] <= 1'b0;
+    if (issue) tag_old_q[tag_idx] <= 1'b0;
     if (issue) tag_poison_q[tag_idx] <= 1'b0;
     if (cpl_fire && rx_cpl_tlp_sop && c_known && c_ep) tag_poison_q[c_tidx] <= 1'b1;
     m_rd_sts_tag   <= op_tag_q[sts_idx];
@@ -536,6 +667,6 @@ module ep_dma_rd #(
   logic unused_ok;
   assign unused_ok = ^{rx_cpl_tlp_strb, c_la[6:2], c_fmt[2], c_fmt[0], rx_cpl_tlp_hdr[124:111],
                        rx_cpl_tlp_hdr[109:106], rx_cpl_tlp_hdr[95:80], rx_cpl_tlp_hdr[76],
-                       rx_cpl_tlp_hdr[63:48], rx_cpl_tlp_hdr[39], rx_cpl_tlp_hdr[31:0]};
+                       rx_cpl_tlp_hdr[39], rx_cpl_tlp_hdr[31:0]};
 endmodule
 `resetall

@@ -177,7 +177,8 @@ module ep_dma_wr #(
   logic         do_plan;
 
   always_comb begin
-    mps      = 13'd128 << ((cfg_max_payload > 3'd5) ? 3'd5 : cfg_max_payload);
+    mps      = 13'd128 << ((cfg_max_payload > ep_pcie_pkg::MPS_SUPPORTED) ? ep_pcie_pkg::MPS_SUPPORTED
+                                                                          : cfg_max_payload);
     a        = req_head.addr + 64'(off_q);
     rem      = req_head.len - off_q;
     to_bound = mps - (13'(a[11:0]) & (mps - 13'd1));
@@ -421,16 +422,20 @@ module ep_dma_wr #(
   // committed when its sop beat is loaded into `a` (presented on the link; from then on it
   // completes, never cut). A candidate sop while cfg_bus_master_en = 0 — or of a request that
   // already lost a TLP — is discarded with the rest of its TLP; discards and tokens need no
-  // link slot. The write status (and the message drop pulse) is raised when the request's last
-  // item is loaded into `a` or discarded, so statuses stay in request order; it reports
-  // DMA_ERR_BME if any TLP of the request was discarded.
+  // link slot. The write status of a request rides in `a` with its last beat and is raised the
+  // clock after the link has taken that beat (tx_wr valid && ready), never while the MWr may
+  // still be passed by a later completion or read (PCIe ordering, rtl/dma/README.md); a request
+  // whose last item is discarded reports at once, but only when `a` carries no status, so
+  // statuses stay in request order. It reports DMA_ERR_BME if any TLP of the request was
+  // discarded. The message drop pulse is raised when a message is discarded.
   logic      a_valid_q, b_valid_q, a_free, cand_v, cand_drop, take;
   beat_t     a_q;
   oitem_t    b_q, cand;
   logic      tlp_drop_q, tlp_drop_d;   // discarding the rest of a TLP whose sop was discarded
   logic      req_drop_q, req_drop_d;   // a TLP of the current request was discarded
-  logic      sts_v_d, msi_drop_d;
-  logic [3:0] sts_err_d;
+  logic      sts_v_d, msi_drop_d, cand_sts, a_sts_q, a_sts_fire;
+  logic [3:0] sts_err_d, a_sts_err_q;
+  logic [TagWidth-1:0] a_sts_tag_q;
 
   always_comb begin
     out_ready = !b_valid_q;
@@ -438,7 +443,11 @@ module ep_dma_wr #(
     cand_v    = b_valid_q || out_valid;
     cand      = b_valid_q ? b_q : item;
     cand_drop = cand.tok || (cand.beat.sop ? (!cfg_bus_master_en || req_drop_q) : tlp_drop_q);
-    take      = cand_v && (cand_drop || a_free);
+    cand_sts  = cand.req_end && cand.sts_en;
+    a_sts_fire = a_valid_q && tx_wr_req_tlp_ready && a_sts_q;
+    // a discarded last item reports at once: not in the clock a status leaves `a`, and not
+    // ahead of a status still waiting in `a`
+    take      = cand_v && (cand_drop ? !(cand_sts && a_valid_q && a_sts_q) : a_free);
 
     tlp_drop_d = tlp_drop_q;
     if (take && !cand.tok) tlp_drop_d = cand_drop && !cand.beat.eop;
@@ -446,7 +455,7 @@ module ep_dma_wr #(
     if (take && cand.req_end)          req_drop_d = 1'b0;
     else if (take && cand_drop)        req_drop_d = 1'b1;
 
-    sts_v_d    = take && cand.req_end && cand.sts_en;
+    sts_v_d    = take && cand_drop && cand_sts;
     sts_err_d  = cand.err;
     if (cand.err == ep_dma_pkg::DMA_OK && (req_drop_q || (cand_drop && !cand.tok))) begin
       sts_err_d = ep_dma_pkg::DMA_ERR_BME;
@@ -457,6 +466,7 @@ module ep_dma_wr #(
   always_ff @(posedge clk) begin
     if (rst) begin
       a_valid_q       <= 1'b0;
+      a_sts_q         <= 1'b0;
       b_valid_q       <= 1'b0;
       tlp_drop_q      <= 1'b0;
       req_drop_q      <= 1'b0;
@@ -464,19 +474,24 @@ module ep_dma_wr #(
       m_stat_msi_drop <= 1'b0;
     end else begin
       if (a_free) a_valid_q <= take && !cand_drop;
+      if (a_free) a_sts_q   <= take && !cand_drop && cand_sts;
       if (b_valid_q)                 b_valid_q <= !take;
       else if (out_valid && !take)   b_valid_q <= 1'b1;   // aligner item parked (link stalled)
       tlp_drop_q      <= tlp_drop_d;
       req_drop_q      <= req_drop_d;
-      m_wr_sts_valid  <= sts_v_d;
+      m_wr_sts_valid  <= sts_v_d || a_sts_fire;
       m_stat_msi_drop <= msi_drop_d;
     end
   end
   always_ff @(posedge clk) begin
-    if (a_free && take && !cand_drop) a_q <= cand.beat;
+    if (a_free && take && !cand_drop) begin
+      a_q         <= cand.beat;
+      a_sts_tag_q <= cand.tag;
+      a_sts_err_q <= sts_err_d;
+    end
     if (!b_valid_q && out_valid && !take) b_q <= item;
-    m_wr_sts_tag   <= cand.tag;
-    m_wr_sts_error <= sts_err_d;
+    m_wr_sts_tag   <= a_sts_fire ? a_sts_tag_q : cand.tag;
+    m_wr_sts_error <= a_sts_fire ? a_sts_err_q : sts_err_d;
   end
 
   assign tx_wr_req_tlp_valid = a_valid_q;

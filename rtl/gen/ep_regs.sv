@@ -23,6 +23,9 @@ module ep_regs (
         input wire [15:0] hwif_in_num_adi_count,
         output logic hwif_out_pf_ctrl_enable,
         input wire hwif_in_pf_status_init_done,
+        input wire hwif_in_pf_status_tp,
+        input wire hwif_in_pf_status_cpl_timeout_hwset,
+        input wire hwif_in_pf_status_unexp_cpl_hwset,
         input wire hwif_in_pf_int_cause_adi_error_hwset,
         input wire hwif_in_pf_int_cause_drain_done_hwset,
         output logic hwif_out_pf_int_mask_adi_error,
@@ -219,7 +222,7 @@ module ep_regs (
         decoded_reg_strb_num_adi = cpuif_req_masked & (cpuif_addr == 20'h8) & !cpuif_req_is_wr;
         decoded_reg_strb_caps = cpuif_req_masked & (cpuif_addr == 20'hc) & !cpuif_req_is_wr;
         decoded_reg_strb_pf_ctrl = cpuif_req_masked & (cpuif_addr == 20'h10);
-        decoded_reg_strb_pf_status = cpuif_req_masked & (cpuif_addr == 20'h14) & !cpuif_req_is_wr;
+        decoded_reg_strb_pf_status = cpuif_req_masked & (cpuif_addr == 20'h14);
         decoded_reg_strb_pf_int_cause = cpuif_req_masked & (cpuif_addr == 20'h18);
         decoded_reg_strb_pf_int_mask = cpuif_req_masked & (cpuif_addr == 20'h1c);
         decoded_reg_strb_pf_int_vec = cpuif_req_masked & (cpuif_addr == 20'h20);
@@ -286,6 +289,14 @@ module ep_regs (
     logic field_storage_pf_ctrl_enable_value;
     logic field_combo_pf_ctrl_enable_next;
     logic field_combo_pf_ctrl_enable_load_next;
+    // Field: ep_regs.pf_status.cpl_timeout
+    logic field_storage_pf_status_cpl_timeout_value;
+    logic field_combo_pf_status_cpl_timeout_next;
+    logic field_combo_pf_status_cpl_timeout_load_next;
+    // Field: ep_regs.pf_status.unexp_cpl
+    logic field_storage_pf_status_unexp_cpl_value;
+    logic field_combo_pf_status_unexp_cpl_next;
+    logic field_combo_pf_status_unexp_cpl_load_next;
     // Field: ep_regs.pf_int_cause.adi_error
     logic field_storage_pf_int_cause_adi_error_value;
     logic field_combo_pf_int_cause_adi_error_next;
@@ -469,6 +480,50 @@ module ep_regs (
         end
     end
     assign hwif_out_pf_ctrl_enable = field_storage_pf_ctrl_enable_value;
+    always @(*) begin
+        logic next_c;
+        logic load_next_c;
+        next_c = field_storage_pf_status_cpl_timeout_value;
+        load_next_c = '0;
+        if(decoded_reg_strb_pf_status && decoded_req_is_wr) begin // SW write 1 clear
+            next_c = field_storage_pf_status_cpl_timeout_value & ~(decoded_wr_data[8:8] & decoded_wr_biten[8:8]);
+            load_next_c = '1;
+        end else if(hwif_in_pf_status_cpl_timeout_hwset) begin // HW Set
+            next_c = '1;
+            load_next_c = '1;
+        end
+        field_combo_pf_status_cpl_timeout_next = next_c;
+        field_combo_pf_status_cpl_timeout_load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage_pf_status_cpl_timeout_value <= 1'h0;
+        end else if(field_combo_pf_status_cpl_timeout_load_next) begin
+            field_storage_pf_status_cpl_timeout_value <= field_combo_pf_status_cpl_timeout_next;
+        end
+    end
+    always @(*) begin
+        logic next_c;
+        logic load_next_c;
+        next_c = field_storage_pf_status_unexp_cpl_value;
+        load_next_c = '0;
+        if(decoded_reg_strb_pf_status && decoded_req_is_wr) begin // SW write 1 clear
+            next_c = field_storage_pf_status_unexp_cpl_value & ~(decoded_wr_data[9:9] & decoded_wr_biten[9:9]);
+            load_next_c = '1;
+        end else if(hwif_in_pf_status_unexp_cpl_hwset) begin // HW Set
+            next_c = '1;
+            load_next_c = '1;
+        end
+        field_combo_pf_status_unexp_cpl_next = next_c;
+        field_combo_pf_status_unexp_cpl_load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage_pf_status_unexp_cpl_value <= 1'h0;
+        end else if(field_combo_pf_status_unexp_cpl_load_next) begin
+            field_storage_pf_status_unexp_cpl_value <= field_combo_pf_status_unexp_cpl_next;
+        end
+    end
     always @(*) begin
         logic next_c;
         logic load_next_c;
@@ -1364,6 +1419,9 @@ always @(*) begin
         end
         if(rd_mux_addr == 20'h14) begin
             readback_data_var[0] = hwif_in_pf_status_init_done;
+            readback_data_var[1] = hwif_in_pf_status_tp;
+            readback_data_var[8] = field_storage_pf_status_cpl_timeout_value;
+            readback_data_var[9] = field_storage_pf_status_unexp_cpl_value;
         end
         if(rd_mux_addr == 20'h18) begin
             readback_data_var[0] = field_storage_pf_int_cause_adi_error_value;

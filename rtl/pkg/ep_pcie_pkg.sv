@@ -28,6 +28,10 @@ package ep_pcie_pkg;
   localparam logic [7:0] MSG_VDM_TYPE1 = 8'h7F;     // Vendor_Defined Type 1 message code
 
   // ---- Completion status ------------------------------------------------------------------
+  // Max_Payload_Size Supported (DevCap[2:0]): 512 bytes. DevCtl.MPS codes above it act as it
+  // everywhere (ep_tlp_tx completions, ep_dma_wr MWr), so the whole function honours one MPS.
+  localparam logic [2:0] MPS_SUPPORTED = 3'b010;
+
   localparam logic [2:0] CPL_SC  = 3'b000;
   localparam logic [2:0] CPL_UR  = 3'b001;
   localparam logic [2:0] CPL_CRS = 3'b010;

@@ -122,6 +122,12 @@ struct HostPort {
     std::vector<uint32_t> rec;
     uint64_t tx_hash = 0xCBF29CE484222325ull, tx_frames = 0;
     int last_rst = -1;
+    // PCIe ordering check (as tb/pcie/ep_device.py does): the cycle each tx stream's open frame
+    // was first offered (-1: none), completions/reads taken this cycle with their offer cycle,
+    // and how many passed a posted write offered before them
+    int64_t open_since[NUM_STREAMS] = {-1, -1, -1, -1, -1};
+    std::vector<int64_t> taken_np;
+    uint64_t order_errors = 0;
 };
 
 HostPort hp;
@@ -429,6 +435,11 @@ int siov_hp_poll(long long cycle, svBit rst) {
     }
     hp.last_rst = rst;
     hp.stats[ST_TICKS]++;
+    // a completion / read taken last cycle while a posted write offered in an earlier cycle was
+    // still open (at the end of that cycle) passed it: PCIe forbids that
+    for (int64_t t : hp.taken_np)
+        if (hp.open_since[TX_WR] >= 0 && hp.open_since[TX_WR] < t) hp.order_errors++;
+    hp.taken_np.clear();
     int m = 0;
     for (int s = 0; s < 2; ++s) {
         const SourceState& st = hp.src[s];
@@ -444,6 +455,7 @@ svBit siov_hp_notify() { return svBit(hp.notify & 1); }
 void siov_hp_tx_beat(int stream, const svBitVecVal* hdr, const svBitVecVal* data, const svBitVecVal* strb,
                      int prfx, svBit sop, svBit eop) {
     SinkState& k = hp.sink[stream];
+    if (hp.open_since[stream] < 0) hp.open_since[stream] = int64_t(hp.cycle);
     if (sop) {
         if (k.in_frame) to_python(stream, std::move(k.cur), PY_NO_EOP);  // Python reports it
         k.cur = Frame();
@@ -464,6 +476,8 @@ void siov_hp_tx_beat(int stream, const svBitVecVal* hdr, const svBitVecVal* data
     }
     count_beat(stream, n);
     if (eop) {
+        if (stream != TX_WR) hp.taken_np.push_back(hp.open_since[stream]);  // checked next poll
+        hp.open_since[stream] = -1;
         k.in_frame = false;
         hp.stats[ST_FRAMES0 + stream]++;
         dispatch(stream, std::move(k.cur));
@@ -512,7 +526,10 @@ void siov_hp_rx_beat(int stream, svBitVecVal* hdr, svBitVecVal* data, svBitVecVa
 }
 
 // a tx beat was offered but our ready was low
-void siov_hp_tx_stall(int stream) { hp.stats[ST_STALL0 + stream]++; }
+void siov_hp_tx_stall(int stream) {
+    hp.stats[ST_STALL0 + stream]++;
+    if (hp.open_since[stream] < 0) hp.open_since[stream] = int64_t(hp.cycle);
+}
 // an rx beat was presented but the RTL's ready was low
 void siov_hp_rx_stall(int stream) { hp.stats[ST_STALL0 + stream]++; }
 
@@ -542,6 +559,8 @@ void hp_set_resolver(Resolver r) { hp.resolver = r; }
 
 void hp_set_tx_ready(unsigned mask) { hp.tx_ready_mask = mask & 7; }
 
+uint64_t hp_order_errors() { return hp.order_errors; }
+
 void hp_reset() {
     for (SourceState& s : hp.src) {
         s.q.clear();
@@ -549,6 +568,9 @@ void hp_reset() {
         s.valid = false;
     }
     for (SinkState& k : hp.sink) k = SinkState();
+    for (int64_t& t : hp.open_since) t = -1;
+    hp.taken_np.clear();
+    hp.order_errors = 0;
     hp.to_py.clear();
     hp.tlb.clear();
     std::memset(hp.stats, 0, sizeof hp.stats);

@@ -84,6 +84,7 @@ _SIGS: dict[str, tuple[object, list[object]]] = {
     "hp_rx_idle": (ctypes.c_int, []),
     "hp_stats": (ctypes.c_int, [ctypes.POINTER(ctypes.c_uint64), ctypes.c_int]),
     "hp_cycle": (ctypes.c_uint64, []),
+    "hp_order_errors": (ctypes.c_uint64, []),
 }
 
 

@@ -407,7 +407,9 @@ class FastEpDevice(Device):  # type: ignore[misc]
 
     @property
     def protocol_errors(self) -> list[str]:
-        return [*self.stream_errors, *(f"{s}: {e}" for s, _, e in self.bad_frames)]
+        n = int(self.lib.hp_order_errors())  # type: ignore[attr-defined]
+        order = [f"ordering: {n} completion(s)/read(s) passed a posted write offered before them"] if n else []
+        return [*self.stream_errors, *(f"{s}: {e}" for s, _, e in self.bad_frames), *order]
 
     def _accurate_only(self, what: str) -> None:
         raise NotImplementedError(

@@ -4,8 +4,13 @@
 included — is handed to the RTL on ``rx_req_tlp_*`` (completions on ``rx_cpl_tlp_*``), so
 enumeration really reads the RTL's config space. Everything the RTL emits on ``tx_cpl_tlp_*``,
 ``tx_wr_req_tlp_*`` and ``tx_rd_req_tlp_*`` becomes a :class:`PasidTlp` (the ``prfx`` sideband
-becomes its prefix) and goes up the link in the order the RTL finished the frames, so a
-completion never overtakes a posted write the RTL sent before it.
+becomes its prefix) and goes up the link in the order the link accepted the frames (eop beat
+taken). The three sinks take frames independently, as a hard IP's separate TX queues may, so
+the adapter is also an **ordering checker**: a completion (``tx_cpl``) or read request
+(``tx_rd``) accepted while a posted write that the RTL presented in an earlier clock is still not
+fully taken has passed that write, which PCIe forbids (Base spec table 2-40, no Relaxed
+Ordering). Each one is recorded in :attr:`EpDevice.ordering_errors` and in
+:attr:`EpDevice.protocol_errors` (which every system test asserts empty).
 
 Streams (see rtl/README.md): ``hdr[127:0]`` (DW0 in [127:96]), ``data`` (DW *i* in lane *i*,
 little-endian bytes), ``strb`` (per-DW), ``prfx`` (0 = none), ``valid/sop/eop/ready``.
@@ -39,7 +44,7 @@ from typing import Any
 
 import cocotb
 from cocotb.handle import SimHandleBase
-from cocotb.triggers import ClockCycles, Event, First, RisingEdge
+from cocotb.triggers import ClockCycles, Event, First, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 from cocotbext.pcie.core import Device
 from cocotbext.pcie.core.tlp import CplStatus, Tlp, TlpType
@@ -61,6 +66,7 @@ class TlpFrame:
     hdr: int = 0  # 128 bits, DW0 in [127:96]
     data: list[int] = field(default_factory=list)  # payload DWs
     prfx: int = 0  # one prefix DW, 0 = none
+    pres_ns: float | None = None  # sim time the RTL first presented the frame (sink side)
 
     @property
     def fmt(self) -> int:
@@ -268,8 +274,15 @@ class TlpSink:
         self.frames_received = 0
         self.stats = StreamStats()
         self.protocol_errors: list[str] = []
+        self.pres_ns: float | None = None  # first clock the next frame's sop beat was valid
+        self.cur_pres_ns: float | None = None  # presentation time of the frame being taken
         self.s.ready.value = 1
         cocotb.start_soon(self._run())
+
+    def oldest_open_ns(self) -> float | None:
+        """Presentation time of the oldest frame the RTL has presented and the link not yet
+        fully taken (None: nothing open)."""
+        return self.cur_pres_ns if self.cur_pres_ns is not None else self.pres_ns
 
     def set_pause_generator(self, gen: Iterator[int] | None) -> None:
         """``gen`` yields 1 to deassert ready for a cycle (backpressure), 0 to accept."""
@@ -294,6 +307,8 @@ class TlpSink:
             await clk_edge
             if not s.valid.value:
                 continue
+            if frame is None and self.pres_ns is None:
+                self.pres_ns = get_sim_time("ns")
             if not s.ready.value:
                 self.stats.stall_cycles += 1
                 continue
@@ -304,7 +319,9 @@ class TlpSink:
                 if frame is not None:
                     self._error("sop inside a frame (previous frame had no eop)")
                 frame = TlpFrame(hdr=s.hdr.value.to_unsigned(),
-                                 prfx=s.prfx.value.to_unsigned() if s.prfx is not None else 0)
+                                 prfx=s.prfx.value.to_unsigned() if s.prfx is not None else 0,
+                                 pres_ns=self.pres_ns)
+                self.cur_pres_ns, self.pres_ns = self.pres_ns, None
             elif frame is None:
                 self._error("beat without sop outside a frame: dropped")
                 continue
@@ -319,6 +336,7 @@ class TlpSink:
                     lane += 1
             if eop:
                 done, frame = frame, None
+                self.cur_pres_ns = None
                 self.frames_received += 1
                 st = self.stats
                 st.frames += 1
@@ -370,6 +388,8 @@ class EpDevice(Device):  # type: ignore[misc]
         self._mrd_sent: dict[int, float] = {}
         self._poison_tags: set[int] = set()
         self.rd_latencies_ns: list[float] = []
+        self.ordering_errors: list[str] = []  # completion / read that passed a posted write
+        self.ordering_checks = 0  # completions / reads checked while a posted write was open
         cocotb.start_soon(self._run_tx())
         cocotb.start_soon(self._run_cpl_pool())
 
@@ -509,6 +529,8 @@ class EpDevice(Device):  # type: ignore[misc]
 
     # -- RTL -> link -------------------------------------------------------------------------
     def _from_rtl(self, frame: TlpFrame, stream: str) -> None:
+        if stream != "tx_wr_req_tlp" and frame.pres_ns is not None:
+            cocotb.start_soon(self._check_order(frame, stream))
         if self.tap is not None and self.tap(frame, stream):
             return
         try:
@@ -534,6 +556,22 @@ class EpDevice(Device):  # type: ignore[misc]
         self._tx_order.append(tlp)
         self._tx_wake.set()
 
+    async def _check_order(self, frame: TlpFrame, stream: str) -> None:
+        """After every sink has seen this clock: was a posted write presented before ``frame``
+        still open when ``frame`` was taken? (Same-clock acceptance is no violation.)"""
+        now = get_sim_time("ns")
+        await ReadOnly()
+        assert frame.pres_ns is not None
+        wr = self.tx_wr.oldest_open_ns()
+        if wr is not None:
+            self.ordering_checks += 1
+        if wr is not None and wr < frame.pres_ns:
+            kind = "completion" if stream == "tx_cpl_tlp" else "read request"
+            msg = (f"ordering: {kind} hdr=0x{frame.hdr:032x} presented at {frame.pres_ns} ns, taken at "
+                   f"{now} ns, passed a posted write presented at {wr} ns")
+            log.error("%s", msg)
+            self.ordering_errors.append(msg)
+
     async def _run_tx(self) -> None:
         while True:
             if not self._tx_order:
@@ -556,4 +594,4 @@ class EpDevice(Device):  # type: ignore[misc]
     @property
     def protocol_errors(self) -> list[str]:
         return [*self.tx_cpl.protocol_errors, *self.tx_wr.protocol_errors, *self.tx_rd.protocol_errors,
-                *(f"{s}: {e}" for s, _, e in self.bad_frames)]
+                *(f"{s}: {e}" for s, _, e in self.bad_frames), *self.ordering_errors]

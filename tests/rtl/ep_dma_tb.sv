@@ -81,10 +81,10 @@ module ep_dma_tb #(
   logic [DataWidth-1:0] ram_wr_data, ram_rd_data;
   logic                 ram_wr_valid, ram_rd_valid, ram_rd_valid_q;
 
-  ep_dma #(.DataWidth(DataWidth), .RamAddrWidth(RamAddrWidth), .CplTimeout(CplTimeout)) u_dma (
+  ep_dma #(.DataWidth(DataWidth), .RamAddrWidth(RamAddrWidth)) u_dma (
     .clk, .rst,
     .cfg_requester_id, .cfg_bus_master_en, .cfg_max_payload, .cfg_max_read_req, .cfg_ext_tag_en,
-    .cfg_pasid_en, .cfg_pasid_priv_en,
+    .cfg_pasid_en, .cfg_pasid_priv_en, .cfg_cpl_timeout(28'(CplTimeout)),
     .s_rd_req_addr, .s_rd_req_len, .s_rd_req_ram_addr, .s_rd_req_pasid_valid, .s_rd_req_pasid,
     .s_rd_req_pmr, .s_rd_req_tag, .s_rd_req_valid, .s_rd_req_ready,
     .m_rd_sts_tag, .m_rd_sts_error, .m_rd_sts_valid,
@@ -103,7 +103,7 @@ module ep_dma_tb #(
     .tx_rd_req_tlp_eop, .tx_rd_req_tlp_ready,
     .rx_cpl_tlp_hdr, .rx_cpl_tlp_data, .rx_cpl_tlp_strb, .rx_cpl_tlp_valid, .rx_cpl_tlp_sop,
     .rx_cpl_tlp_eop, .rx_cpl_tlp_ready,
-    .m_stat_unexp_cpl, .m_stat_msi_drop, .m_rd_busy, .m_wr_busy
+    .m_stat_unexp_cpl, .m_stat_cpl_timeout(), .m_stat_msi_drop, .m_rd_busy, .m_wr_busy
   );
 
   ep_ram_sdp #(.Width(DataWidth), .Depth(2**WAW), .BeWidth(B)) u_buf (

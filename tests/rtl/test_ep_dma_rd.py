@@ -1,5 +1,9 @@
 """ep_dma_rd against a Python host: MRd fields and split rules, completions split at random RCB
-boundaries and interleaved across tags, UR/CA/poisoned/dropped completions, unexpected tags.
+boundaries and interleaved across tags, UR/CA/poisoned/dropped completions, unexpected tags and
+requester IDs, and completion-credit accounting: the host model counts the completion headers and
+16-byte data credits it owes (MRds accepted minus completions the DUT has taken) and fails the test
+the moment they exceed the limits the DUT was built with - the hard IP's completion buffer would
+have overflowed.
 
 One coroutine drives the whole bench per clock (requests, MRd sink, completion source, local
 buffer RAM, status monitor), so each cycle costs one Python wake-up.
@@ -25,6 +29,8 @@ log.setLevel(logging.INFO)  # the measured numbers are reported at INFO
 RAM_ADDR_WIDTH = 17
 REGION = 8192  # local buffer bytes per request slot
 CPL_TIMEOUT = 20000  # > 64 tags x 4 KiB at 16 bytes per clock: the host model is link-bound
+CPLH_LIMIT = 80  # completion buffer of the DUT build: 80 headers ...
+CPLD_LIMIT = 384  # ... and 384 x 16 bytes = 6 KiB of completion data
 DMA_OK, DMA_ERR_UR, DMA_ERR_CA, DMA_ERR_TIMEOUT, DMA_ERR_POISONED, DMA_ERR_BME = 0, 1, 2, 3, 4, 6
 CPL_SC, CPL_UR, CPL_CA = 0, 1, 4
 SENTINEL = 0xA5
@@ -57,6 +63,7 @@ class Cpl:
     hdr: int
     dws: list[int]
     release: int | None = None  # PCIe tag that is free again once this completion was sent
+    owed: bool = False  # answers an MRd: holds completion-buffer credits until the DUT takes it
 
 
 class RdBench:
@@ -75,7 +82,7 @@ class RdBench:
         self.outstanding: dict[int, RdReq] = {}  # PCIe tag -> request
         self.pending: dict[int, deque[tuple[int, Cpl]]] = {}  # PCIe tag -> (due cycle, completion)
         self.extra: deque[tuple[int, Cpl]] = deque()  # unexpected completions to send
-        self.cur_beats: deque[tuple[int, int, bool, bool, int, int | None]] = deque()
+        self.cur_beats: deque[tuple[int, int, bool, bool, int, int | None, tuple[int, int] | None]] = deque()
         self.dropped: dict[int, list[int]] = {}  # request tag -> PCIe tags never completed
         self.cycle = 0
         self.mrrs = 512
@@ -94,6 +101,11 @@ class RdBench:
         self.first_mrd: int | None = None
         self.last_sts = 0
         self.presented_mrd = False  # this cycle: an MRd is on the link (valid)
+        self.fc_h = 0  # completion headers owed and not yet taken by the DUT
+        self.fc_d = 0  # completion data credits (16 bytes) owed and not yet taken
+        self.fc_h_max = 0
+        self.fc_d_max = 0
+        self.timeout = CPL_TIMEOUT
 
     async def reset(self, mrrs_code: int, bme: int = 1) -> None:
         dut = self.dut
@@ -106,6 +118,7 @@ class RdBench:
         dut.cfg_ext_tag_en.value = self.ext_tag
         dut.cfg_pasid_en.value = self.pasid_en
         dut.cfg_pasid_priv_en.value = self.priv_en
+        dut.cfg_cpl_timeout.value = self.timeout
         for sig in ("s_rd_req_valid", "rx_cpl_tlp_valid", "tx_rd_req_tlp_ready", "m_ram_wr_ready"):
             getattr(dut, sig).value = 0
         for _ in range(3):
@@ -149,13 +162,14 @@ class RdBench:
             pos = stop
         return out
 
-    def beats_of(self, c: Cpl) -> list[tuple[int, int, bool, bool, int, int | None]]:
+    def beats_of(self, c: Cpl) -> list[tuple[int, int, bool, bool, int, int | None, tuple[int, int] | None]]:
         chunks = [c.dws[i : i + self.lanes] for i in range(0, max(len(c.dws), 1), self.lanes)] or [[]]
         beats = []
         for i, ch in enumerate(chunks):
             data = sum(d << (32 * j) for j, d in enumerate(ch))
             eop = i == len(chunks) - 1
-            beats.append((c.hdr, data, i == 0, eop, (1 << len(ch)) - 1, c.release if eop else None))
+            credits = (1, (len(c.dws) + 3) // 4) if eop and c.owed else None
+            beats.append((c.hdr, data, i == 0, eop, (1 << len(ch)) - 1, c.release if eop else None, credits))
         return beats
 
     # ---- one clock --------------------------------------------------------------------------
@@ -180,7 +194,7 @@ class RdBench:
         drive_cpl = bool(self.cur_beats) and rng.random() < self.p_cpl_valid
         dut.rx_cpl_tlp_valid.value = int(drive_cpl)
         if drive_cpl:
-            hdr, data, sop, eop, strb, _ = self.cur_beats[0]
+            hdr, data, sop, eop, strb, _, _ = self.cur_beats[0]
             dut.rx_cpl_tlp_hdr.value = hdr
             dut.rx_cpl_tlp_data.value = data
             dut.rx_cpl_tlp_sop.value = int(sop)
@@ -196,7 +210,11 @@ class RdBench:
         if mrd_ready and dut.tx_rd_req_tlp_valid.value:
             self.on_mrd(dut.tx_rd_req_tlp_hdr.value.to_unsigned(), dut.tx_rd_req_tlp_prfx.value.to_unsigned())
         if drive_cpl and dut.rx_cpl_tlp_ready.value:
-            release = self.cur_beats.popleft()[5]
+            beat = self.cur_beats.popleft()
+            release = beat[5]
+            if beat[6] is not None:
+                self.fc_h -= beat[6][0]
+                self.fc_d -= beat[6][1]
             if release is not None:
                 self.outstanding.pop(release)
             self.cpl_beats += 1
@@ -284,6 +302,14 @@ class RdBench:
         self.outstanding[tag] = r
         due = self.cycle + self.rng.randint(*self.lat)
         cpls = self.completions(r, tag, a, n)
+        for c in cpls:
+            c.owed = True
+            self.fc_h += 1
+            self.fc_d += (len(c.dws) + 3) // 4
+        self.fc_h_max = max(self.fc_h_max, self.fc_h)
+        self.fc_d_max = max(self.fc_d_max, self.fc_d)
+        assert self.fc_h <= CPLH_LIMIT, f"{self.fc_h} completion headers in flight > {CPLH_LIMIT}"
+        assert self.fc_d <= CPLD_LIMIT, f"{self.fc_d} completion data credits in flight > {CPLD_LIMIT}"
         if cpls:
             cpls[-1].release = tag
             self.pending.setdefault(tag, deque()).extend((due, c) for c in cpls)
@@ -468,11 +494,96 @@ async def throughput_4k(dut) -> None:
     assert beats / busy >= 0.85
 
 
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+@cocotb.parametrize(rcb=[64, 128])
+async def completion_credits(dut, rcb: int) -> None:
+    """Slow completions (long latency, small RCB splits, misaligned reads): the DUT must hold MRds
+    back so the completion headers and data it is owed never exceed its credit limits (checked on
+    every MRd in on_mrd), yet fill the buffer (no needless stall) and lose no data."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    tb.rcb, tb.cpl_max, tb.lat = rcb, rcb, (400, 600)  # every completion one RCB block
+    await tb.reset(5)  # MRRS 4096: one MRd can owe 65 headers / 257 data credits
+    reqs = [
+        RdReq(addr=0x1_0000_0000 + t * 8192 + rng.randint(0, 63), length=rng.randint(3000, 4096),
+              ram_addr=(t % 16) * REGION, tag=t, pasid=t)
+        for t in range(24)
+    ]
+    reqs += [tb.random_req(t) for t in range(24, 40)]
+    await tb.run_all(reqs, 150000)
+    assert all(v == DMA_OK for v in tb.done.values())
+    log.info("RCB %d: max in flight %d/%d headers, %d/%d data credits",
+             rcb, tb.fc_h_max, CPLH_LIMIT, tb.fc_d_max, CPLD_LIMIT)
+    assert tb.fc_h_max > CPLH_LIMIT - 66 or tb.fc_d_max > CPLD_LIMIT - 258, "buffer never filled"
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+async def foreign_requester_id(dut) -> None:
+    """A completion whose tag is live but whose Requester ID is another function's is unexpected:
+    dropped (no RAM write), reported on m_stat_unexp_cpl; the real completion still finishes."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    tb.lat = (300, 300)
+    await tb.reset(2)
+    reqs = [RdReq(addr=0x4000, length=256, ram_addr=0, tag=0)]
+    for r in reqs:
+        tb.add(r)
+    while not tb.outstanding:
+        await tb.step()
+    tag = next(iter(tb.outstanding))
+    dws = [0xDEADBEEF] * 64
+    hdr = ((0b010 << 29 | 0b01010 << 24 | 64) << 96) | ((0x0100 << 16 | 256) << 64)
+    hdr |= ((tb.rid ^ 0x0008) << 16 | tag << 8) << 32  # function 0 -> another RID
+    tb.extra.append((tb.cycle, Cpl(hdr, dws)))
+    await tb.run_all([], 2000)
+    while len(tb.done) < 1:
+        await tb.step()
+    assert tb.unexp_seen == 1
+    assert tb.done[0] == DMA_OK  # check_data: the foreign data did not land in the buffer
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+async def runtime_timeout(dut) -> None:
+    """cfg_cpl_timeout (the dma_timeout register) sets the completion timeout at run time: a
+    dropped completion ends its request with TIMEOUT after that many cycles, not a build-time
+    constant, and m_stat_cpl_timeout pulses once."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    tb.timeout = 3000
+    await tb.reset(2)
+    pulses = 0
+
+    async def count() -> None:
+        nonlocal pulses
+        while True:
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            pulses += int(dut.m_stat_cpl_timeout.value)
+
+    cocotb.start_soon(count())
+    r = RdReq(addr=0x8000, length=100, ram_addr=0, tag=0, inject="drop")
+    tb.add(r)
+    while tb.first_mrd is None:
+        await tb.step()
+    start = tb.first_mrd
+    while 0 not in tb.done and tb.cycle < start + 20000:
+        await tb.step()
+    assert tb.done.get(0) == DMA_ERR_TIMEOUT
+    took = tb.last_sts - start
+    assert 3000 <= took <= 3000 + 64 + 8, f"timeout after {took} cycles, programmed 3000"
+    assert pulses == 1
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("data_width", [256, 128])
 def test_ep_dma_rd(data_width: int) -> None:
     run_rtl(
         "ep_dma_rd",
         test_module=__name__,
-        parameters={"DataWidth": data_width, "RamAddrWidth": RAM_ADDR_WIDTH, "CplTimeout": CPL_TIMEOUT},
+        parameters={
+            "DataWidth": data_width,
+            "RamAddrWidth": RAM_ADDR_WIDTH,
+            "CplhFcLimit": CPLH_LIMIT,
+            "CpldFcLimit": CPLD_LIMIT,
+        },
     )

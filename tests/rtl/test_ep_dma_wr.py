@@ -23,6 +23,7 @@ log.setLevel(logging.INFO)  # the measured numbers are reported at INFO
 
 RAM_ADDR_WIDTH = 16
 DMA_OK = 0
+MPS_SUPPORTED = 2  # DevCap Max_Payload_Size Supported: 512 B (ep_pcie_pkg::MPS_SUPPORTED)
 DMA_ERR_BME = 6
 
 
@@ -81,7 +82,7 @@ class WrBench:
     async def reset(self, mps_code: int, bme: int = 1) -> None:
         dut = self.dut
         Clock(dut.clk, 4, unit="ns").start()
-        self.mps = 128 << min(mps_code, 5)
+        self.mps = 128 << min(mps_code, MPS_SUPPORTED)
         dut.rst.value = 1
         dut.cfg_requester_id.value = self.rid
         dut.cfg_bus_master_en.value = bme
@@ -154,7 +155,13 @@ class WrBench:
                 due = max(due, self.resp[-1][0] + 1)
             self.resp.append((due, self.word(dut.m_ram_rd_cmd_addr.value.to_unsigned())))
         if dut.m_wr_sts_valid.value:
-            self.sts.append((dut.m_wr_sts_tag.value.to_unsigned(), dut.m_wr_sts_error.value.to_unsigned()))
+            tag, err = dut.m_wr_sts_tag.value.to_unsigned(), dut.m_wr_sts_error.value.to_unsigned()
+            if err == DMA_OK:
+                # the link must have taken every beat of the request before its status: a client
+                # acting on the status (rx_tail, next descriptor) may not get ahead of the MWr
+                assert not any(r.tag == tag and not r.msi for r in self.expect), (
+                    f"status of request {tag} before the link took its last beat")
+            self.sts.append((tag, err))
         if dut.m_stat_msi_drop.value:
             self.msi_drops += 1
         self.presented_sop = bool(dut.tx_wr_req_tlp_valid.value and dut.tx_wr_req_tlp_sop.value)
@@ -290,6 +297,22 @@ async def random_writes(dut, backpressure: bool) -> None:
         tb.todo.append(tb.random_req(tag))
     await tb.run(60000)
     log.info("MPS %d: %d TLPs, %d beats in %d cycles", tb.mps, len(tb.tlps), tb.beats, tb.cycle)
+
+
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+@cocotb.parametrize(mps_code=[3, 4, 5, 7])
+async def mps_above_supported(dut, mps_code: int) -> None:
+    """DevCtl.MPS above what DevCap advertises (512 B): MWrs stay at 512 B like the front end's
+    completions (check() asserts every TLP against the 512-byte split)."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = WrBench(dut, rng)
+    await tb.reset(mps_code)
+    assert tb.mps == 512
+    for tag in range(20):
+        r = tb.random_req(tag)
+        tb.todo.append(r)
+    await tb.run(30000)
+    assert max(len(t.dws) for t in tb.tlps) <= 128
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")

@@ -60,6 +60,9 @@ class Bar0:
     PF_STATUS: Final[Reg] = Reg(
         'pf_status', 0x00014, (
             Field('init_done', 0, 1, 'ro', None, 'RAM initialisation after reset finished; ADI pages are valid.'),
+            Field('tp', 1, 1, 'ro', None, "Transactions pending: DMA reads are waiting for completions (the same level the config space's DevSta.TP reports)."),
+            Field('cpl_timeout', 8, 1, 'rw1c', 0, 'Sticky, write 1 to clear: a DMA read completion timed out (dma_timeout).'),
+            Field('unexp_cpl', 9, 1, 'rw1c', 0, 'Sticky, write 1 to clear: an unexpected completion (unknown or expired tag, or another Requester ID) was received and dropped.'),
         ),
         'PF status (read only).',
     )
@@ -99,9 +102,9 @@ class Bar0:
     )
     DMA_TIMEOUT: Final[Reg] = Reg(
         'dma_timeout', 0x0002C, (
-            Field('units', 0, 16, 'rw', 256, 'Timeout (ignored).'),
+            Field('units', 0, 16, 'rw', 256, 'Timeout, 4096-cycle units.'),
         ),
-        "Reserved for a run-time DMA completion timeout; this implementation uses the DMA engine's CplTimeout parameter (1 000 000 cycles) and ignores the value.",
+        'DMA read completion timeout in units of 4096 clock cycles (0 acts as 1). The default 0x100 is 1 048 576 cycles = 4.2 ms at 250 MHz (PCIe range 50 us - 50 ms). A timed-out tag ends its request with DMA_TIMEOUT, sets pf_status.cpl_timeout and is quarantined for one more timeout before reuse.',
     )
     SCRATCH: Final[Reg] = Reg(
         'scratch', 0x00030, (
