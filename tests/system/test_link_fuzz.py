@@ -12,7 +12,9 @@ What must hold, whatever arrives (seeded; the seed is printed and ``COCOTB_RANDO
 * no state outside what the rules allow changes: the 4 KiB config space is the same before and
   after except the RW1C error/status bits the fuzz may set; a poisoned or malformed write does not
   reach a register (the scratch register keeps its value);
-* the RTL sends nothing malformed (``env.check_link_clean``).
+* with PASID Enable cleared, a PASID-prefixed read is UR, a prefixed write is dropped, and reads
+  without a prefix still complete;
+* the RTL sends nothing malformed and breaks no ordering rule (``env.ep.protocol_errors``).
 
 Fuzz requests use their own requester ID (00:1f.7), so their completions are told apart from the
 root complex's own and taken off the link by a tap.
@@ -278,6 +280,39 @@ async def fuzz_with_legal_traffic(dut: object) -> None:
                 errors.append(f"{where}: completion Type 0b{ctype:05b}, expected 0b{r.cpl_type:05b}")
     for tag, cpls in got.items():
         errors.append(f"{len(cpls)} completion(s) for tag {tag} that no fuzz request used")
+    # PASID Enable cleared (no VDEV is left running): a PASID-prefixed read is UR, a prefixed write
+    # is dropped; prefix-less reads still complete; then PASID Enable comes back
+    pcap = ConfigSpace(before).pasid()
+    assert pcap is not None
+    pasid_cap = pcap.offset
+    ctl = await dev.config_read_word(pasid_cap + 6)
+    await dev.config_write_word(pasid_cap + 6, ctl & ~1)
+    got.clear()
+    env.ep.tap = tap
+    off = []
+    for i in range(16):
+        tag = N_FUZZ + i if N_FUZZ + i < 256 else i
+        write = i % 4 == 3
+        f = _mem(write, bar0 + SCRATCH, 1, tag, 0xF, 0, data=[rng.getrandbits(32)] if write else None)
+        f.prfx = PASID_PREFIX | rng.randrange(1, 1 << 20) if i % 2 == 0 or write else 0
+        off.append((tag, f, write))
+        env.ep.inject_request(f)
+        await ClockCycles(env.dut.clk, rng.randrange(1, 20))
+    await Timer(5, "us")
+    env.ep.tap = None
+    for tag, f, write in off:
+        cpls = got.pop(tag, [])
+        where = f"PASID disabled: tag {tag} {'MWr' if write else 'MRd'} prfx=0x{f.prfx:08x}"
+        if write:
+            if cpls:
+                errors.append(f"{where}: posted write got a completion")
+        elif len(cpls) != 1:
+            errors.append(f"{where}: {len(cpls)} completions")
+        elif f.prfx and (cpls[0].hdr >> 77) & 7 != CPL_UR:
+            errors.append(f"{where}: status {(cpls[0].hdr >> 77) & 7}, PCIe wants UR")
+        elif not f.prfx and (cpls[0].hdr >> 77) & 7 != CPL_SC:
+            errors.append(f"{where}: a read without prefix failed ({(cpls[0].hdr >> 77) & 7})")
+    await dev.config_write_word(pasid_cap + 6, ctl)
     # the endpoint still answers, and nothing outside the rules changed
     assert await dev.config_read_dword(0x00) == 0x5105_1DEA
     scratch = await dev.bar_window[0].read_dword(SCRATCH)
@@ -292,7 +327,6 @@ async def fuzz_with_legal_traffic(dut: object) -> None:
 
 
 @pytest.mark.system
-@pytest.mark.xfail(strict=True, reason="BUGS.md #3 (functions 1-7 served as function 0) and #4 (MRdLk -> Cpl)")
 @pytest.mark.parametrize("seed", [1, 2])
 def test_link_fuzz(seed: int) -> None:
     run_rtl(
