@@ -55,6 +55,20 @@ MUTANTS = (
     Mutant("WR_PASID_FROM_RD_CTX", "rtl/adi/ep_adi_engine.sv",
            "a DMA write carries the PASID of the context the read arbiter points at (copy-paste index)",
            ("tests/rtl/test_ep_adi.py", "tests/system/test_adi_traffic.py")),
+    Mutant("CPL_CREDIT_LEAK", "rtl/dma/ep_dma_rd.sv",
+           "a retiring read tag never returns its unused completion credits (reads stall once they leak)",
+           ("tests/rtl/test_ep_dma_rd.py", "tests/rtl/test_ep_dma.py")),
+    Mutant("WR_SPLIT_OFF_BY_ONE", "rtl/dma/ep_dma_wr.sv",
+           "write split off by one DW: a MWr runs past its MPS / 4 KiB boundary",
+           ("tests/rtl/test_ep_dma_wr.py",)),
+    Mutant("BME_IGNORED", "rtl/pcie/ep_cfg_space.sv", "Bus Master Enable ignored: DMA and MSI-X with BME clear",
+           ("tests/rtl/test_ep_cfg_space.py", "tests/system/test_adi_lifecycle.py")),
+    Mutant("TX_ORDER_BYPASS", "rtl/pcie/ep_tx_order.sv",
+           "ordering gate open: a completion or DMA read passes a posted write presented before it",
+           ("tests/rtl/test_ep_tx_order.py", "tests/system/test_tx_ordering.py")),
+    Mutant("STALE_HEAD", "rtl/adi/ep_adi_state.sv",
+           "descriptor head not advanced: the same descriptor is fetched again",
+           ("tests/rtl/test_ep_adi_state.py", "tests/rtl/test_ep_adi.py")),
 )
 
 

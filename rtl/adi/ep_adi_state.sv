@@ -442,7 +442,11 @@ module ep_adi_state #(
                 rsp_ok        = 1'b1;
                 rsp_addr      = c_ring_base + {43'd0, dyn_rd.head, 5'd0};
                 rsp_idx       = dyn_rd.head;
+`ifdef MUTANT_STALE_HEAD  // planted bug (make mutants): the head pointer is not advanced past a fetched slot
+                d.head        = dyn_rd.head;
+`else
                 d.head        = (dyn_rd.head + 16'd1) & ring_mask;
+`endif
                 d.outstanding = dyn_rd.outstanding + 8'd1;
                 // sched stays set: the ADI is owned by one context until COMPLETE, so each
                 // ADI has at most one descriptor in flight (in-order completion, exact halts)

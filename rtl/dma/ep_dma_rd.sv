@@ -528,10 +528,12 @@ module ep_dma_rd #(
     ret_eh = ret_valid && tag_cplh_q[ret_tag] != 8'd0;
     ret_ed = !ret_valid ? 10'd0 : (ret_d < tag_cpld_q[ret_tag]) ? ret_d : tag_cpld_q[ret_tag];
     rel_rh = 8'd0;  rel_rd = 10'd0;  rel_th = 8'd0;  rel_td = 10'd0;
+`ifndef MUTANT_CPL_CREDIT_LEAK  // planted bug (make mutants): a retiring tag never returns its unused credits
     if (retire_fire) begin
       rel_rh = tag_cplh_q[retire_tag] - ((ret_valid && ret_tag == retire_tag) ? 8'(ret_eh) : 8'd0);
       rel_rd = tag_cpld_q[retire_tag] - ((ret_valid && ret_tag == retire_tag) ? ret_ed : 10'd0);
     end
+`endif
     if (tmo_fire) begin
       rel_th = tag_cplh_q[scan_q];
       rel_td = tag_cpld_q[scan_q];

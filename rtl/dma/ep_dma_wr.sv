@@ -181,7 +181,11 @@ module ep_dma_wr #(
                                                                           : cfg_max_payload);
     a        = req_head.addr + 64'(off_q);
     rem      = req_head.len - off_q;
+`ifdef MUTANT_WR_SPLIT_OFF_BY_ONE  // planted bug (make mutants): a write TLP runs one DW past its MPS/4 KiB boundary
+    to_bound = mps - (13'(a[11:0]) & (mps - 13'd1)) + 13'd4;
+`else
     to_bound = mps - (13'(a[11:0]) & (mps - 13'd1));
+`endif
     is_last  = (32'(rem) <= 32'(to_bound));
     n        = is_last ? 13'(rem) : to_bound;
     is_first = (off_q == '0);

@@ -513,7 +513,12 @@ module ep_cfg_space #(
   assign cfg_flr            = flr;
   // in D3hot a function answers config requests only and initiates nothing
   assign cfg_mem_en         = cmd_mse_q && pm_state_q == 2'b00;
+`ifdef MUTANT_BME_IGNORED  // planted bug (make mutants): Bus Master Enable never reaches the requesters
+  assign cfg_bus_master_en  = pm_state_q == 2'b00;
+  wire unused_mutant_bme = cmd_bme_q;
+`else
   assign cfg_bus_master_en  = cmd_bme_q && pm_state_q == 2'b00;
+`endif
   assign cfg_max_payload    = devctl_mps_q;
   assign cfg_max_read_req   = devctl_mrrs_q;
   assign cfg_ext_tag_en     = devctl_ete_q;

@@ -32,7 +32,11 @@ module ep_tx_order (
   always_comb begin
     wr_done = wr_valid && wr_ready && wr_eop;
     wr_open = (wr_valid || wr_mid_q) && !wr_done;
+`ifdef MUTANT_TX_ORDER_BYPASS  // planted bug (make mutants): completions/reads may pass posted writes
+    gate    = 1'b1;
+`else
     gate    = pres_q || !wr_old_q;
+`endif
     m_valid = s_valid && gate;
     s_ready = m_ready && gate;
   end
