@@ -182,7 +182,7 @@ class AdiSystem:
 
     async def enable(self, adi: int) -> bool:
         """ENABLE; returns whether the ADI is ENABLED afterwards (model mirrored)."""
-        self.model.model.command(adi, Cmd.ENABLE)
+        self.model.command(adi, Cmd.ENABLE)
         try:
             await self.ctl.enable(adi)
         except PfError as exc:
@@ -192,7 +192,7 @@ class AdiSystem:
 
     async def reset(self, adi: int) -> None:
         await self.ctl.reset(adi)
-        self.model.model.command(adi, Cmd.RESET)
+        self.model.command(adi, Cmd.RESET)
         self.adis[adi].tail = 0
         self.adis[adi].outstanding.clear()
 
