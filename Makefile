@@ -63,15 +63,15 @@ shell: $(STAMP)
 	@$(PY) -m siov_sim.tb.sim --interactive --vdevs '$(SHELL_VDEVS)' --size '$(SIZE)' --seed '$(SEED)' \
 		--num-adi '$(NUM_ADI)' --link '$(LINK)' --sysfs '$(SYSFS)'
 
-## fast regression (model, sw, RTL module and system tests, regress seeds 1-3; not the slow ones);
+## fast regression (model, sw, RTL module and system tests, regress seed 1; not the slow ones);
 ## SHARD=k/n runs shard k of n (pytest-split), e.g. CI on 4 runners: make test SHARD=1/4 ... SHARD=4/4
 test: $(STAMP)
 	rm -rf build/cov
 	$(SHARD_ENV) $(PY) -m pytest -m "not slow" -n $(JOBS) $(SPLIT_ARGS) $(PYTEST_ARGS)
 
-## re-measure tests/durations.json (what SHARD balances on): the whole fast regression, one process
+## re-measure tests/durations.json (what SHARD balances on): runs the whole fast regression
 durations: $(STAMP)
-	$(PY) -m pytest -m "not slow" -n 0 --store-durations --durations-path tests/durations.json $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n $(JOBS) --store-durations --durations-path tests/durations.json $(PYTEST_ARGS)
 
 ## seeded constrained-random system regression: SEEDS seeds from SEED0, or SEED=<s> alone;
 ## a failing seed prints the command that reproduces it

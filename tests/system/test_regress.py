@@ -58,7 +58,7 @@ from tests.system.adi_sys import DATA_HI, SW_LO, AdiSystem, changed_outside, fil
 
 log = logging.getLogger(f"cocotb.{__name__}")
 
-DEFAULT_SEEDS = (1, 2)  # what `make test` runs (tests/conftest.py)
+DEFAULT_SEEDS = (1,)  # what `make test` runs (tests/conftest.py): one seed keeps its cost under 30 s
 ADI_NUM = 1024  # the build tests/system/test_adi_traffic.py already uses
 VDEV_NUM_ADI = 16  # the build tests/system/test_siov_stack.py already uses
 FAULT_CODE = {CplStatus.UR: ErrorCode.CPL_UR, CplStatus.CA: ErrorCode.CPL_CA, "poisoned": ErrorCode.CPL_POISONED}
