@@ -84,7 +84,7 @@ PAGE_SIZES = ["4K", "2M", "1G"]
 #: fault reasons a device's DMA can raise at the link when software set the tables up right (the
 #: rest -- unreadable or reserved table entries -- need corrupted tables: tests/model/iommu covers them)
 LINK_FAULTS = ["SPT_2_PASID_NOT_PRESENT", "SFS_2_NOT_PRESENT", "SSS_2_NOT_PRESENT", "SGN_6_WRITE", "SGN_7_READ",
-               "SPT_6_SRE", "SGN_2_USER", "IR_29_MALFORMED", "SGN_4_HAW", "SGN_1_CANONICAL"]
+               "SPT_6_SRE", "SGN_2_USER", "IR_29_MALFORMED", "SGN_4_HAW", "SGN_5_SS_INPUT", "SGN_1_CANONICAL"]
 
 
 @CoverPoint("iommu.xlate", xf=lambda t, p, w: (t, p, "wr" if w else "rd"),

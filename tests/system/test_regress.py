@@ -45,7 +45,7 @@ from siov_sim.sw.driver import PfDriver
 from siov_sim.sw.driver.regs_adi import RegAdiControl
 from siov_sim.sw.guest.demo import KINDS, _bring_up, _Live, _tear_down, vm_ram_for
 from siov_sim.sw.guest.queue import QueueError
-from siov_sim.sw.iommu import IommuDriver
+from siov_sim.sw.iommu import DomainKind, IommuDriver
 from siov_sim.sw.vdcm import Vdcm
 from siov_sim.sw.vfio import Vfio
 from siov_sim.tb.coverage import once, sample_irq, sample_vdev
@@ -75,8 +75,9 @@ async def _victim_fault(s: AdiSystem, victim: int, descs: list[Descriptor]) -> N
     v = s.adis[victim]
     half = v.data_size // 2
     way = s.rng.choice(["UR", "CA", "poisoned", "iommu"])
-    if way == "iommu":  # source outside the ADI's mapping: the IOMMU answers UR
-        lo = v.iova + v.size + 0x10_0000
+    if way == "iommu":  # source outside the ADI's mapping: the IOMMU answers UR; just past the
+        # mapping (not present), beyond the address width, or non-canonical (first stage)
+        lo = s.rng.choice([v.iova + v.size + 0x10_0000, 1 << 52, 0x8000_0000_0000])
         descs.append(Descriptor(Opcode.COPY, s.rng.randint(1, 3000), lo + s.rng.randrange(0x100), v.data + half, 7))
         return
     # a read fault on a range of the second half (random descriptors only read the first half)
@@ -171,8 +172,16 @@ async def adi_regress(dut: Any) -> None:
             free.append(a)
         for _ in range(rng.randint(1 if active else 3, 6)):
             a = free.pop(rng.randrange(len(free)))
-            await s.add_adi(a, ring_log2=rng.choice([3, 4, 5]), data_pages=rng.choice([2, 4, 6]),
-                            pmr=rng.random() < 0.3)
+            shape = rng.choices(["small", "large", "pt"], weights=[8, 1, 1])[0]
+            if shape == "large":  # 2 MiB, 2 MiB-aligned on both sides: 2M leaves in either stage
+                await s.add_adi(a, ring_log2=rng.choice([3, 4, 5]), data_pages=512 - 4, pmr=rng.random() < 0.5,
+                                align=1 << 21, iova=rng.choice([0x4000_0000, 0x2_0020_0000]))
+            elif shape == "pt":  # pass-through PASID: IOVA = host address
+                await s.add_adi(a, ring_log2=rng.choice([3, 4, 5]), data_pages=rng.choice([2, 4]),
+                                kind=DomainKind.PASS_THROUGH)
+            else:
+                await s.add_adi(a, ring_log2=rng.choice([3, 4, 5]), data_pages=rng.choice([2, 4, 6]),
+                                pmr=rng.random() < 0.3)
             fill_sources(s, a)
             active.append(a)
         log.info("epoch %d: removed %s, active %s", ep, gone,
@@ -269,7 +278,8 @@ async def _fault_and_reset(lv: _Live, iommu: IommuDriver, rng: random.Random) ->
     q = rng.choice(drv.queues)
     await iommu.drain_faults()
     dst = await drv.mem.alloc(256)
-    bad = 0x6543_2100_0000 + rng.randrange(0, 1 << 20, 64)
+    # never mapped; beyond the address width; non-canonical (first stage)
+    bad = rng.choice([0x6543_2100_0000, 1 << 52, 0x8000_0000_0000]) + rng.randrange(0, 1 << 20, 64)
     try:
         await q.copy(bad, dst, rng.randint(1, 256))
     except QueueError as exc:
