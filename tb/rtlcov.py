@@ -212,6 +212,12 @@ def report(out_dir: Path = RTLCOV_DIR, *, html: bool = True, holes: bool = True,
         ntog[1] += len(fc.toggles)
         w(f"  {name:36s} {_pct(lh, lt):6.1f} % {lh:4d}/{lt:<4d}{_pct(bh, bt):6.1f} % {bh:4d}/{bt:<4d}"
           f"{len(fc.waived_lines):5d}\n")
+    from siov_sim.tb.runner import read_filelist
+
+    unseen = sorted(str(f.relative_to(ROOT)) for f in read_filelist() if f.suffix == ".sv"
+                    and str(f.relative_to(ROOT)) not in files and not str(f.relative_to(ROOT)).startswith(EXCLUDE))
+    for name in unseen:  # packages and files without statements have no points; say so
+        w(f"  {name:36s}   no coverage points in any run (no statements, or never simulated)\n")
     lp, bp = _pct(tot[0], tot[1]), _pct(tot[2], tot[3])
     w(f"  {'total (waivers applied)':36s} {lp:6.1f} % {tot[0]:4d}/{tot[1]:<4d}{bp:6.1f} % {tot[2]:4d}/{tot[3]:<4d}"
       f"   goal >= {GOAL_LINE:.0f} % line, >= {GOAL_BRANCH:.0f} % branch\n")
