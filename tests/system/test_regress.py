@@ -38,7 +38,7 @@ from cocotb.triggers import Timer
 from cocotb.utils import get_sim_time
 from cocotbext.pcie.core.tlp import CplStatus
 
-from siov_sim.model.adi import AdiState, Descriptor, ErrorCode, Opcode
+from siov_sim.model.adi import AdiState, Cmd, Descriptor, ErrorCode, Opcode
 from siov_sim.model.adi.formats import fill_bytes
 from siov_sim.model.mem import FlatHostMemory
 from siov_sim.sw.driver import PfDriver
@@ -46,6 +46,7 @@ from siov_sim.sw.driver.regs_adi import RegAdiControl
 from siov_sim.sw.guest.demo import KINDS, _bring_up, _Live, _tear_down, vm_ram_for
 from siov_sim.sw.guest.queue import QueueError
 from siov_sim.sw.iommu import DomainKind, IommuDriver
+from siov_sim.sw.regs import AdiPage
 from siov_sim.sw.vdcm import Vdcm
 from siov_sim.sw.vfio import Vfio
 from siov_sim.tb.coverage import once, sample_irq, sample_vdev
@@ -70,6 +71,14 @@ def reproduce(seed: int) -> str:
 
 
 # ---------------------------------------------------------------------------------- ADI level
+async def _raw_cmd(s: AdiSystem, adi: int, cmd: int) -> None:
+    """Write the ADI's CMD register directly (the PF driver refuses commands it knows are no-ops)
+    and mirror it in the model; command 0 is no command at all."""
+    await s.bar0.adi_page(adi).write(AdiPage.CMD, AdiPage.CMD.pack(cmd=cmd))
+    if cmd:
+        s.model.command(adi, Cmd(cmd))
+
+
 async def _victim_fault(s: AdiSystem, victim: int, descs: list[Descriptor]) -> None:
     """Append to ``descs`` a descriptor that faults on ``victim`` (one of four ways, random)."""
     v = s.adis[victim]
@@ -166,6 +175,13 @@ async def adi_regress(dut: Any) -> None:
         # churn: remove some ADIs (reset: DISABLED, state cleared), add new ones (new PASID, domain)
         gone = rng.sample(active, k=rng.randint(0, len(active) // 2)) if ep else []
         for a in gone:
+            await s.wait_idle([a])
+            await Timer(2000, unit="ns")  # a message released by the last unmask reaches the host
+            # its interrupts leave with it: the model's and the host's (check() matches active ADIs only)
+            msg = (s.adis[a].irq.addr, s.adis[a].irq.data)
+            s.model.expect_ims([a])
+            s.model.observe_ims([m for m in s.irqs if m == msg])
+            s.irqs = [m for m in s.irqs if m != msg]
             await s.reset(a)
             active.remove(a)
             del s.adis[a]
@@ -181,7 +197,7 @@ async def adi_regress(dut: Any) -> None:
                                 kind=DomainKind.PASS_THROUGH)
             else:
                 await s.add_adi(a, ring_log2=rng.choice([3, 4, 5]), data_pages=rng.choice([2, 4, 6]),
-                                pmr=rng.random() < 0.3)
+                                pmr=rng.random() < 0.3, ims_masked=rng.random() < 0.2)
             fill_sources(s, a)
             active.append(a)
         log.info("epoch %d: removed %s, active %s", ep, gone,
@@ -223,10 +239,21 @@ async def adi_regress(dut: Any) -> None:
         for a in active:  # receivers consume some of their packets
             if rng.random() < 0.6:
                 await s.rx_doorbell(a, s.model.model.adis[a].dyn.rx_tail)
+            if s.model.model.adis[a].cfg.ims_mask and rng.random() < 0.5:  # unmask: a pending message goes out
+                await s.ctl.set_ims(a, s.adis[a].irq, masked=False)
+                s.model.set_ims_mask(a, False)
+        for a in rng.sample(active, min(2, len(active))):  # commands that change nothing
+            if a != victim:
+                await _raw_cmd(s, a, rng.choice([0, int(Cmd.ENABLE)]))
         if victim is not None:
             iommu_faults += len(await s.iommu.drain_faults())
             s.ep.clear_cpl_faults()
             s.model.spaces.clear_read_faults()
+            if rng.random() < 0.5:  # ENABLE is ignored in ERROR; DRAIN of an idle ADI in ERROR disables it
+                await _raw_cmd(s, victim, int(Cmd.ENABLE))
+                await _raw_cmd(s, victim, int(Cmd.DRAIN))
+                if rng.random() < 0.5:
+                    await _raw_cmd(s, victim, int(Cmd.DRAIN))  # DRAIN of a DISABLED ADI: stays DISABLED
             await s.reset(victim)
             assert await s.enable(victim)
         log.info("epoch %d: %d ADIs, %d records checked, outcomes %s", ep, len(active), s.model.ops_checked,
