@@ -19,11 +19,25 @@ NUM_ADI     ?= 16
 LINK        ?= fast
 # where the live sysfs tree (PCI device + mdev bus) is mounted while the simulation runs; none = off
 SYSFS       ?= build/sim/sysfs
+# make test SHARD=k/n: run shard k of n (pytest-split, balanced by the committed tests/durations.json);
+# each shard builds under sim_build/shard-k-of-n, so shards on one machine do not share build locks
+SHARD       ?=
+# make regress: SEEDS seeds starting at SEED0 (or SEED=<s> for exactly one); make cov: what it runs
+SEEDS       ?= 10
+SEED0       ?= 1
+COV_TESTS   ?= tests/rtl tests/system
+# make cov: 1 = line + branch coverage builds, toggle = also toggle coverage (slower)
+RTL_COV     ?= 1
 # make shell: VDEVs the scenario creates before the shell session (0: only bring-up, all ADIs free)
 SHELL_VDEVS ?= 0
 export WAVES
 
-.PHONY: all venv sim shell test test-all lint synth regs check-gen cfgdump bench cov mutants clean distclean
+.PHONY: all venv sim shell test test-all lint synth regs check-gen cfgdump bench cov cov-report mutants regress durations \
+	clean distclean help
+
+SPLIT_ARGS  := $(if $(SHARD),--splits $(word 2,$(subst /, ,$(SHARD))) --group $(word 1,$(subst /, ,$(SHARD))) \
+	--durations-path tests/durations.json,)
+SHARD_ENV   := $(if $(SHARD),SIOV_SIM_BUILD=$(CURDIR)/sim_build/shard-$(subst /,-of-,$(SHARD)),)
 
 all: test
 
@@ -49,10 +63,20 @@ shell: $(STAMP)
 	@$(PY) -m siov_sim.tb.sim --interactive --vdevs '$(SHELL_VDEVS)' --size '$(SIZE)' --seed '$(SEED)' \
 		--num-adi '$(NUM_ADI)' --link '$(LINK)' --sysfs '$(SYSFS)'
 
-## fast regression (model, sw, RTL module and system tests; not the slow ones)
+## fast regression (model, sw, RTL module and system tests, regress seed 1; not the slow ones);
+## SHARD=k/n runs shard k of n (pytest-split), e.g. CI on 4 runners: make test SHARD=1/4 ... SHARD=4/4
 test: $(STAMP)
 	rm -rf build/cov
-	$(PY) -m pytest -m "not slow" -n $(JOBS) $(PYTEST_ARGS)
+	$(SHARD_ENV) $(PY) -m pytest -m "not slow" -n $(JOBS) $(SPLIT_ARGS) $(PYTEST_ARGS)
+
+## re-measure tests/durations.json (what SHARD balances on): runs the whole fast regression
+durations: $(STAMP)
+	$(PY) -m pytest -m "not slow" -n $(JOBS) --store-durations --durations-path tests/durations.json $(PYTEST_ARGS)
+
+## seeded constrained-random system regression: SEEDS seeds from SEED0, or SEED=<s> alone;
+## a failing seed prints the command that reproduces it
+regress: $(STAMP)
+	$(PY) -m pytest tests/system/test_regress.py -m "" -n $(JOBS) --seeds '$(if $(filter command line,$(origin SEED)),$(SEED),$(SEED0):$(SEEDS))' $(PYTEST_ARGS)
 
 test-all: $(STAMP)
 	rm -rf build/cov
@@ -81,12 +105,24 @@ bench: $(STAMP)
 	@set -e; mkdir -p build/bench; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done; \
 	  $(PY) tests/bench/plots.py
 
+## RTL code coverage (Verilator line + branch, own builds in sim_build/cov) and functional coverage
+## of COV_TESTS: lcov build/rtlcov/merged.info, HTML build/rtlcov/html, holes and waivers listed
 cov: $(STAMP)
+	rm -rf build/cov build/rtlcov
+	SIOV_RTL_COV=$(RTL_COV) $(PY) -m pytest -m "not slow" -n $(JOBS) $(PYTEST_ARGS) $(COV_TESTS); st=$$?; \
+	  $(PY) -m siov_sim.tb.coverage_merge || st=1; exit $$st
+
+## the coverage report of the last `make cov` (or `make test` for functional coverage) without running
+cov-report: $(STAMP)
 	$(PY) -m siov_sim.tb.coverage_merge
 
 ## planted RTL bugs (ifdef MUTANT_*): which test of make test catches each; build/mutants.json
 mutants: $(STAMP)
 	$(PY) -m siov_sim.tb.mutants $(MUTANTS)
+
+help:
+	@awk '/^## /{sub(/^## /,""); h = h (h ? "\n  " : "") $$0; next} /^[a-z-]+:/{if (h) printf "%-12s %s\n", $$1, h; h=""} \
+	  !/^## /{if (!/^[a-z-]+:/) h=""}' $(MAKEFILE_LIST)
 
 clean:
 	rm -rf sim_build build .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ package skip with a message that names it.
 | ``pciutils`` | ``lspci``, ``setpci`` | ``lspci -F`` of config dumps, ``lspci``/``setpci`` on the live sysfs tree |
 | ``mdevctl`` | ``mdevctl`` 1.2.0 | the mdev bus of the live sysfs tree |
 | ``fuse3`` | ``libfuse3.so.3`` (+ ``fusermount3``) | mfusepy, which serves the live sysfs tree |
+| ``lcov`` | ``genhtml`` | the HTML report of the RTL code coverage (``make cov``, tb/rtlcov.py) |
 
 Only the standard library is used here: it runs before the virtualenv exists.
 """
@@ -27,6 +28,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "pciutils": ("lspci", "setpci"),
     "mdevctl": ("mdevctl",),
     "fuse3": ("lib:fuse3", "fusermount3"),
+    "lcov": ("genhtml",),
 }
 
 

@@ -22,6 +22,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.pcie.core import RootComplex
 from cocotbext.pcie.core.pci import PciDevice
 
+from siov_sim.tb.coverage import once, sample_backpressure
 from siov_sim.tb.fast.link import FastEpDevice, is_fast_top
 from siov_sim.tb.pcie.direct_port import rc_direct_port
 from siov_sim.tb.pcie.ep_device import EpDevice
@@ -100,3 +101,15 @@ class Env:
         """No malformed TLP and no stream protocol error came out of the RTL."""
         errs = self.ep.protocol_errors
         assert not errs, f"RTL link errors: {errs[:5]}"
+        self.sample_backpressure()
+
+    def sample_backpressure(self) -> None:
+        """Functional coverage: which streams saw backpressure (accurate link; the fast link has
+        no cycle-level streams)."""
+        if isinstance(self.ep, FastEpDevice):
+            return
+        for name, st in self.ep.stream_stats().items():
+            if st.stall_cycles:
+                once(sample_backpressure, name, "stall")
+            if st.idle_cycles and name.startswith("rx_"):
+                once(sample_backpressure, name, "gap")

@@ -12,7 +12,11 @@
 * ``WAVES=1`` builds with FST tracing and writes ``dump.fst`` in the test directory;
 * the seed comes from ``COCOTB_RANDOM_SEED`` if set (cocotb prints the seed it uses either way);
 * ``link="fast"`` builds the fast-link top instead (``tb/fast/``: ``ep_top`` inside a DPI-C host
-  port, clock generated in HDL) with its own Verilator command, see :func:`build_fast`.
+  port, clock generated in HDL) with its own Verilator command, see :func:`build_fast`;
+* ``SIOV_RTL_COV=1`` (what ``make cov`` sets) builds with Verilator's line + branch coverage
+  (``--coverage-line``; ``SIOV_RTL_COV=toggle`` adds ``--coverage-toggle``) under
+  ``sim_build/cov/`` -- never the directories of the ordinary builds, so ``make test`` keeps its
+  fast builds -- and every run writes ``build/rtlcov/<top>-<pid>.dat`` for ``tb/rtlcov.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -33,6 +38,7 @@ RTL = ROOT / "rtl"
 FILELIST = RTL / "ep_top.f"
 LINT = RTL / "lint"  # one waiver file per area (<area>.vlt), every waiver with a reason
 SIM_BUILD = ROOT / "sim_build"
+RTLCOV_DIR = ROOT / "build" / "rtlcov"  # coverage.dat of every coverage run (SIOV_RTL_COV)
 FAST = ROOT / "tb" / "fast"
 FAST_TOP = "ep_fast_top"
 LINKS = ("accurate", "fast")
@@ -96,6 +102,22 @@ def fst_available() -> bool:
             return True
     log.warning("WAVES=1: lz4.h not available, writing VCD (dump.vcd) instead of FST")
     return False
+
+
+def rtl_cov_args() -> list[str]:
+    """Verilator coverage options when ``SIOV_RTL_COV`` is set (``1``: line + branch; ``toggle``:
+    also toggle coverage, about twice the build and run time), else none."""
+    mode = os.environ.get("SIOV_RTL_COV", "0")
+    if mode in ("", "0"):
+        return []
+    return ["--coverage-line", *(["--coverage-toggle"] if mode == "toggle" else [])]
+
+
+def sim_build_root() -> Path:
+    """Where builds go: a coverage build is keyed in its own tree (``sim_build/cov``); shards of
+    ``make test SHARD=k/n`` on one machine may set ``SIOV_SIM_BUILD`` to keep theirs apart."""
+    root = Path(os.environ.get("SIOV_SIM_BUILD", str(SIM_BUILD)))
+    return root / "cov" if rtl_cov_args() else root
 
 
 def waiver_files() -> list[Path]:
@@ -163,9 +185,9 @@ def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_a
     setup_verilator_env()
     sources = [*read_filelist(), FAST / "ep_fast_top.sv"]
     cpp = [FAST / "hostport.cpp"]
-    args = [*fast_build_args(waves, flags), *build_args]
+    args = [*fast_build_args(waves, flags), *build_args, *rtl_cov_args()]
     opt = fast_opt(flags)
-    build_dir = SIM_BUILD / FAST_TOP / _build_hash(FAST_TOP, [*sources, *cpp, *waiver_files()], parameters,
+    build_dir = sim_build_root() / FAST_TOP / _build_hash(FAST_TOP, [*sources, *cpp, *waiver_files()], parameters,
                                                    waves, [*args, *opt])
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
@@ -263,8 +285,9 @@ def run_rtl(
         top = FAST_TOP
     else:
         sources = [*read_filelist(), *(Path(s).resolve() for s in extra_sources)]
-        args = ["-j", "2", "--x-assign", "unique", "--x-initial", "unique", *build_args, *_trace_args(waves)]
-        build_dir = SIM_BUILD / top / _build_hash(top, [*sources, *waiver_files()], parameters, waves, args)
+        args = ["-j", "2", "--x-assign", "unique", "--x-initial", "unique", *build_args, *_trace_args(waves),
+                *rtl_cov_args()]
+        build_dir = sim_build_root() / top / _build_hash(top, [*sources, *waiver_files()], parameters, waves, args)
         build_dir.mkdir(parents=True, exist_ok=True)
         with open(build_dir / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers: first one builds, the others reuse it
@@ -288,8 +311,14 @@ def run_rtl(
     # COCOTB_RANDOM_SEED in the environment must not redirect make sim's report or change its seed)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
+    plusargs: list[str] = []
+    if rtl_cov_args():  # one coverage file per run, merged by `make cov` (tb/rtlcov.py)
+        RTLCOV_DIR.mkdir(parents=True, exist_ok=True)
+        dat = RTLCOV_DIR / f"{test_module.rsplit('.', 1)[-1]}-{top}-{os.getpid()}-{time.monotonic_ns()}.dat"
+        plusargs.append(f"+verilator+coverage+file+{dat}")
     try:
         runner.test(
+            plusargs=plusargs,
             test_module=test_module,
             hdl_toplevel=top,
             hdl_toplevel_lang="verilog",

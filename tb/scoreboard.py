@@ -29,6 +29,8 @@ from siov_sim.model.adi import (
     CPL_SIZE,
     AdiDevice,
     AdiDynamic,
+    AdiState,
+    Cmd,
     Completion,
     CplStatus,
     DmaError,
@@ -37,7 +39,7 @@ from siov_sim.model.adi import (
     Opcode,
 )
 from siov_sim.model.mem import HostMemory
-from siov_sim.tb.coverage import sample_adi_op
+from siov_sim.tb.coverage import once, sample_adi_cmd, sample_adi_op, sample_irq
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +246,21 @@ class AdiScoreboard:
     def doorbell(self, adi: int, tail: int, indices: Iterable[int] = ()) -> None:
         """The test rang ``adi``'s doorbell with ``tail``; ``indices`` are the ring slots it filled."""
         self.submitted += [(adi, i) for i in indices]
+        once(sample_adi_cmd, "DOORBELL", self.model.adis[adi].dyn.state.name)
         self.model.doorbell(adi, tail)
         self.model.run()
+
+    def command(self, adi: int, cmd: Cmd, *, outstanding: int = 0) -> None:
+        """Mirror an ENABLE/DRAIN/RESET the test gave the ADI."""
+        once(sample_adi_cmd, cmd.name, self.model.adis[adi].dyn.state.name)
+        self.model.command(adi, cmd, outstanding=outstanding)
+
+    def set_ims_mask(self, adi: int, mask: bool) -> None:
+        """Mirror an IMS mask change (unmasking releases a pending message)."""
+        if not mask and self.model.adis[adi].dyn.ims_pending:
+            once(sample_irq, "ims_pending_released")
+        self.model.set_ims_mask(adi, mask)
+
 
     def run(self) -> int:
         return self.model.run()
@@ -274,6 +289,12 @@ class AdiScoreboard:
         """Expect every IMS message the model raised (for ``adis``) since the last call (as a multiset)."""
         sel = None if adis is None else set(adis)
         take = [m for m in self.model.ims if sel is None or m.adi in sel]
+        if take:
+            once(sample_irq, "ims")
+        if any(self.model.adis[m.adi].dyn.state == AdiState.ERROR for m in take):
+            once(sample_irq, "ims_error")  # the message of an ADI that stopped in ERROR
+        if any(a.dyn.ims_pending for a in self.model.adis):
+            once(sample_irq, "ims_masked_pending")
         for key, n in Counter((m.addr, m.data) for m in take).items():
             self.ims.expect(key, n)
         self.model.ims = [m for m in self.model.ims if sel is not None and m.adi not in sel]

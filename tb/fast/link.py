@@ -38,7 +38,7 @@ from cocotbext.pcie.core.tlp import CplStatus, Tlp, TlpType
 
 from siov_sim.model.iommu import Fault
 from siov_sim.model.mem import FlatHostMemory
-from siov_sim.tb.coverage import sample_tlp, tlp_kind
+from siov_sim.tb.coverage import sample_tlp, sample_translation, tlp_kind
 from siov_sim.tb.fast.hostport import (
     COV_BINS,
     PY_NO_EOP,
@@ -288,6 +288,8 @@ class FastEpDevice(Device):  # type: ignore[misc]
         finally:
             self._in_resolver = False
         notify = RES_NOTIFY if self._deferred_msis else 0
+        if r is not None:
+            sample_translation(r, write)
         if r is None or isinstance(r, Fault):
             if isinstance(r, Fault):
                 rc.stats["wr_fault" if write else "rd_fault"] += 1

@@ -51,7 +51,7 @@ from cocotbext.pcie.core.tlp import CplStatus, Tlp, TlpType
 from cocotbext.pcie.core.utils import PcieId
 
 from siov_sim.model.pcie.prefix import is_pasid_prefix
-from siov_sim.tb.coverage import sample_tlp, tlp_kind
+from siov_sim.tb.coverage import once, sample_cpl, sample_tlp, tlp_kind
 from siov_sim.tb.pcie.pasid_tlp import PasidTlp, install
 
 log = logging.getLogger(__name__)
@@ -462,12 +462,30 @@ class EpDevice(Device):  # type: ignore[misc]
         self._poison_tags.clear()
 
     @staticmethod
+    def _sample_cpl(frame: TlpFrame) -> None:
+        """Functional coverage of a DMA-read completion: status, poisoned, one of several (split)."""
+        dw0, dw1 = frame.hdr >> 96 & 0xFFFF_FFFF, frame.hdr >> 64 & 0xFFFF_FFFF
+        status = dw1 >> 13 & 0x7
+        if dw0 >> 14 & 1:
+            once(sample_cpl, "poisoned")
+        if status:
+            once(sample_cpl, {1: "ur", 4: "ca"}.get(status, f"status{status}"))
+            return
+        length = (dw0 & 0x3FF) or 0x400
+        byte_count = (dw1 & 0xFFF) or 0x1000
+        # byte count covers the rest of the request: more than this TLP carries -> more follow;
+        # a request that needed several completions ends with one whose byte count fits
+        first_dw_bytes = 4 - (frame.hdr >> 32 & 0x3)  # lower address: bytes of the first DW used
+        once(sample_cpl, "split" if byte_count > 4 * (length - 1) + first_dw_bytes else "whole")
+
+    @staticmethod
     def _cpl_tag(frame: TlpFrame) -> int:
         return (frame.hdr >> 40) & 0xFF  # DW2[15:8]
 
     def _deliver_cpl(self, frame: TlpFrame, on_accept: Callable[[], None] | None) -> None:
         if self._poison_tags and self._cpl_tag(frame) in self._poison_tags:
             frame.hdr |= 1 << (96 + 14)  # DW0 bit 14: EP
+        self._sample_cpl(frame)
         t0 = self._mrd_sent.pop(self._cpl_tag(frame), None)
         if t0 is not None:
             self.rd_latencies_ns.append(get_sim_time("ns") - t0)
@@ -503,6 +521,7 @@ class EpDevice(Device):  # type: ignore[misc]
             pick = rng.choice(eligible)
             if pick != 0:
                 self.cpls_reordered += 1
+                once(sample_cpl, "reordered")
             self.rx_cpl.send(*self._cpl_pool.pop(pick))
 
     def _fault_for(self, tlp: Tlp) -> CplFault | None:

@@ -31,6 +31,7 @@ from cocotbext.pcie.core.utils import PcieId
 from siov_sim.model.iommu import Caps, Fault, VtdIommu
 from siov_sim.model.irq import InterruptController, is_msi_address
 from siov_sim.model.mem import BusError, HostMemory
+from siov_sim.tb.coverage import sample_translation
 from siov_sim.tb.pcie.pasid_tlp import install as install_pasid_tlp
 
 IOMMU_BASE = 0xFED9_0000
@@ -125,6 +126,7 @@ class IommuRootComplex(RootComplex):  # type: ignore[misc]
             self.stats["intr_malformed"] += 1
             log.warning("malformed write to the interrupt range dropped: %r", tlp)
             self.faults.append(self.iommu.interrupt_range_fault(int(tlp.requester_id), tlp.address, True))
+            sample_translation(self.faults[-1], True)
             return
         self.stats["msi"] += 1
         self.irq.deliver(tlp.address & ~0x3, int.from_bytes(bytes(data[:4]), "little"))
@@ -145,6 +147,7 @@ class IommuRootComplex(RootComplex):  # type: ignore[misc]
         except Exception:  # last resort: a model bug must not kill the simulation's TLP path
             log.exception("IOMMU model error on %r", tlp)
             return None
+        sample_translation(r, write)
         if isinstance(r, Fault):
             return r
         out = Tlp(tlp)
@@ -156,6 +159,7 @@ class IommuRootComplex(RootComplex):  # type: ignore[misc]
         if not getattr(tlp, "pasid_present", False) and is_msi_address(tlp.address):
             # a read without PASID of the interrupt range is neither an interrupt nor DMA: blocked
             t: Tlp | Fault | None = self.iommu.interrupt_range_fault(int(tlp.requester_id), tlp.address, False)
+            sample_translation(t, False)
         else:
             t = self._translate(tlp, False)
         if isinstance(t, Tlp):

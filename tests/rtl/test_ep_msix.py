@@ -10,10 +10,14 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
+from siov_sim.tb.coverage import once, sample_irq
 from siov_sim.tb.runner import run_rtl
 
 Dut = Any
 N = 8
+# functional coverage (tb/coverage.py irq.path) of each way a vector is held pending
+BLOCKER_BIN = {"tbl_mask": "msix_masked_pending", "cfg_msix_en": "msix_disabled",
+               "cfg_msix_func_mask": "msix_func_masked", "cfg_bus_master_en": "bme_off_held"}
 
 
 class Tb:
@@ -63,6 +67,7 @@ async def delivery_and_pending(dut: Dut) -> None:
     await tb.event(1 << 3)
     await ClockCycles(dut.clk, 4)
     assert tb.msgs == [tb.msg(3)] and dut.pending.value == 0
+    once(sample_irq, "msix")
     # two vectors at once: both delivered, one per message
     await tb.event(0b101)
     await ClockCycles(dut.clk, 6)
@@ -77,6 +82,7 @@ async def delivery_and_pending(dut: Dut) -> None:
         await tb.event(1 << 5)
         await ClockCycles(dut.clk, 4)
         assert len(tb.msgs) == n and dut.pending.value == 1 << 5, blocker
+        once(sample_irq, BLOCKER_BIN[blocker])  # held, pending bit set: checked just above
         await tb.event(1 << 5)  # coalesces with the pending one
         dut.tbl_mask.value = 0
         dut.cfg_msix_en.value = 1
@@ -84,6 +90,7 @@ async def delivery_and_pending(dut: Dut) -> None:
         dut.cfg_bus_master_en.value = 1
         await ClockCycles(dut.clk, 4)
         assert tb.msgs[n:] == [tb.msg(5)] and dut.pending.value == 0, blocker
+        once(sample_irq, "msix_pending_released")
     # backpressure: messages wait, none lost or duplicated
     dut.m_msg_ready.value = 0
     n = len(tb.msgs)

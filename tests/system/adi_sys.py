@@ -146,17 +146,25 @@ class AdiSystem:
     async def add_adi(self, adi: int, *, ring_log2: int = 4, data_pages: int = 4, group: int = 0,
                       send: bool = True, recv: bool = True, ims_masked: bool = False,
                       ring_misalign: int = 0, enable: bool = True, iova: int | None = None,
-                      pmr: bool = False) -> AdiCtx:
-        """Own domain + PASID, memory, config, IMS, switch port + forwarding entry, enable."""
+                      pmr: bool = False, kind: DomainKind | None = None, align: int = 4096) -> AdiCtx:
+        """Own domain + PASID, memory, config, IMS, switch port + forwarding entry, enable.
+
+        ``kind``: the domain (default second stage, first stage for PMR); ``PASS_THROUGH`` makes
+        the IOVA the host address. ``align``: of the memory (2 MiB with a 2 MiB-aligned ``iova``
+        and size: the IOMMU driver maps it with large pages)."""
         sb = self.model
         pasid = self.new_pasid()
         size = DATA_OFF + data_pages * 4096
-        hpa = self.data_alloc.alloc(size)
-        if iova is None:  # below / above 4 GiB (3-DW / 4-DW headers), often equal across ADIs
+        hpa = self.data_alloc.alloc(size, align)
+        if kind is None:  # second stage (IOVA/GPA style); PMR needs supervisor requests: first stage (SVA)
+            kind = DomainKind.FIRST_STAGE if pmr else DomainKind.SECOND_STAGE
+        if kind is DomainKind.PASS_THROUGH:
+            iova = hpa
+        elif iova is None:  # below / above 4 GiB (3-DW / 4-DW headers), often equal across ADIs
             iova = self.rng.choice([0x1000_0000, 0x2_0000_0000, 0x7F_FFF0_0000]) + self.rng.randrange(16) * 0x10_0000
-        # second stage (IOVA/GPA style); a PMR ADI needs supervisor requests, i.e. first stage (SVA)
-        dom = self.iommu.alloc_domain(DomainKind.FIRST_STAGE if pmr else DomainKind.SECOND_STAGE)
-        dom.map(iova, hpa, size)
+        dom = self.iommu.alloc_domain(kind)
+        if kind is not DomainKind.PASS_THROUGH:
+            dom.map(iova, hpa, size)
         await self.iommu.bind_pasid(self.sid, pasid, dom, supervisor=pmr)  # PMR needs SRE
         sb.spaces.map(pasid, iova, hpa, size)
         irq = self.bus.alloc_irq(lambda m: self.irqs.append((m.addr, m.data)))
@@ -182,7 +190,7 @@ class AdiSystem:
 
     async def enable(self, adi: int) -> bool:
         """ENABLE; returns whether the ADI is ENABLED afterwards (model mirrored)."""
-        self.model.model.command(adi, Cmd.ENABLE)
+        self.model.command(adi, Cmd.ENABLE)
         try:
             await self.ctl.enable(adi)
         except PfError as exc:
@@ -192,7 +200,7 @@ class AdiSystem:
 
     async def reset(self, adi: int) -> None:
         await self.ctl.reset(adi)
-        self.model.model.command(adi, Cmd.RESET)
+        self.model.command(adi, Cmd.RESET)
         self.adis[adi].tail = 0
         self.adis[adi].outstanding.clear()
 

@@ -190,7 +190,7 @@ async def send_denied_by_switch(dut: Any) -> None:
     m.adis[a].cfg.send_en = True
     # 5. destination not ENABLED (drained)
     await s.ctl.drain(b)
-    m.command(b, Cmd.DRAIN)
+    s.model.command(b, Cmd.DRAIN)
     await send(b)
     await _expect_error(s, a, ErrorCode.SEND_DENIED, [c, d])
     # the allowed SEND still works

@@ -52,7 +52,7 @@ async def ims_masked_then_unmasked(dut: Any) -> None:
         assert ctrl == {"pending": 1, "mask": 1}, (a, ctrl)
     for a in adis:  # unmask: exactly one message each
         await s.ctl.set_ims(a, s.adis[a].irq, masked=False)
-        s.model.model.set_ims_mask(a, False)
+        s.model.set_ims_mask(a, False)
     await s.check()
     for a in adis:
         assert AdiPage.IMS_CTRL.unpack(await s.bar0.adi_page(a).read(AdiPage.IMS_CTRL))["pending"] == 0
@@ -78,7 +78,7 @@ async def drain_with_work_in_flight(dut: Any) -> None:
     assert 0 < head < len(descs), "drain should have stopped the ring mid-way"
     m = s.model.model
     s.model.doorbell(a, head, slots)  # the model runs exactly the ones the DUT ran
-    m.command(a, Cmd.DRAIN)
+    s.model.command(a, Cmd.DRAIN)
     assert m.adis[a].dyn.state == AdiState.DISABLED
     await s.check()
     events = await s.ctl.pf_events()
@@ -277,10 +277,10 @@ async def error_while_draining(dut: Any) -> None:
     await page.write(AdiPage.CMD, AdiPage.CMD.pack(cmd=int(Cmd.DRAIN)))
     m = s.model.model
     m.adis[a].dyn.tail = ctx.tail
-    m.command(a, Cmd.DRAIN, outstanding=1)
+    s.model.command(a, Cmd.DRAIN, outstanding=1)
     assert m.adis[a].dyn.state == AdiState.DRAINING
     m.step(a)
-    m.command(a, Cmd.DRAIN)
+    s.model.command(a, Cmd.DRAIN)
     s.model.submitted += [(a, i) for i in slots]
     assert m.adis[a].dyn.state == AdiState.DISABLED and m.adis[a].dyn.err == ErrorCode.CPL_UR
     await s.check()
