@@ -62,6 +62,17 @@ class PfResources:
 AdiControlFactory = Callable[[HostBus, PfResources], Awaitable[AdiControl]]
 
 
+@dataclass(frozen=True, slots=True)
+class AerLog:
+    """What :meth:`PfDriver.aer_read_clear` found (bit numbers as in the AER status registers)."""
+
+    uncor_status: int
+    cor_status: int
+    first_error: int | None  # First Error Pointer, if its status bit was set (log valid)
+    header: tuple[int, int, int, int] | None  # Header Log DW0..3 (DW0 = bytes 0-3, byte 0 in 31:24)
+    prefix: int | None  # TLP Prefix Log DW (when Prefix Log Present)
+
+
 class PfDriver:
     """Owner of one SIOV PF: its config space, its PF control registers, its ADI pool."""
 
@@ -206,6 +217,48 @@ class PfDriver:
                 self.log.warning("ADI %d entered ERROR (reason 0x%x)", ev.adi, ev.error)
         self.events += got
         return got
+
+    # ---- error reporting (AER) ------------------------------------------------------------------
+    async def enable_error_reporting(self) -> bool:
+        """DevCtl Correctable / Non-Fatal / Fatal / Unsupported Request Reporting Enable (what the
+        Linux AER service sets): the function then sends ERR_* messages. False without PCIe cap."""
+        exp = await pci.find_capability(self.bus, self.bdf, pci.PCI_CAP_ID_EXP)
+        if exp is None:
+            return False
+        ctl = await pci.cfg_read16(self.bus, self.bdf, exp + pci.PCI_EXP_DEVCTL)
+        ctl &= ~pci.PCI_EXP_DEVCTL_BCR_FLR
+        ctl |= pci.PCI_EXP_DEVCTL_CERE | pci.PCI_EXP_DEVCTL_NFERE | pci.PCI_EXP_DEVCTL_FERE | pci.PCI_EXP_DEVCTL_URRE
+        await pci.cfg_write16(self.bus, self.bdf, exp + pci.PCI_EXP_DEVCTL, ctl)
+        return True
+
+    async def aer_read_clear(self) -> AerLog | None:
+        """Read the AER status, First Error Pointer, Header Log and TLP Prefix Log, then clear the
+        status bits (RW1C), as the Linux AER driver does for an error source. None without AER."""
+        bus, bdf = self.bus, self.bdf
+        aer = await pci.find_ext_capability(bus, bdf, pci.PCI_EXT_CAP_ID_ERR)
+        if aer is None:
+            return None
+        unc = await pci.cfg_read32(bus, bdf, aer + pci.PCI_ERR_UNCOR_STATUS)
+        cor = await pci.cfg_read32(bus, bdf, aer + pci.PCI_ERR_COR_STATUS)
+        cap = await pci.cfg_read32(bus, bdf, aer + pci.PCI_ERR_CAP)
+        hdr = tuple([await pci.cfg_read32(bus, bdf, aer + pci.PCI_ERR_HEADER_LOG + 4 * i) for i in range(4)])
+        prfx = await pci.cfg_read32(bus, bdf, aer + pci.PCI_ERR_PREFIX_LOG)
+        fep = cap & pci.PCI_ERR_CAP_FEP_MASK
+        log = AerLog(
+            uncor_status=unc,
+            cor_status=cor,
+            first_error=fep if unc >> fep & 1 else None,
+            header=(hdr[0], hdr[1], hdr[2], hdr[3]) if unc >> fep & 1 else None,
+            prefix=prfx if unc >> fep & 1 and cap & pci.PCI_ERR_CAP_PREFIX_LOG_PRESENT else None,
+        )
+        if unc:
+            await pci.cfg_write32(bus, bdf, aer + pci.PCI_ERR_UNCOR_STATUS, unc)
+        if cor:
+            await pci.cfg_write32(bus, bdf, aer + pci.PCI_ERR_COR_STATUS, cor)
+        if unc or cor:
+            self.log.warning("AER: uncorrectable 0x%08x correctable 0x%08x first error %s", unc, cor,
+                             log.first_error)
+        return log
 
     # ---- resources ----------------------------------------------------------------------------
     @property

@@ -43,6 +43,7 @@ from siov_sim.tb.fast.hostport import (
     COV_BINS,
     PY_NO_EOP,
     PY_NO_SOP,
+    PY_TLP,
     REQ_ER,
     REQ_PMR,
     REQ_WRITE,
@@ -58,7 +59,7 @@ from siov_sim.tb.fast.hostport import (
     PoppedFrame,
 )
 from siov_sim.tb.pcie.direct_port import device_direct_port
-from siov_sim.tb.pcie.ep_device import StreamStats, TlpFrame
+from siov_sim.tb.pcie.ep_device import StreamStats, TlpFrame, err_msg_of
 from siov_sim.tb.pcie.iommu_rc import IommuRootComplex
 from siov_sim.tb.pcie.pasid_tlp import PasidTlp, install
 
@@ -151,6 +152,7 @@ class FastEpDevice(Device):  # type: ignore[misc]
         self._deferred_msis: deque[tuple[int, int]] = deque()
         self.tap: Any = None  # accurate-mode features the fast link does not offer
         self.bad_frames: list[tuple[str, TlpFrame, str]] = []
+        self.err_msgs: list[tuple[str, int]] = []  # AER messages from the RTL (err_msg_of)
         self.stream_errors: list[str] = []
         self.tlps_down = 0
         self.py_up = 0  # TLPs from the RTL handled in Python (the rest stayed in C++)
@@ -329,6 +331,11 @@ class FastEpDevice(Device):  # type: ignore[misc]
             self.py_up += 1
             if f.stream == TX_CPL and f.kind == 0 and self._direct_reads and self._direct_completion(
                     TlpFrame(hdr=f.hdr, data=f.data, prfx=f.prfx)):
+                continue
+            if f.stream == TX_CPL and f.kind == PY_TLP and (
+                    msg := err_msg_of(TlpFrame(hdr=f.hdr, data=f.data, prfx=f.prfx))) is not None:
+                log.info("%s from %04x", *msg)
+                self.err_msgs.append(msg)
                 continue
             tlp = self._checked(f)
             if tlp is not None:

@@ -107,6 +107,24 @@ class TlpFrame:
         return PasidTlp.unpack(self.to_bytes())
 
 
+# AER error messages (Msg, 4-DW, no data, routed to the Root Complex) by message code
+ERR_MSG_CODES = {0x30: "ERR_COR", 0x31: "ERR_NONFATAL", 0x33: "ERR_FATAL"}
+
+
+def err_msg_of(frame: TlpFrame) -> tuple[str, int] | None:
+    """``(name, requester ID)`` if ``frame`` is an ERR_COR / ERR_NONFATAL / ERR_FATAL message.
+
+    The root complex model has no Root Port error collection (cocotbext-pcie rejects message
+    TLPs), so both link adapters take these messages off the stream and record them in
+    ``err_msgs``, as a Root Port's Root Error Status / Error Source ID would.
+    """
+    h = frame.hdr
+    if h >> 120 != 0b0011_0000:  # Fmt 001b (4-DW, no data), Type 10000b
+        return None
+    name = ERR_MSG_CODES.get((h >> 64) & 0xFF)
+    return None if name is None else (name, (h >> 80) & 0xFFFF)
+
+
 @dataclass(slots=True)
 class StreamStats:
     """What crossed one stream: frames, beats, payload bytes, cycles the other side stalled."""
@@ -372,6 +390,7 @@ class EpDevice(Device):  # type: ignore[misc]
         # return True from the tap to consume the frame
         self.tap: Callable[[TlpFrame, str], bool] | None = None
         self.bad_frames: list[tuple[str, TlpFrame, str]] = []
+        self.err_msgs: list[tuple[str, int]] = []  # AER messages from the RTL (err_msg_of)
         self.tlps_down = 0
         self.tlps_up = 0
         self.clk = clk
@@ -551,6 +570,10 @@ class EpDevice(Device):  # type: ignore[misc]
         if stream != "tx_wr_req_tlp" and frame.pres_ns is not None:
             cocotb.start_soon(self._check_order(frame, stream))
         if self.tap is not None and self.tap(frame, stream):
+            return
+        if (msg := err_msg_of(frame)) is not None:
+            log.info("%s from %04x", *msg)
+            self.err_msgs.append(msg)
             return
         try:
             tlp = frame.to_tlp()

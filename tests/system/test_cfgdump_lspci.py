@@ -40,6 +40,10 @@ def test_lspci_decodes_the_rtl_config_space(tmp_path: Path) -> None:
     assert re.search(r"EETLPPrefix\+, MaxEETLPPrefixes 1", out), out
     # Function Level Reset capability
     assert re.search(r"RBE\+ FLReset\+", out), out
+    # Advanced Error Reporting: capability, default severity (Malformed TLP fatal), ANFE masked
+    assert re.search(r"Capabilities: \[140 v2\] Advanced Error Reporting", out), out
+    assert re.search(r"UESvrt:.*MalfTLP\+", out), out
+    assert re.search(r"CEMsk:.*AdvNonFatalErr\+", out), out
     # MSI-X with the table and PBA in BAR0, enabled by the probe
     assert re.search(r"MSI-X: Enable\+ Count=8 Masked-", out), out
     assert re.search(r"Vector table: BAR=0 offset=00002000", out), out

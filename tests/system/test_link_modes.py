@@ -32,7 +32,7 @@ import pytest
 from cocotb.triggers import Combine
 
 from siov_sim.model.mem import FlatHostMemory
-from siov_sim.sw.driver import PfDriver
+from siov_sim.sw.driver import PfDriver, pci
 from siov_sim.sw.driver.regs_adi import RegAdiControl
 from siov_sim.sw.guest import UserProcess
 from siov_sim.sw.guest.demo import run_demo
@@ -126,6 +126,8 @@ async def link_signature(dut: Any) -> None:
     await pf.probe()
     demo = await run_demo(bus, pf, iommu, vdevs=4, size=4096, seed=seed)
     concurrent = await _concurrent_phase(bus, iommu, pf, random.Random(seed))
+    aer = await _aer_phase(bus, pf)
+    assert env.ep.err_msgs == [("ERR_NONFATAL", int(dev.pcie_id))], env.ep.err_msgs
     env.check_link_clean()
     if env.link == "fast":
         env.ep.sync_stats()
@@ -146,6 +148,8 @@ async def link_signature(dut: Any) -> None:
         "rc_stats": dict(rc.stats),
         "demo": _untimed(dataclasses.asdict(demo)),
         "concurrent": concurrent,
+        "aer": aer,
+        "err_msgs": env.ep.err_msgs,
     }
     out = Path(os.environ["SIOV_DIFF_OUT"])
     out.write_text(json.dumps(sig, indent=1, sort_keys=True))
@@ -158,6 +162,29 @@ async def link_signature(dut: Any) -> None:
         len(sig["faults"]),
         sum(n for *_x, n in sig["irqs"]),
     )
+
+
+async def _aer_phase(bus: Any, pf: PfDriver) -> dict[str, Any]:
+    """Error reporting on (DevCtl enables), then with Memory Space off one posted write (UR, dropped:
+    ERR_NONFATAL upstream) and one read (UR completion: advisory, ANFE masked: no message); the
+    PF driver reads and clears AER. Both links must record the same ERR_* messages."""
+    assert await pf.enable_error_reporting()
+    bdf = pf.bdf
+    cmd = await pci.cfg_read16(bus, bdf, pci.PCI_COMMAND)
+    await pci.cfg_write16(bus, bdf, pci.PCI_COMMAND, cmd & ~pci.PCI_COMMAND_MEMORY)
+    bar0 = pf.bar(0).addr
+    await bus.mmio_write(bar0 + 0x30, (0x5A).to_bytes(4, "little"))
+    try:
+        await bus.mmio_read(bar0 + 0x30, 4)
+        read = "ok"
+    except Exception as exc:  # the UR completion: what MemoryTlpRegion.read raises
+        read = str(exc)
+    await pci.cfg_write16(bus, bdf, pci.PCI_COMMAND, cmd)
+    log = await pf.aer_read_clear()
+    assert log is not None and log.uncor_status == 1 << 20 and log.first_error == 20, log
+    assert (await pf.aer_read_clear()) == dataclasses.replace(log, uncor_status=0, cor_status=0, first_error=None,
+                                                               header=None, prefix=None), "not cleared"
+    return {"read": read, "log": dataclasses.asdict(log)}
 
 
 def _diff(a: Any, b: Any, path: str = "") -> list[str]:
