@@ -666,6 +666,40 @@ module ep_dma_rd #(
 
   assign m_rd_busy = (op_busy_q != '0);
 
+`ifndef SYNTHESIS
+  // ---- invariants, checked in every simulation ($error stops Verilator)
+  logic [127:0] prev_hdr_q;
+  logic         prev_hold_q;
+  int unsigned  busy_tags;
+  always_comb begin
+    busy_tags = 0;
+    for (int i = 0; i < NumTags; i++) busy_tags += (tag_state_q[i] != TagFree) ? 1 : 0;
+  end
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      prev_hold_q <= 1'b0;
+    end else begin
+      prev_hold_q <= tx_rd_req_tlp_valid && !tx_rd_req_tlp_ready;
+      prev_hdr_q  <= tx_rd_req_tlp_hdr;
+      if (issue && !cfg_bus_master_en)
+        $error("ep_dma_rd: MRd issued with Bus Master Enable clear (%m)");
+      if (issue && tag_state_q[tag_idx] != TagFree)
+        $error("ep_dma_rd: tag %0d issued while in use (%m)", tag_idx);
+      if (issue && req_head.pasid_valid && cfg_pasid_en
+          && mrd_prfx != {ep_pcie_pkg::PRFX_PASID, req_head.pmr && cfg_pasid_priv_en, 1'b0, 2'b00, req_head.pasid})
+        $error("ep_dma_rd: ADI read without its PASID prefix (%m)");
+      if (prev_hold_q && (!tx_rd_req_tlp_valid || tx_rd_req_tlp_hdr != prev_hdr_q))
+        $error("ep_dma_rd: MRd withdrawn or changed before ready (%m)");
+      if (32'(fc_h_used_q) > CplhFcLimit || 32'(fc_d_used_q) > CpldFcLimit)
+        $error("ep_dma_rd: completion credits out of range (h %0d, d %0d) (%m)", fc_h_used_q, fc_d_used_q);
+      if (busy_tags == 0 && (fc_h_used_q != '0 || fc_d_used_q != '0))
+        $error("ep_dma_rd: completion credits leaked (h %0d, d %0d) (%m)", fc_h_used_q, fc_d_used_q);
+      if (alloc && !op_free_any)
+        $error("ep_dma_rd: op table overflow (%m)");
+    end
+  end
+`endif
+
   logic unused_ok;
   assign unused_ok = ^{rx_cpl_tlp_strb, c_la[6:2], c_fmt[2], c_fmt[0], rx_cpl_tlp_hdr[124:111],
                        rx_cpl_tlp_hdr[109:106], rx_cpl_tlp_hdr[95:80], rx_cpl_tlp_hdr[76],

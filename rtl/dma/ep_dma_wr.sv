@@ -509,6 +509,26 @@ module ep_dma_wr #(
   assign m_wr_busy = req_head_valid || plan_head_valid || rd_active_q || (inflight_q != '0)
                      || a_valid_q || b_valid_q;
 
+`ifndef SYNTHESIS
+  // ---- invariants, checked in every simulation ($error stops Verilator)
+  beat_t prev_a_q;
+  logic  prev_hold_q;
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      prev_hold_q <= 1'b0;
+    end else begin
+      prev_hold_q <= tx_wr_req_tlp_valid && !tx_wr_req_tlp_ready;
+      prev_a_q    <= a_q;
+      if (a_free && take && !cand_drop && cand.beat.sop && !cfg_bus_master_en)
+        $error("ep_dma_wr: MWr started with Bus Master Enable clear (%m)");
+      if (prev_hold_q && (!tx_wr_req_tlp_valid || a_q != prev_a_q))
+        $error("ep_dma_wr: MWr beat withdrawn or changed before ready (%m)");
+      if (a_sts_fire && sts_v_d)
+        $error("ep_dma_wr: two write statuses in one clock (%m)");
+    end
+  end
+`endif
+
   logic unused_ok;
   assign unused_ok = ^{word_in_ready, p_end, s_msi_req_addr[1:0], window[2*DataWidth-1:DataWidth]};
 endmodule

@@ -97,5 +97,11 @@ module ep_fifo #(
       end
     end
   end
+`ifndef SYNTHESIS
+  // a write when full would overwrite the oldest word; a read when empty would repeat one
+  always_ff @(posedge clk) begin
+    if (!rst && 32'(fill) > Depth) $error("ep_fifo: fill %0d beyond Depth (%m)", fill);
+  end
+`endif
 endmodule
 `resetall

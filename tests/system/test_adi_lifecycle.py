@@ -304,16 +304,28 @@ async def lost_completion_times_out(dut: Any) -> None:
     lo = ctx.data + half  # random descriptors read only the first half
     s.ep.add_cpl_fault(CplFault(status=None, pasid=ctx.pasid, addr_lo=lo, addr_hi=lo + 0x100))
     s.model.spaces.add_read_fault(ctx.pasid, lo, lo + 0x100, int(ErrorCode.DMA_TIMEOUT))
+    # the run-time completion timeout (BAR0 dma_timeout, 4096-cycle units) is honoured: 0x20 =
+    # 131 072 cycles = 0.52 ms instead of the 4.2 ms default
+    await s.bar0.write(Bar0.DMA_TIMEOUT, 0x20)
+    assert not Bar0.PF_STATUS.field("cpl_timeout").get(await s.bar0.read(Bar0.PF_STATUS))
+    t0 = get_sim_time("ns")
     await s.submit(a, [random_desc(s, a), Descriptor(Opcode.COPY, 256, lo, ctx.data, 7), random_desc(s, a)])
     for b in others:
         await s.submit(b, [random_desc(s, b) for _ in range(4)])
     await s.check(others, memory=False)  # the others finish long before the timeout
     for b in others:
         await s.submit(b, [random_desc(s, b) for _ in range(2)])
-    await s.wait_records([(a, 1)], timeout_us=6000, poll_ns=20_000)
+    await s.wait_records([(a, 1)], timeout_us=1500, poll_ns=20_000)
+    took_us = (get_sim_time("ns") - t0) / 1000
+    assert 500 <= took_us <= 1500, f"timeout after {took_us:.0f} us, programmed 524 us"
     await s.check()
     d = s.model.model.adis[a].dyn
     assert d.state == AdiState.ERROR and d.err == ErrorCode.DMA_TIMEOUT
+    # recorded in the PF-visible status (sticky, write 1 to clear) for the driver / AER
+    assert Bar0.PF_STATUS.field("cpl_timeout").get(await s.bar0.read(Bar0.PF_STATUS))
+    await s.bar0.write(Bar0.PF_STATUS, Bar0.PF_STATUS.field("cpl_timeout").put(0, 1))
+    assert not Bar0.PF_STATUS.field("cpl_timeout").get(await s.bar0.read(Bar0.PF_STATUS))
+    await s.bar0.write(Bar0.DMA_TIMEOUT, 0x100)
     rec = s.record(a, 1)
     assert rec[0] == CplStatus.ERROR
     s.ep.clear_cpl_faults()
