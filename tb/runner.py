@@ -300,6 +300,10 @@ def run_rtl(
     tdir = test_dir or build_dir / f"run-{os.getpid()}"
     tdir.mkdir(parents=True, exist_ok=True)
     results = tdir / f"{test_module.rsplit('.', 1)[-1]}.results.xml"
+    # cocotb's runner lays os.environ over extra_env; ours must win (a caller's SIOV_SIM_OUT or
+    # COCOTB_RANDOM_SEED in the environment must not redirect make sim's report or change its seed)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     plusargs: list[str] = []
     if rtl_cov_args():  # one coverage file per run, merged by `make cov` (tb/rtlcov.py)
         RTLCOV_DIR.mkdir(parents=True, exist_ok=True)
@@ -321,6 +325,12 @@ def run_rtl(
         )
     except SystemExit as exc:  # cocotb's runner exits on failures under pytest
         raise AssertionError(f"cocotb tests of {test_module} on {top} failed (see log above)") from exc
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     num_tests, num_failed = get_results(results)
     if num_failed or num_tests == 0:
         raise AssertionError(f"{num_failed} of {num_tests} cocotb tests failed in {test_module} on {top}")

@@ -66,11 +66,13 @@ def test_lspci_setpci_mdevctl_on_the_live_rtl(tmp_path: Path) -> None:
         pytest.skip(f"Debian packages missing and not installable here: {' '.join(left)}")
     root = tmp_path / "sys"
     out = tmp_path / "out"
-    env = {**os.environ, "SIOV_SIM_OUT": str(out)}
+    # a stray SIOV_SIM_OUT in the caller's environment must not redirect the report away from --out
+    # (cocotb's runner lays os.environ over the runner's extra_env; tb/runner.py puts ours on top)
+    env = {**os.environ, "SIOV_SIM_OUT": str(tmp_path / "elsewhere")}
     log = (tmp_path / "sim.log").open("w")
     sim = subprocess.Popen(
         [sys.executable, "-m", "siov_sim.tb.sim", "--interactive", "--vdevs", "0", "--num-adi", str(NUM_ADI),
-         "--sysfs", str(root)],
+         "--sysfs", str(root), "--out", str(out)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )
     try:
@@ -156,6 +158,7 @@ def test_lspci_setpci_mdevctl_on_the_live_rtl(tmp_path: Path) -> None:
             force_unmount(root)
     text = (tmp_path / "sim.log").read_text()
     assert sim.returncode == 0, text[-3000:]
+    assert not (tmp_path / "elsewhere").exists()
     report = (out / "report.txt").read_text()
     assert "left_over={'vdevs': 0, 'adis_in_use': 0, 'pasids_in_use': 0" in report, report
     assert not is_mounted(root)
