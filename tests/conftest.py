@@ -25,3 +25,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         spec = metafunc.config.getoption("--seeds")
         seeds = parse_seeds(spec) if spec else list(DEFAULT_SEEDS)
         metafunc.parametrize("regress_seed", seeds, ids=[f"seed{s}" for s in seeds])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per failing regression seed: the command that reproduces it."""
+    seeds = sorted({int(r.nodeid.split("[seed", 1)[1].split("-", 1)[0])
+                    for r in terminalreporter.stats.get("failed", [])
+                    if "test_regress.py::test_regress[seed" in r.nodeid})
+    if seeds:
+        terminalreporter.section("failing regression seeds")
+        for s in seeds:
+            terminalreporter.write_line(f"seed {s}: make regress SEED={s}")
