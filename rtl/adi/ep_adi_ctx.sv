@@ -114,6 +114,12 @@ module ep_adi_ctx #(
   logic            drop_q;
   logic            phase_q;                 // COPY chunk: 0 = first half, 1 = second half
   logic            bpend_q, bdone_q;        // second-half read issued / its status received
+  logic            adone_q;                 // first-half status received while still in SRdB
+  logic [3:0]      aerr_q;
+  logic            a_hit;                   // first-half read status: now or held
+  logic [3:0]      a_err;
+  assign a_hit = adone_q || (rd_sts_valid && !rd_sts_sub);
+  assign a_err = adone_q ? aerr_q : rd_sts_error;
   logic [3:0]      berr_q;
 
   wire [7:0]  d_op    = desc_q[7:0];
@@ -222,8 +228,8 @@ module ep_adi_ctx #(
         SLookupW: if (lk_valid) st_q <= lk_hit ? SRd : SCpl;
         SRd:      if (rd_gnt) st_q <= (len_b != 21'd0) ? SRdB : SRdW;
         SRdB:     if (rd_gnt) st_q <= SRdW;
-        SRdW: if (rd_sts_valid && !rd_sts_sub) begin
-          if (rd_sts_error != 4'd0) st_q <= bpend_q ? SWaitB : SCpl;
+        SRdW: if (a_hit) begin
+          if (a_err != 4'd0) st_q <= bpend_q ? SWaitB : SCpl;
           else st_q <= is_send ? SLock : SWr;
         end
         SWaitB: if (bdone_q || (rd_sts_valid && rd_sts_sub)) begin
@@ -274,9 +280,10 @@ module ep_adi_ctx #(
     if (desc_we) begin
       for (int i = 0; i < 32; i++) if (desc_be[i]) desc_q[8*i +: 8] <= desc_wdata[8*i +: 8];
     end
-    if ((st_q == SFetchW || st_q == SRdW) && rd_sts_valid && !rd_sts_sub && rd_sts_error != 4'd0) begin
+    if (st_q == SFetchW && rd_sts_valid && !rd_sts_sub && rd_sts_error != 4'd0) begin
       err_q <= {4'd0, rd_sts_error};
     end
+    if (st_q == SRdW && a_hit && a_err != 4'd0) err_q <= {4'd0, a_err};
     if (st_q == SWaitB && (bdone_q || (rd_sts_valid && rd_sts_sub)) && err_q == 8'd0) begin
       if ((bdone_q ? berr_q : rd_sts_error) != 4'd0) err_q <= {4'd0, bdone_q ? berr_q : rd_sts_error};
       else phase_q <= 1'b1;
@@ -332,6 +339,19 @@ module ep_adi_ctx #(
     end
   end
   always_ff @(posedge clk) if (rd_sts_valid && rd_sts_sub) berr_q <= rd_sts_error;
+
+  // first-half read bookkeeping: its status may come while the second-half read request still
+  // waits for the DMA engine to accept it (SRdB, e.g. held back for completion credits)
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      adone_q <= 1'b0;
+    end else if (st_q == SRdB && rd_sts_valid && !rd_sts_sub) begin
+      adone_q <= 1'b1;
+    end else if (st_q == SRdW) begin
+      adone_q <= 1'b0;                                   // consumed in SRdW
+    end
+  end
+  always_ff @(posedge clk) if (st_q == SRdB && rd_sts_valid && !rd_sts_sub) aerr_q <= rd_sts_error;
 
   wire unused_ok = &{1'b0, d_flags[7:1], port_q[31], port_q[29:28], port_q[15:12], desc_q[255:224],
                      desc_q[31:16]};

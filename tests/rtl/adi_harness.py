@@ -58,6 +58,10 @@ class AdiTb:
         self.writes: list[tuple[int | None, int, int]] = []  # (pasid, addr, len) in issue order
         self.ims: list[tuple[int, int]] = []
         self.rd_latency = 12
+        # cycles m_rd_req_ready stays low after each accepted read request (0: off), as when
+        # the DMA engine holds requests back for completion credits: a read's status can then
+        # come back before the context's next read request is accepted
+        self.rd_hold = 0
         Clock(dut.clk, 4, unit="ns").start()
         for name in (
             "enable",
@@ -176,6 +180,7 @@ class AdiTb:
         cycle = 0
         wr_ram_valid = False
         rd_sts_next: tuple[int, int] | None = None
+        hold_until = 0
         while True:
             await RisingEdge(d.clk)
             cycle += 1
@@ -202,6 +207,7 @@ class AdiTb:
                         words.append(((ram + pos) // B, be, word))
                         pos += n
                 rd_jobs.append((cycle + self.rd_latency, tag, err, words))
+                hold_until = cycle + self.rd_hold
             # --- local buffer writes (one word per cycle)
             if wr_ram_valid and d.s_ram_wr_ready.value:
                 cur_words.popleft()
@@ -286,6 +292,8 @@ class AdiTb:
             if self.stress:
                 d.m_rd_req_ready.value = rng.random() < 0.7
                 d.m_wr_req_ready.value = rng.random() < 0.7
+            if self.rd_hold:
+                d.m_rd_req_ready.value = int(cycle >= hold_until)
 
     # ------------------------------------------------------------------ ADI setup helpers
     async def setup_adi(

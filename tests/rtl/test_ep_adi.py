@@ -111,7 +111,20 @@ async def setup(tb: AdiTb, adis: list[int], pasids: dict[int, int], log2: int = 
 @cocotb.test(timeout_time=20, timeout_unit="ms")
 @cocotb.parametrize(stress=[False, True])
 async def random_copy_fill_many_adis(dut: Dut, stress: bool) -> None:
+    await copy_fill_many_adis(dut, stress=stress, rd_hold=0)
+
+
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+async def slow_read_request_accept(dut: Dut) -> None:
+    """The DMA engine takes a read request only every 60 cycles (completion credits exhausted):
+    a COPY's first-half read status returns while its second-half request still waits. The
+    context must keep that status (it used to drop it and hang with the engine idle)."""
+    await copy_fill_many_adis(dut, stress=False, rd_hold=60)
+
+
+async def copy_fill_many_adis(dut: Dut, *, stress: bool, rd_hold: int) -> None:
     tb = AdiTb(dut, stress=stress)
+    tb.rd_hold = rd_hold
     await tb.start()
     adis = sorted(tb.rng.sample(range(tb.num_adi), 4))
     pasids = {a: tb.rng.randrange(1, 1 << 20) for a in adis}
