@@ -216,8 +216,15 @@ def report(out_dir: Path = RTLCOV_DIR, *, html: bool = True, holes: bool = True,
 
     unseen = sorted(str(f.relative_to(ROOT)) for f in read_filelist() if f.suffix == ".sv"
                     and str(f.relative_to(ROOT)) not in files and not str(f.relative_to(ROOT)).startswith(EXCLUDE))
-    for name in unseen:  # packages and files without statements have no points; say so
-        w(f"  {name:36s}   no coverage points in any run (no statements, or never simulated)\n")
+    never: list[str] = []
+    for name in unseen:  # packages and structural wrappers have no points; a file with processes does
+        if re.search(r"\balways", (ROOT / name).read_text()):
+            never.append(name)
+            w(f"  {name:36s}   NEVER SIMULATED: has processes but no coverage data (not in the totals)\n")
+        else:
+            w(f"  {name:36s}   no coverage points (package or structural: instances and assigns only)\n")
+    if never:
+        problems.append(f"{len(never)} RTL files with processes were never simulated: {', '.join(never)}")
     lp, bp = _pct(tot[0], tot[1]), _pct(tot[2], tot[3])
     w(f"  {'total (waivers applied)':36s} {lp:6.1f} % {tot[0]:4d}/{tot[1]:<4d}{bp:6.1f} % {tot[2]:4d}/{tot[3]:<4d}"
       f"   goal >= {GOAL_LINE:.0f} % line, >= {GOAL_BRANCH:.0f} % branch\n")

@@ -354,6 +354,11 @@ async def bus_master_cleared_mid_request(dut, backpressure: bool) -> None:
     # (valid && sop in this cycle) may still go out
     n_tlps, in_tlp = len(tb.tlps), tb.cur is not None
     dut.cfg_bus_master_en.value = 0
+    # a message offered after the drop: always dropped (the one queued with the writes may have
+    # been accepted and sent between write TLPs before BME dropped -- seed 1796457294)
+    late_msi = WrReq(addr=0xFEE0_0010, length=4, msi=True, imm=b"\x05\x06\x07\x08")
+    reqs.append(late_msi)
+    tb.todo.append(late_msi)
     await tb.step()
     presented = tb.presented_sop
     for _ in range(3000):
