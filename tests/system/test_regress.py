@@ -59,7 +59,7 @@ from tests.system.adi_sys import DATA_HI, SW_LO, AdiSystem, changed_outside, fil
 
 log = logging.getLogger(f"cocotb.{__name__}")
 
-DEFAULT_SEEDS = (1, 48)  # what `make test` runs (tests/conftest.py); 48 hung an ADI before the issue-9 merge (BUGS.md #5)
+DEFAULT_SEEDS = (1, 48)  # what `make test` runs (tests/conftest.py); 48 hung an ADI before issue 9 (BUGS.md #5)
 ADI_NUM = 1024  # the build tests/system/test_adi_traffic.py already uses
 VDEV_NUM_ADI = 16  # the build tests/system/test_siov_stack.py already uses
 FAULT_CODE = {CplStatus.UR: ErrorCode.CPL_UR, CplStatus.CA: ErrorCode.CPL_CA, "poisoned": ErrorCode.CPL_POISONED}
