@@ -248,7 +248,8 @@ def main() -> int:
     ap.add_argument("--num-adi", type=int, default=16, help="ep_top NumAdi parameter (ADIs in the RTL)")
     ap.add_argument("--link", choices=("fast", "accurate"), default="fast",
                     help="fast: DMA data path in C++ (tb/fast); accurate: cocotbext-pcie link, every hop")
-    ap.add_argument("--out", default="build/sim", help="directory for report.txt/report.json (and waves)")
+    ap.add_argument("--out", default=os.environ.get("SIOV_SIM_OUT", "build/sim"),
+                    help="directory for report.txt/report.json (and waves); default $SIOV_SIM_OUT or build/sim")
     ap.add_argument("--sysfs", default="build/sim/sysfs",
                     help="where to mount the live sysfs tree while the simulation runs ('none': nowhere)")
     ap.add_argument("--interactive", action="store_true",
