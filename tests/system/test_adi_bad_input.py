@@ -77,6 +77,28 @@ async def doorbell_beyond_ring(dut: Any) -> None:
 
 
 @cocotb.test(timeout_time=100, timeout_unit="ms")
+async def doorbell_on_disabled_adi_is_ignored(dut: Any) -> None:
+    """A portal write to an ADI nobody enabled (a stray or hostile write into BAR2): no fetch, no
+    error, no state change, nothing written to memory; the running ADIs are not disturbed."""
+    s, adis = await _setup(dut, n=3)
+    free = s.rng.choice([a for a in range(s.num_adi) if a not in adis])
+    before = snapshot_outside(s.mem, DATA_LO, DATA_HI)
+    last_err = await s.pf_last_err()
+    faults = s.rc.stats["rd_fault"] + s.rc.stats["wr_fault"]
+    for tail in (1, 0xFFFF):  # in range for any ring, and beyond every ring
+        await s.doorbell(free, tail)
+        await s.rx_doorbell(free, tail)
+    for a in adis:
+        await s.submit(a, [random_desc(s, a) for _ in range(2)])
+    await s.check()
+    r = await s.read_regs(free)
+    assert (r.state, r.err, r.head, r.cnt_desc, r.cnt_bytes) == (int(AdiState.DISABLED), 0, 0, 0, 0), r
+    assert await s.pf_last_err() == last_err, "a doorbell on a DISABLED ADI raised an ADI error"
+    assert s.rc.stats["rd_fault"] + s.rc.stats["wr_fault"] == faults, "the DISABLED ADI made DMA requests"
+    assert not changed_outside(s.mem, before, DATA_LO, DATA_HI)
+
+
+@cocotb.test(timeout_time=100, timeout_unit="ms")
 async def ring_base_not_aligned(dut: Any) -> None:
     s, adis = await _setup(dut, 3)
     free = next(x for x in range(s.num_adi) if x not in adis)
