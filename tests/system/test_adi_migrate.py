@@ -102,6 +102,7 @@ def mirror_load(s: AdiSystem, dst: int, src: int, snap: AdiSnapshot) -> None:
 async def migrate_back_and_forth_under_traffic(dut: Any) -> None:
     s = AdiSystem(dut)
     await s.start()
+    s.ctl.poll_limit = 5000  # a quiesce that never ends fails in ~1 ms simulated, not 10 ms
     log.info("seed %d", cocotb.RANDOM_SEED)
     rng = s.rng
     x, y = rng.sample(range(s.num_adi), 2)
@@ -157,6 +158,7 @@ async def migrate_back_and_forth_under_traffic(dut: Any) -> None:
 async def quiesce_error_and_refused_loads(dut: Any) -> None:
     s = AdiSystem(dut)
     await s.start()
+    s.ctl.poll_limit = 5000
     a, b, c, d = s.rng.sample(range(s.num_adi), 4)
     ca = await s.add_adi(a, ring_log2=4, data_pages=2)
     cc = await s.add_adi(c, ring_log2=4, data_pages=2)
