@@ -115,6 +115,15 @@ async def migrate_back_and_forth_under_traffic(dut: Any) -> None:
     t = Traffic(s)
     cur, nxt = x, y
     rounds, aborts, mid = 8, 0, 0
+
+    async def packet() -> None:
+        """The bystander SENDs one packet to the VDEV's switch address (x, wherever it runs now);
+        the receiver consumes what it got."""
+        await s.submit(other, [random_desc(s, other, send_to=x)])
+        await s.check([other, cur])
+        if s.model.model.adis[cur].dyn.state == AdiState.ENABLED:
+            await s.rx_doorbell(cur, s.model.model.adis[cur].dyn.rx_tail)
+
     for r in range(rounds):
         await t.submit(cur, rng.randint(4, 12))
         await s.submit(other, [random_desc(s, other) for _ in range(2)])
@@ -126,6 +135,7 @@ async def migrate_back_and_forth_under_traffic(dut: Any) -> None:
         log.info("round %d: ADI %d quiesced after %d ns at head %d (tail %d, %d to go)",
                  r, cur, wait_ns, snap.head, snap.tail, len(t.pending))
         await s.check([cur, other])  # exactly the descriptors before head ran, nothing after
+        await packet()  # to the parked source: DROPPED, its receive ring untouched
         await Timer(3000, unit="ns")
         assert AdiPage.HEAD.field("head").get(await s.bar0.adi_page(cur).read(AdiPage.HEAD)) == snap.head
         if r % 3 == 2:  # migration abort: resume on the same ADI
@@ -134,23 +144,30 @@ async def migrate_back_and_forth_under_traffic(dut: Any) -> None:
             s.model.doorbell(cur, snap.tail, t.pending)
             t.pending = []
             await s.check([cur])
+            await packet()  # resumed: received again
             continue
         if r:  # the previous source: reset before it can be a target
             await s.reset(nxt)
         await s.ctl.load(nxt, AdiSnapshot.unpack(snap.pack()), pasid=s.adis[nxt].pasid, ims=s.adis[nxt].irq)
         mirror_load(s, nxt, cur, snap)
         assert await s.enable(nxt)
+        await s.ctl.set_forward(x, nxt)  # the VDEV's switch address now reaches the destination
+        s.model.model.set_forwarding(x, nxt)
         s.model.doorbell(nxt, snap.tail, t.pending)
         t.pending = []
         cur, nxt = nxt, cur
         await s.check()
+        await packet()  # lands in the destination's ring, after the source's packets
     await t.submit(cur, 5)
     t.ran(cur, t.s.adis[cur].tail)
     await s.check()
     m = s.model.model
     total = m.adis[x].dyn.cnt_desc if cur == x else m.adis[y].dyn.cnt_desc
-    log.info("%d rounds (%d aborts, %d stopped mid-stream), %d descriptors on the migrating VDEV",
-             rounds, aborts, mid, total)
+    out = s.model.outcomes
+    log.info("%d rounds (%d aborts, %d stopped mid-stream), %d descriptors on the migrating VDEV, "
+             "SENDs to it: %d received, %d dropped while parked", rounds, aborts, mid, total,
+             out[("SEND", "none")], out[("SEND", "ring_overflow")])
+    assert out[("SEND", "ring_overflow")] == rounds and out[("SEND", "none")] == rounds
     assert mid, "no quiesce stopped the ring mid-stream"
 
 
