@@ -6,8 +6,9 @@ IMS message arrives on the vector of the ADI that ran the descriptor; a bystande
 VDEV are dropped while it is parked and received after it resumes. Also: quiesce -> enable on
 the same ADI (abort path), quiesce of an ERROR ADI (stays ERROR, loads as ERROR), a descriptor
 failing while the ADI quiesces (ends in ERROR), load refused into an enabled or busy ADI with
-nothing changed, a masked IMS entry's pending bit delivered once on the destination. The RTL asserts (ifndef SYNTHESIS) that a quiescing or loading ADI begins no
-descriptor, so every run here also checks "no DMA while quiescing / loading"."""
+nothing changed, a masked IMS entry's pending bit delivered once on the destination. The RTL
+asserts (ifndef SYNTHESIS) that a quiescing or loading ADI begins no descriptor, so every run
+here also checks "no DMA while quiescing / loading"."""
 
 from __future__ import annotations
 
