@@ -32,6 +32,7 @@ from siov_sim.sw.vfio.device_ops import (
     VfioDeviceOps,
     VfioError,
 )
+from siov_sim.sw.vfio.migration import FileTable, MigrationFile, VfioMigrationOps, mig_get_next_state, state_name
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Vfio:
     def __init__(self, iommu: IommuApi) -> None:
         self.iommu = iommu
         self.eventfds = EventFds()
+        self.files = FileTable()  # migration data fds handed out by VFIO_DEVICE_FEATURE
         self._groups: dict[int, _GroupState] = {}
         self._group_ids = count(0)
 
@@ -482,6 +484,25 @@ def _argsz_check(buf: bytearray, minsz: int) -> bytes:
     return bytes(buf)
 
 
+def _check_feature(flags: int, argsz: int, supported: int, minsz: int) -> bool:
+    """``vfio_check_feature``: EINVAL for an unsupported GET/SET or a short payload; False for
+    a PROBE that succeeded (nothing more to do), True when the GET/SET should run."""
+    if flags & (u.VFIO_DEVICE_FEATURE_GET | u.VFIO_DEVICE_FEATURE_SET) & ~supported:
+        raise VfioError(errno.EINVAL, "feature does not support this GET/SET")
+    if flags & u.VFIO_DEVICE_FEATURE_PROBE:
+        return False
+    if not flags & (u.VFIO_DEVICE_FEATURE_GET | u.VFIO_DEVICE_FEATURE_SET):
+        raise VfioError(errno.EINVAL, "one of GET or SET is needed without PROBE")
+    if argsz < minsz:
+        raise VfioError(errno.EINVAL, f"feature payload of {argsz} B shorter than {minsz} B")
+    return True
+
+
+def _need(buf: bytearray, size: int) -> None:
+    if len(buf) < size:
+        raise VfioError(errno.EFAULT, f"buffer of {len(buf)} B shorter than {size} B")
+
+
 async def _attach(dev: VfioDeviceOps, domain: IoDomain) -> None:
     """Attach a device's DMA to ``domain``; IOMMU errors come back as VfioError with their errno."""
     try:
@@ -536,7 +557,7 @@ class VfioGroup:
         if dev is None:
             raise VfioError(errno.ENODEV, f"no device {name!r} in group {self.gid}")
         st.open_devices[name] = st.open_devices.get(name, 0) + 1
-        return VfioDevice(dev, st, self.vfio.eventfds)
+        return VfioDevice(dev, st, self.vfio.eventfds, self.vfio.files)
 
     async def close(self) -> None:
         """close(2) of the group fd. Device fds hold the group: its release (leaving the
@@ -577,10 +598,17 @@ async def _release_group(st: _GroupState) -> None:
 class VfioDevice:
     """An open device fd."""
 
-    def __init__(self, ops: VfioDeviceOps, group: _GroupState | None = None, eventfds: EventFds | None = None) -> None:
+    def __init__(
+        self,
+        ops: VfioDeviceOps,
+        group: _GroupState | None = None,
+        eventfds: EventFds | None = None,
+        files: FileTable | None = None,
+    ) -> None:
         self.ops = ops
         self._group = group
         self._eventfds = eventfds
+        self._files = files if files is not None else FileTable()
         self._closed = False
 
     @property
@@ -697,6 +725,75 @@ class VfioDevice:
     async def reset(self) -> None:
         await self._live().reset()
 
+    # ---- migration v2 (VFIO_DEVICE_FEATURE) -----------------------------------------------------
+    def _mig_ops(self) -> VfioMigrationOps:
+        ops = self._live()
+        if not isinstance(ops, VfioMigrationOps) or not ops.migration_flags:
+            raise VfioError(errno.ENOTTY, f"{self.name}: no migration support")
+        return ops
+
+    def migration_flags(self) -> int:
+        """GET of VFIO_DEVICE_FEATURE_MIGRATION: VFIO_MIGRATION_* flags (ENOTTY: not migratable)."""
+        return self._mig_ops().migration_flags
+
+    def get_mig_state(self) -> int:
+        """GET of VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE."""
+        return self._mig_ops().migration_state
+
+    async def set_mig_state(self, new: int) -> MigrationFile | None:
+        """SET of VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: walk the arcs to ``new`` one at a time
+        (``vfio_mig_get_next_state``); returns the data fd the last arc opened, if any. On
+        failure the device is in a state along the path (or ERROR) and the error is raised."""
+        ops = self._mig_ops()
+        got: MigrationFile | None = None
+        while ops.migration_state != new:
+            nxt = mig_get_next_state(ops.migration_flags, ops.migration_state, new)
+            f = await ops.migration_arc(nxt)
+            if f is not None:
+                got = f
+        if got is not None and got.disabled:  # a later arc of the path ended the session
+            got = None
+        return got
+
+    async def _ioctl_feature(self, arg: bytearray) -> int:
+        """``vfio_ioctl_device_feature``: flag checks, then the feature's GET/SET/PROBE."""
+        hdr = u.VfioDeviceFeature.unpack(_argsz_check(arg, u.VfioDeviceFeature.sizeof()))
+        known = u.VFIO_DEVICE_FEATURE_MASK | u.VFIO_DEVICE_FEATURE_GET | u.VFIO_DEVICE_FEATURE_SET
+        known |= u.VFIO_DEVICE_FEATURE_PROBE
+        if hdr.flags & ~known:
+            raise VfioError(errno.EINVAL, f"unknown VFIO_DEVICE_FEATURE flags 0x{hdr.flags:x}")
+        get, set_ = bool(hdr.flags & u.VFIO_DEVICE_FEATURE_GET), bool(hdr.flags & u.VFIO_DEVICE_FEATURE_SET)
+        probe = bool(hdr.flags & u.VFIO_DEVICE_FEATURE_PROBE)
+        if get and set_ and not probe:
+            raise VfioError(errno.EINVAL, "GET and SET together only with PROBE")
+        feature = hdr.flags & u.VFIO_DEVICE_FEATURE_MASK
+        base = u.VfioDeviceFeature.sizeof()
+        data_len = hdr.argsz - base
+        if feature == u.VFIO_DEVICE_FEATURE_MIGRATION:
+            self._mig_ops()
+            if not _check_feature(hdr.flags, data_len, u.VFIO_DEVICE_FEATURE_GET, u.VfioDeviceFeatureMigration.sizeof()):
+                return 0
+            out = u.VfioDeviceFeatureMigration(self.migration_flags()).pack()
+            _need(arg, base + len(out))
+            arg[base : base + len(out)] = out
+            return 0
+        if feature == u.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE:
+            self._mig_ops()
+            both = u.VFIO_DEVICE_FEATURE_GET | u.VFIO_DEVICE_FEATURE_SET
+            size = u.VfioDeviceFeatureMigState.sizeof()
+            if not _check_feature(hdr.flags, data_len, both, size):
+                return 0
+            _need(arg, base + size)
+            mig = u.VfioDeviceFeatureMigState.unpack(arg, base)
+            if get:
+                mig = u.VfioDeviceFeatureMigState(self.get_mig_state(), -1)
+            else:
+                f = await self.set_mig_state(mig.device_state)
+                mig = u.VfioDeviceFeatureMigState(mig.device_state, -1 if f is None else self._files.install(f))
+            arg[base : base + size] = mig.pack()
+            return 0
+        raise VfioError(errno.EINVAL, f"device feature {feature} not supported")
+
     async def attach_pt(self, domain: IoDomain) -> None:
         """Switch the device's DMA to another page table of its container (``VFIO_DEVICE_ATTACH_
         IOMMUFD_PT`` on a device that is attached already = iommufd's HWPT *replace*): the PASID
@@ -770,6 +867,10 @@ class VfioDevice:
         if request == u.VFIO_DEVICE_RESET:
             await self.reset()
             return 0
+        if request == u.VFIO_DEVICE_FEATURE:
+            if arg is None:
+                raise VfioError(errno.EFAULT, "VFIO_DEVICE_FEATURE takes a struct buffer")
+            return await self._ioctl_feature(arg)
         if request not in (
             u.VFIO_DEVICE_GET_INFO,
             u.VFIO_DEVICE_GET_REGION_INFO,
