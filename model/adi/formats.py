@@ -52,6 +52,7 @@ class Cmd(IntEnum):
     ENABLE = 1
     DRAIN = 2
     RESET = 3
+    QUIESCE = 4  # DRAIN that keeps (or enters) ERROR; migration (datasheet section 2)
 
 
 class ErrorCode(IntEnum):

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
-from siov_sim.sw.driver.adi import AdiConfig, AdiControl, AdiState, AdiStatus, PfEvent
+from siov_sim.sw.driver.adi import AdiConfig, AdiControl, AdiSnapshot, AdiState, AdiStatus, PfEvent
 from siov_sim.sw.driver.pf import PfDriver, PfError, PfResources, SiovCaps
 
 __all__ = [
     "AdiConfig",
     "AdiControl",
+    "AdiSnapshot",
     "AdiState",
     "AdiStatus",
     "PfDriver",

@@ -69,7 +69,7 @@ class Bar0:
     PF_INT_CAUSE: Final[Reg] = Reg(
         'pf_int_cause', 0x00018, (
             Field('adi_error', 0, 1, 'rw1c', 0, 'An ADI entered ERROR.'),
-            Field('drain_done', 1, 1, 'rw1c', 0, 'An ADI finished DRAIN.'),
+            Field('drain_done', 1, 1, 'rw1c', 0, 'An ADI finished DRAIN or QUIESCE.'),
         ),
         'PF interrupt cause (write 1 to clear). Each cause raises its MSI-X vector (pf_int_vec) when set and not masked in pf_int_mask.',
     )
@@ -98,7 +98,7 @@ class Bar0:
         'last_drain', 0x00028, (
             Field('adi', 0, 16, 'ro', None, 'ADI number.'),
         ),
-        'Last ADI that finished DRAIN (read only).',
+        'Last ADI that finished DRAIN or QUIESCE (read only).',
     )
     DMA_TIMEOUT: Final[Reg] = Reg(
         'dma_timeout', 0x0002C, (
@@ -415,7 +415,7 @@ class AdiPage:
     IMS_CTRL: Final[Reg] = Reg(
         'ims_ctrl', 0x00030, (
             Field('mask', 0, 1, 'rw', 1, 'Mask (reset value 1 = masked).'),
-            Field('pending', 1, 1, 'ro', 0, 'Pending (read only).'),
+            Field('pending', 1, 1, 'rw', 0, 'Pending. Set by the hardware (an interrupt event while masked), cleared when the message is sent. Software may only set it, by writing 1 while the ADI is DISABLED with nothing outstanding (migration load); other writes leave it unchanged.'),
         ),
         'IMS entry: vector control. While masked, an interrupt event sets pending instead of sending; clearing mask with pending set sends the message and clears pending.',
     )
@@ -430,54 +430,55 @@ class AdiPage:
     )
     CMD: Final[Reg] = Reg(
         'cmd', 0x00038, (
-            Field('cmd', 0, 2, 'wo', 0, '1 = ENABLE (from DISABLED), 2 = DRAIN (abort: stop fetching, wait for outstanding requests, then DISABLED and a drain-done interrupt), 3 = RESET (from DISABLED or ERROR: clear state, DISABLED).'),
+            Field('cmd', 0, 3, 'wo', 0, '1 = ENABLE (from DISABLED), 2 = DRAIN (stop fetching, let the descriptor in flight finish, then DISABLED and a drain-done interrupt), 3 = RESET (from DISABLED or ERROR: clear state, DISABLED), 4 = QUIESCE (as DRAIN, but an ERROR ADI stays in ERROR and a descriptor failing meanwhile leaves the ADI in ERROR; status.flush reports its interrupt message still queued). Other values are ignored.'),
         ),
         'Command (write only, reads 0). Accepted in any state; see the ADI state machine.',
     )
     STATUS: Final[Reg] = Reg(
         'status', 0x0003C, (
-            Field('state', 0, 2, 'ro', 0, '0 DISABLED, 1 ENABLED, 2 ERROR, 3 DRAINING.'),
-            Field('err', 8, 8, 'ro', 0, 'Error reason (see datasheet error codes), 0 = none.'),
+            Field('state', 0, 2, 'rw', 0, '0 DISABLED, 1 ENABLED, 2 ERROR, 3 DRAINING (DRAIN or QUIESCE in progress).'),
+            Field('err', 8, 8, 'rw', 0, 'Error reason (see datasheet error codes), 0 = none.'),
             Field('busy', 16, 1, 'ro', 0, 'Requests of this ADI outstanding in the DMA engine.'),
+            Field('flush', 17, 1, 'ro', 0, 'An interrupt message of a finished DRAIN or QUIESCE (of any ADI) is still queued for the interrupt path, or a deferred IMS message is being resent. A quiesce is complete when state is DISABLED or ERROR and busy and flush are 0.'),
         ),
-        'State and error reason (read only).',
+        'State and error reason. Read only, except while the ADI is DISABLED with nothing outstanding (migration load): a write with state 0 (DISABLED) or 2 (ERROR) sets state and err; writes with state 1 or 3, or in any other situation, are ignored.',
     )
     HEAD: Final[Reg] = Reg(
         'head', 0x00040, (
-            Field('head', 0, 16, 'ro', 0, 'Head index.'),
+            Field('head', 0, 16, 'rw', 0, 'Head index.'),
         ),
-        'Submission ring head: index of the next descriptor to fetch (read only).',
+        'Submission ring head: index of the next descriptor to fetch. Read only, except while the ADI is DISABLED with nothing outstanding (migration load; bits beyond the ring size are dropped).',
     )
     TAIL: Final[Reg] = Reg(
         'tail', 0x00044, (
-            Field('tail', 0, 16, 'ro', 0, 'Tail index.'),
+            Field('tail', 0, 16, 'rw', 0, 'Tail index.'),
         ),
-        'Submission ring tail: last doorbell value (read only).',
+        'Submission ring tail: last doorbell value. Read only, except while the ADI is DISABLED with nothing outstanding (migration load; bits beyond the ring size are dropped).',
     )
     RX_IDX: Final[Reg] = Reg(
         'rx_idx', 0x00048, (
-            Field('rx_head', 0, 16, 'ro', 0, 'Receive head (consumer, software).'),
-            Field('rx_tail', 16, 16, 'ro', 0, 'Receive tail (producer, device).'),
+            Field('rx_head', 0, 16, 'rw', 0, 'Receive head (consumer, software).'),
+            Field('rx_tail', 16, 16, 'rw', 0, 'Receive tail (producer, device).'),
         ),
-        'Receive ring indices (read only here; the receiving guest moves rx head through its portal page).',
+        'Receive ring indices (the receiving guest moves rx head through its portal page). Read only here, except while the ADI is DISABLED with nothing outstanding (migration load; bits beyond the receive ring size are dropped).',
     )
     CNT_DESC: Final[Reg] = Reg(
         'cnt_desc', 0x0004C, (
-            Field('count', 0, 32, 'ro', 0, 'Count.'),
+            Field('count', 0, 32, 'rw', 0, 'Count.'),
         ),
-        'Completed descriptors (read only, wraps).',
+        'Completed descriptors (wraps). Read only, except while the ADI is DISABLED with nothing outstanding (migration load).',
     )
     CNT_BYTES: Final[Reg] = Reg(
         'cnt_bytes', 0x00050, (
-            Field('count', 0, 32, 'ro', 0, 'Count.'),
+            Field('count', 0, 32, 'rw', 0, 'Count.'),
         ),
-        'Bytes moved by completed descriptors (read only, wraps).',
+        'Bytes moved by completed descriptors (wraps). Read only, except while the ADI is DISABLED with nothing outstanding (migration load).',
     )
     ERR_INFO: Final[Reg] = Reg(
         'err_info', 0x00054, (
-            Field('index', 0, 16, 'ro', 0, 'Ring index.'),
+            Field('index', 0, 16, 'rw', 0, 'Ring index.'),
         ),
-        'Error detail: ring index of the descriptor that caused the error (read only).',
+        'Error detail: ring index of the descriptor that caused the error. Read only, except while the ADI is DISABLED with nothing outstanding (migration load).',
     )
 
     ALL: Final[tuple[Reg, ...]] = (RING_BASE_LO, RING_BASE_HI, RING_SIZE, CPL_BASE_LO, CPL_BASE_HI, RX_BASE_LO, RX_BASE_HI, RX_CFG, PASID, IMS_ADDR_LO, IMS_ADDR_HI, IMS_DATA, IMS_CTRL, SW_PORT, CMD, STATUS, HEAD, TAIL, RX_IDX, CNT_DESC, CNT_BYTES, ERR_INFO,)
