@@ -32,7 +32,7 @@ from siov_sim.sw.vfio.device_ops import (
     VfioDeviceOps,
     VfioError,
 )
-from siov_sim.sw.vfio.migration import FileTable, MigrationFile, VfioMigrationOps, mig_get_next_state, state_name
+from siov_sim.sw.vfio.migration import FileTable, MigrationFile, VfioMigrationOps, mig_get_next_state
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,10 @@ class ProcessMemory(Protocol):
 
     def unpin_pages(self, hpas: Sequence[int]) -> None:
         """Drop one pin of each page (a page whose VA was unmapped meanwhile is freed now)."""
+        ...
+
+    def write(self, vaddr: int, data: bytes) -> None:
+        """copy_to_user (the dirty bitmap of VFIO_IOMMU_DIRTY_PAGES)."""
         ...
 
 
@@ -385,6 +389,88 @@ class VfioContainer:
         log.debug("UNMAP_DMA iova=0x%x size=0x%x -> %d bytes", iova, size, done)
         return done
 
+    # ---- dirty page tracking (VFIO_IOMMU_DIRTY_PAGES) ----------------------------------------------
+    @property
+    def dirty_tracking(self) -> bool:
+        return self.domain is not None and self.domain.dirty_tracking
+
+    async def dirty_pages_start(self) -> None:
+        """VFIO_IOMMU_DIRTY_PAGES_FLAG_START: from now on the device's DMA writes are logged.
+
+        Kernel type1 only pins pages and reports every pinned page dirty; here (as iommufd's
+        ``IOMMU_HWPT_SET_DIRTY_TRACKING`` does on VT-d) the IOMMU logs them: SSADE in the PASID
+        entry, D flags in the second-stage leaves (``IommuDriver.set_dirty_tracking``)."""
+        dom = self._require_iommu()
+        if not self.v2:
+            raise VfioError(errno.EACCES, "dirty page tracking needs a type1v2 container")
+        try:
+            await self.vfio.iommu.set_dirty_tracking(dom, True)
+        except IommuError as exc:
+            raise VfioError(exc.errno, f"dirty tracking: {exc}") from exc
+
+    async def dirty_pages_stop(self) -> None:
+        dom = self._require_iommu()
+        if not self.v2:
+            raise VfioError(errno.EACCES, "dirty page tracking needs a type1v2 container")
+        try:
+            await self.vfio.iommu.set_dirty_tracking(dom, False)
+        except IommuError as exc:
+            raise VfioError(exc.errno, f"dirty tracking: {exc}") from exc
+
+    async def dirty_pages_get(self, iova: int, size: int, pgsize: int = PAGE) -> list[int]:
+        """VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP as a list: IOVAs of the pages of
+        ``[iova, iova+size)`` written by DMA since the last call (each reported once).
+
+        type1's rules: tracking started, ``pgsize`` the smallest IOMMU page, the range page
+        aligned and made of whole mappings (a range that splits a mapping is EINVAL)."""
+        dom = self._require_iommu()
+        if not self.dirty_tracking:
+            raise VfioError(errno.EINVAL, "dirty page tracking is not started")
+        if pgsize != PAGE:
+            raise VfioError(errno.EINVAL, f"bitmap page size {pgsize}: only {PAGE} is supported")
+        if iova < 0 or size <= 0 or (iova | size) & (PAGE - 1) or iova + size - 1 > IOVA_LIMIT:
+            raise VfioError(errno.EINVAL, "iova and size must be page aligned, size > 0")
+        end = iova + size
+        for m in self._maps:
+            if m.iova < iova < m.iova + m.size or m.iova < end < m.iova + m.size:
+                raise VfioError(errno.EINVAL, f"range 0x{iova:x}+0x{size:x} splits the mapping at 0x{m.iova:x}")
+        try:
+            return await self.vfio.iommu.read_and_clear_dirty(dom, iova, size)
+        except IommuError as exc:
+            raise VfioError(exc.errno, f"dirty bitmap: {exc}") from exc
+
+    async def _ioctl_dirty_pages(self, arg: bytearray) -> int:
+        hdr = u.VfioIommuType1DirtyBitmap.unpack(_argsz_check(arg, u.VfioIommuType1DirtyBitmap.sizeof()))
+        one = (
+            u.VFIO_IOMMU_DIRTY_PAGES_FLAG_START
+            | u.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP
+            | u.VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP
+        )
+        if hdr.flags & ~one or bin(hdr.flags).count("1") != 1:
+            raise VfioError(errno.EINVAL, f"DIRTY_PAGES needs exactly one flag, got 0x{hdr.flags:x}")
+        if hdr.flags == u.VFIO_IOMMU_DIRTY_PAGES_FLAG_START:
+            await self.dirty_pages_start()
+            return 0
+        if hdr.flags == u.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP:
+            await self.dirty_pages_stop()
+            return 0
+        base = u.VfioIommuType1DirtyBitmap.sizeof()
+        size = u.VfioIommuType1DirtyBitmapGet.sizeof()
+        if hdr.argsz < base + size or len(arg) < base + size:
+            raise VfioError(errno.EINVAL, "GET_BITMAP needs a struct vfio_iommu_type1_dirty_bitmap_get")
+        rng = u.VfioIommuType1DirtyBitmapGet.unpack(arg, base)
+        npages = rng.size // PAGE if rng.bitmap_pgsize == PAGE else 0
+        need = (npages + 63) // 64 * 8  # DIRTY_BITMAP_BYTES: whole u64 words
+        if rng.bitmap_size < need:
+            raise VfioError(errno.EINVAL, f"bitmap of {rng.bitmap_size} B, {need} B needed")
+        pages = await self.dirty_pages_get(rng.iova, rng.size, rng.bitmap_pgsize)
+        bitmap = bytearray(need)
+        for va in pages:
+            bit = (va - rng.iova) // PAGE
+            bitmap[bit // 8] |= 1 << (bit % 8)
+        self.process.write(rng.bitmap_data, bytes(bitmap))
+        return 0
+
     async def close(self) -> None:
         """Release: unmap everything and detach the groups (the IOMMU domain goes with them)."""
         if self.domain is not None:
@@ -437,10 +523,13 @@ class VfioContainer:
             assert isinstance(arg, int)
             await self.set_iommu(arg)
             return 0
-        if request not in (u.VFIO_IOMMU_MAP_DMA, u.VFIO_IOMMU_UNMAP_DMA, u.VFIO_IOMMU_GET_INFO):
+        buf_ioctls = (u.VFIO_IOMMU_MAP_DMA, u.VFIO_IOMMU_UNMAP_DMA, u.VFIO_IOMMU_GET_INFO, u.VFIO_IOMMU_DIRTY_PAGES)
+        if request not in buf_ioctls:
             raise VfioError(errno.ENOTTY, f"container ioctl 0x{request:x} not supported")
         if not isinstance(arg, bytearray):
             raise VfioError(errno.EFAULT, "this ioctl takes a struct buffer")
+        if request == u.VFIO_IOMMU_DIRTY_PAGES:
+            return await self._ioctl_dirty_pages(arg)
         if request == u.VFIO_IOMMU_MAP_DMA:
             m = u.VfioIommuType1DmaMap.unpack(_argsz_check(arg, u.VfioIommuType1DmaMap.sizeof()))
             await self.map_dma(m.vaddr, m.iova, m.size, m.flags)
@@ -771,7 +860,9 @@ class VfioDevice:
         data_len = hdr.argsz - base
         if feature == u.VFIO_DEVICE_FEATURE_MIGRATION:
             self._mig_ops()
-            if not _check_feature(hdr.flags, data_len, u.VFIO_DEVICE_FEATURE_GET, u.VfioDeviceFeatureMigration.sizeof()):
+            if not _check_feature(
+                hdr.flags, data_len, u.VFIO_DEVICE_FEATURE_GET, u.VfioDeviceFeatureMigration.sizeof()
+            ):
                 return 0
             out = u.VfioDeviceFeatureMigration(self.migration_flags()).pack()
             _need(arg, base + len(out))
