@@ -87,6 +87,7 @@ class AdiDynamic:
     cnt_bytes: int = 0
     err_info: int = 0
     ims_pending: bool = False
+    quiesce: bool = False  # QUIESCE waits for an outstanding request (state DRAINING or ERROR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class ImsMessage:
 
 @dataclass(frozen=True, slots=True)
 class PfEvent:
-    kind: str  # "adi_error" or "drain_done"
+    kind: str  # "adi_error" or "drain_done" (DRAIN or QUIESCE finished)
     adi: int
     code: int = 0
 
@@ -149,6 +150,18 @@ class AdiDevice:
             else:
                 d.state, d.err = AdiState.ENABLED, 0
                 self._schedule(adi)
+        elif cmd == Cmd.QUIESCE:
+            # stop at a descriptor boundary; ERROR stays ERROR, DISABLED stays DISABLED
+            if outstanding:
+                d.quiesce = True
+                if d.state == AdiState.ENABLED:
+                    d.state = AdiState.DRAINING
+            else:
+                if d.state in (AdiState.ENABLED, AdiState.DRAINING):
+                    d.state = AdiState.DISABLED
+                self.pf_events.append(PfEvent("drain_done", adi))
+        elif cmd not in (Cmd.DRAIN, Cmd.RESET):
+            return
         elif outstanding:
             d.state = AdiState.DRAINING
         elif cmd == Cmd.RESET:
@@ -156,6 +169,64 @@ class AdiDevice:
         else:
             d.state = AdiState.DISABLED
             self.pf_events.append(PfEvent("drain_done", adi))
+
+    def outstanding_done(self, adi: int) -> None:
+        """The ADI's last outstanding request finished (the RTL's COMPLETE with outstanding 1):
+        a DRAIN ends DISABLED; a QUIESCE ends DISABLED, or ERROR if an error was recorded
+        meanwhile (a PF adi_error event then), and an ERROR ADI stays ERROR."""
+        d = self.adis[adi].dyn
+        if d.quiesce:
+            d.quiesce = False
+            if d.state == AdiState.DRAINING:
+                if d.err:
+                    d.state = AdiState.ERROR
+                    self.pf_events.append(PfEvent("adi_error", adi, d.err))
+                else:
+                    d.state = AdiState.DISABLED
+            self.pf_events.append(PfEvent("drain_done", adi))
+        elif d.state == AdiState.DRAINING:
+            d.state = AdiState.DISABLED
+            self.pf_events.append(PfEvent("drain_done", adi))
+
+    def loadable(self, adi: int, *, outstanding: int = 0) -> bool:
+        """Restore writes (migration load) are accepted: DISABLED, nothing outstanding."""
+        d = self.adis[adi].dyn
+        return d.state == AdiState.DISABLED and not outstanding and not d.quiesce
+
+    def restore(self, adi: int, field_name: str, value: int, *, outstanding: int = 0) -> bool:
+        """A restore write of one dynamic field (datasheet: head, tail, rx_head, rx_tail, cnt_desc,
+        cnt_bytes, err_info; ``status`` = (state, err) packed as state | err << 8; ``ims_pending``
+        only sets). Ignored (False) unless :meth:`loadable`; indices are masked to their ring."""
+        a = self.adis[adi]
+        d, c = a.dyn, a.cfg
+        if not self.loadable(adi, outstanding=outstanding):
+            return False
+        ring, rx = (1 << c.log2_entries) - 1, (1 << c.rx_log2_slots) - 1
+        if field_name == "head":
+            d.head = value & ring
+        elif field_name == "tail":
+            d.tail = value & ring
+        elif field_name == "rx_head":
+            d.rx_head = value & rx
+        elif field_name == "rx_tail":
+            d.rx_tail = value & rx
+        elif field_name == "cnt_desc":
+            d.cnt_desc = value & 0xFFFF_FFFF
+        elif field_name == "cnt_bytes":
+            d.cnt_bytes = value & 0xFFFF_FFFF
+        elif field_name == "err_info":
+            d.err_info = value & 0xFFFF
+        elif field_name == "status":
+            state = value & 3
+            if state not in (AdiState.DISABLED, AdiState.ERROR):
+                return False
+            d.state, d.err = AdiState(state), (value >> 8) & 0xFF
+        elif field_name == "ims_pending":
+            if value & 1:
+                d.ims_pending = True
+        else:
+            raise ValueError(f"no restorable field {field_name!r}")
+        return True
 
     def set_ims_mask(self, adi: int, mask: bool) -> None:
         a = self.adis[adi]

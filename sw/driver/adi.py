@@ -183,7 +183,8 @@ class AdiControl(Protocol):
         failed -- and an ERROR or DISABLED ADI keeps its state. ``enable`` afterwards resumes
         at ``head`` with nothing lost or repeated (the migration-abort path). Raises
         :class:`~siov_sim.sw.driver.pf.PfError` on a timeout (e.g. Bus Master Enable clear).
-        The returned state is remembered for :meth:`save`.
+        The returned state is remembered for :meth:`save`; a repeated quiesce (after a timeout,
+        with no enable, reset or load in between) returns the state the first one found.
         """
 
     async def save(self, adi: int, was: AdiState | None = None) -> AdiSnapshot:

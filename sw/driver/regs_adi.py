@@ -162,6 +162,8 @@ class RegAdiControl:
     async def quiesce(self, adi: int) -> AdiState:
         p = self._page(adi)
         before, _, _ = await self._state(adi)
+        # a repeated quiesce (e.g. after a timeout) reports the state the first one found
+        was = self._quiesced.setdefault(adi, AdiState.ENABLED if before is AdiState.DRAINING else before)
         await p.write(AdiPage.CMD, AdiPage.CMD.pack(cmd=Cmd.QUIESCE))
         f = AdiPage.STATUS
         for _ in range(self.poll_limit):
@@ -169,8 +171,6 @@ class RegAdiControl:
             state = AdiState(f.field("state").get(v))
             busy, flush = bool(f.field("busy").get(v)), bool(f.field("flush").get(v))
             if state in (AdiState.DISABLED, AdiState.ERROR) and not busy and not flush:
-                was = AdiState.ENABLED if before is AdiState.DRAINING else before
-                self._quiesced[adi] = was
                 log.info("ADI %d quiesced (was %s, now %s)", adi, was.name, state.name)
                 return was
             await self.bus.runtime.sleep(self.poll_ns)

@@ -21,7 +21,7 @@ import asyncio
 import logging
 from typing import Any
 
-from siov_sim.model.adi import AdiDevice, AdiState, Cmd, DmaError, ErrorCode, PfEvent
+from siov_sim.model.adi import AdiDevice, AdiState, Cmd, DmaError, ErrorCode
 from siov_sim.model.iommu import Fault, VtdIommu
 from siov_sim.model.irq import InterruptController, is_msi_address
 from siov_sim.model.mem import HostMemory, PageAllocator
@@ -313,8 +313,17 @@ class FakeSiovDevice:
         }
         return values.get(r, 0)
 
+    _RESTORE = {
+        AdiPage.HEAD.offset: "head",
+        AdiPage.TAIL.offset: "tail",
+        AdiPage.CNT_DESC.offset: "cnt_desc",
+        AdiPage.CNT_BYTES.offset: "cnt_bytes",
+        AdiPage.ERR_INFO.offset: "err_info",
+    }
+
     def _adi_write(self, n: int, r: int, v: int) -> None:
         c = self.model.adis[n].cfg
+        busy = int(n in self.busy)
 
         def lo(old: int) -> int:
             return (old & ~0xFFFF_FFFF) | v
@@ -349,6 +358,8 @@ class FakeSiovDevice:
         elif r == AdiPage.IMS_DATA.offset:
             c.ims_data = v
         elif r == AdiPage.IMS_CTRL.offset:
+            if AdiPage.IMS_CTRL.field("pending").get(v):
+                self.model.restore(n, "ims_pending", 1, outstanding=busy)
             self.model.set_ims_mask(n, bool(AdiPage.IMS_CTRL.field("mask").get(v)))
         elif r == AdiPage.SW_PORT.offset:
             f = AdiPage.SW_PORT.unpack(v)
@@ -356,9 +367,17 @@ class FakeSiovDevice:
             c.send_en, c.recv_en = bool(f["send_en"]), bool(f["recv_en"])
         elif r == AdiPage.CMD.offset:
             cmd = AdiPage.CMD.field("cmd").get(v)
-            if cmd:
-                self.model.command(n, Cmd(cmd), outstanding=int(n in self.busy))
-        # read-only registers ignore writes
+            if cmd in iter(Cmd):
+                self.model.command(n, Cmd(cmd), outstanding=busy)
+        elif r == AdiPage.STATUS.offset:
+            self.model.restore(n, "status", v & 0xFF03, outstanding=busy)
+        elif r == AdiPage.RX_IDX.offset:
+            f = AdiPage.RX_IDX.unpack(v)
+            if self.model.restore(n, "rx_head", f["rx_head"], outstanding=busy):
+                self.model.restore(n, "rx_tail", f["rx_tail"])
+        elif r in self._RESTORE:
+            self.model.restore(n, self._RESTORE[r], v, outstanding=busy)
+        # other registers ignore writes
 
     def _read32(self, addr: int) -> int:
         b0, b2 = self.bar(0), self.bar(2)
@@ -469,11 +488,9 @@ class FakeSiovDevice:
         """Outstanding requests of a stalled ADI complete (test helper). The model has no
         "last outstanding request done" input, so DRAINING -> DISABLED + drain_done is done here."""
         self.stalled.discard(n)
-        self.busy.discard(n)
-        d = self.model.adis[n].dyn
-        if d.state == AdiState.DRAINING:
-            d.state = AdiState.DISABLED
-            self.model.pf_events.append(PfEvent("drain_done", n))
+        if n in self.busy:
+            self.busy.discard(n)
+            self.model.outstanding_done(n)
         self._pump()
 
     def _pf_irq(self, cause: int) -> None:
