@@ -69,6 +69,9 @@ MUTANTS = (
     Mutant("STALE_HEAD", "rtl/adi/ep_adi_state.sv",
            "descriptor head not advanced: the same descriptor is fetched again",
            ("tests/rtl/test_ep_adi_state.py", "tests/rtl/test_ep_adi.py")),
+    Mutant("QUIESCE_KEEPS_FETCHING", "rtl/adi/ep_adi_state.sv",
+           "QUIESCE with a descriptor in flight leaves the ADI ENABLED: it fetches on (no-DMA assertion)",
+           ("tests/rtl/test_ep_adi_state.py",)),
 )
 
 

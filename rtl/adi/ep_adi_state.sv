@@ -89,6 +89,7 @@ module ep_adi_state #(
   localparam logic [CfgW-1:0] CfgReset = (CfgW'(32'h0000_0B00) << (32 * 7)) | (CfgW'(1) << (32 * 12));
 
   typedef struct packed {
+    logic        quiesce;       // QUIESCE waiting for the outstanding request (DRAINING or ERROR)
     logic        pasid_on;      // enabled with a PASID prefix: may never run without one
     logic [15:0] err_info;
     logic [31:0] cnt_bytes;
@@ -103,7 +104,7 @@ module ep_adi_state #(
     logic [7:0]  err;
     logic [1:0]  state;
   } dyn_t;
-  localparam int unsigned DynW = 165;   // width of dyn_t (Yosys has no $bits of a type)
+  localparam int unsigned DynW = 166;   // width of dyn_t (Yosys has no $bits of a type)
 
   // ---- RAMs
   logic                cfg_wr_en, dyn_wr_en, ram_rd_en;
@@ -142,6 +143,12 @@ module ep_adi_state #(
   assign m_ims_addr = {ims_m_data[95:34], 2'b00};
   assign m_ims_data = ims_m_data[31:0];
 
+  // Quiesce flush: when a DRAIN/QUIESCE finishes, its ADI's last interrupt message may still be
+  // in the IMS FIFO. ims_wait_q counts the FIFO pops still needed until every message pushed up
+  // to the latest drain-done has left for the interrupt path (status.flush, with a scan pass
+  // in progress).
+  logic [2:0] ims_occ_q, ims_wait_q;        // FIFO occupancy (0..4); pops still awaited
+  wire        ims_pop = m_ims_valid && m_ims_ready;
   // ---- request capture: the pipe holds one access at a time
   typedef enum logic [2:0] {SrcNone, SrcInit, SrcCsr, SrcPortal, SrcOp, SrcScan} src_e;
   src_e            a_src_q;                 // stage B (RAM data valid) source; SrcNone = idle
@@ -229,8 +236,13 @@ module ep_adi_state #(
       scan_req_q <= 1'b0;
       scan_adi_q <= '0;
       pasid_en_q <= 1'b0;
+      ims_occ_q  <= 3'd0;
+      ims_wait_q <= 3'd0;
     end else begin
       pasid_en_q <= cfg_pasid_en;
+      ims_occ_q  <= ims_occ_q + 3'(ims_push) - 3'(ims_pop);
+      if (e_drain) ims_wait_q <= ims_occ_q + 3'(ims_push) - 3'(ims_pop);
+      else if (ims_pop && ims_wait_q != 3'd0) ims_wait_q <= ims_wait_q - 3'd1;
       if (init_q) begin
         init_adi_q <= init_adi_q + 1'b1;
         if (init_adi_q == AdiW'(NumAdi - 1)) init_q <= 1'b0;
@@ -290,8 +302,15 @@ module ep_adi_state #(
   logic [15:0] rsp_idx;
   logic        ims_send;      // push an IMS message for b_adi_q
   logic        ims_event;     // an IMS message is due for b_adi_q (sent or deferred)
-  logic        e_err, e_drain, set_err;
+  logic        e_err, e_drain, set_err, q_done;
   logic [7:0]  e_err_code;
+  // load: the dynamic registers take restore writes only while DISABLED with nothing outstanding
+  wire         loadable = dyn_rd.state == StDisabled && dyn_rd.outstanding == 8'd0 && !dyn_rd.quiesce;
+  wire         flush    = (ims_wait_q != 3'd0) || scan_q || scan_req_q;
+  function automatic logic [15:0] merge16(input logic [15:0] old, input logic [15:0] wd,
+                                          input logic [15:0] be);
+    merge16 = (old & ~be) | (wd & be);
+  endfunction
 
   always_comb begin
     d           = dyn_rd;
@@ -318,6 +337,7 @@ module ep_adi_state #(
     e_drain     = 1'b0;
     e_err_code  = 8'd0;
     set_err     = 1'b0;
+    q_done      = 1'b0;
 
     if (init_q) begin
       // init walk: one ADI per cycle, configuration at reset values, dynamic state zero
@@ -337,7 +357,7 @@ module ep_adi_state #(
             if (b_reg_q < 5'(CfgDw)) rdata = c_dw[b_reg_q[3:0]];
             unique case (b_reg_q)
               5'h0C: rdata = {30'd0, dyn_rd.ims_pending, c_ims_mask};
-              5'h0F: rdata = {15'd0, dyn_rd.outstanding != 8'd0, dyn_rd.err, 6'd0, dyn_rd.state};
+              5'h0F: rdata = {14'd0, flush, dyn_rd.outstanding != 8'd0, dyn_rd.err, 6'd0, dyn_rd.state};
               5'h10: rdata = {16'd0, dyn_rd.head};
               5'h11: rdata = {16'd0, dyn_rd.tail};
               5'h12: rdata = {dyn_rd.rx_tail, dyn_rd.rx_head};
@@ -352,17 +372,43 @@ module ep_adi_state #(
               cfg_wr_en = !(b_reg_q == 5'h08 && dyn_rd.state != StDisabled);
               for (int k = 0; k < 4; k++) cfg_wr_be[4 * b_reg_q[3:0] + k] = b_biten_q[8 * k];
               cfg_wr_data = {CfgDw{b_wdata_q}};
+              // load: writing pending = 1 sets it (DISABLED, nothing outstanding)
+              if (b_reg_q == 5'h0C && b_biten_q[1] && b_wdata_q[1] && loadable) begin
+                d.ims_pending = 1'b1;
+                dyn_wr_en     = 1'b1;
+              end
               // unmask with pending: send now
-              if (b_reg_q == 5'h0C && b_biten_q[0] && !b_wdata_q[0] && dyn_rd.ims_pending) begin
+              if (b_reg_q == 5'h0C && b_biten_q[0] && !b_wdata_q[0] && d.ims_pending) begin
                 ims_event     = 1'b1;
                 d.ims_pending = 1'b0;
                 dyn_wr_en     = 1'b1;
               end
             end
+            // load: restore writes of the dynamic registers (byte enables honoured)
+            if (b_wr_q && loadable) begin
+              unique case (b_reg_q)
+                5'h0F: if (b_biten_q[0] && (b_wdata_q[1:0] == StDisabled || b_wdata_q[1:0] == StError)) begin
+                  d.state = b_wdata_q[1:0];
+                  if (b_biten_q[8]) d.err = b_wdata_q[15:8];
+                  dyn_wr_en = 1'b1;
+                end
+                5'h10: begin d.head = merge16(dyn_rd.head, b_wdata_q[15:0], b_biten_q[15:0]) & ring_mask;  dyn_wr_en = 1'b1; end
+                5'h11: begin d.tail = merge16(dyn_rd.tail, b_wdata_q[15:0], b_biten_q[15:0]) & ring_mask;  dyn_wr_en = 1'b1; end
+                5'h12: begin
+                  d.rx_head = merge16(dyn_rd.rx_head, b_wdata_q[15:0], b_biten_q[15:0]) & rx_mask;
+                  d.rx_tail = merge16(dyn_rd.rx_tail, b_wdata_q[31:16], b_biten_q[31:16]) & rx_mask;
+                  dyn_wr_en = 1'b1;
+                end
+                5'h13: begin d.cnt_desc  = (dyn_rd.cnt_desc & ~b_biten_q) | (b_wdata_q & b_biten_q);  dyn_wr_en = 1'b1; end
+                5'h14: begin d.cnt_bytes = (dyn_rd.cnt_bytes & ~b_biten_q) | (b_wdata_q & b_biten_q); dyn_wr_en = 1'b1; end
+                5'h15: begin d.err_info = merge16(dyn_rd.err_info, b_wdata_q[15:0], b_biten_q[15:0]);  dyn_wr_en = 1'b1; end
+                default: ;
+              endcase
+            end
             if (b_wr_q && b_reg_q == 5'h0E && b_biten_q[0]) begin
               dyn_wr_en = 1'b1;
-              unique case (b_wdata_q[1:0])
-                2'd1: if (dyn_rd.state == StDisabled) begin         // ENABLE
+              unique case (b_wdata_q[2:0])
+                3'd1: if (dyn_rd.state == StDisabled) begin         // ENABLE
                   if (c_dw[0][4:0] != 5'd0 || c_dw[3][3:0] != 4'd0) begin
                     d.state = StError;  d.err = ErrAlign;  e_err = 1'b1;  e_err_code = ErrAlign;
                   end else if (cfg_pasid_en && !c_pasid[31]) begin
@@ -376,7 +422,7 @@ module ep_adi_state #(
                     end
                   end
                 end
-                2'd2, 2'd3: begin                                    // DRAIN / RESET
+                3'd2, 3'd3: begin                                    // DRAIN / RESET
                   if (dyn_rd.outstanding != 8'd0) begin
                     d.state = StDraining;
                   end else begin
@@ -387,6 +433,19 @@ module ep_adi_state #(
                       d.state = StDisabled;
                       e_drain = 1'b1;
                     end
+                  end
+                end
+                3'd4: begin                                          // QUIESCE
+                  // stop at a descriptor boundary: no new BEGIN; the descriptor in flight
+                  // finishes (COMPLETE ends the quiesce); ERROR and DISABLED keep their state
+                  if (dyn_rd.outstanding != 8'd0) begin
+                    d.quiesce = 1'b1;
+`ifndef MUTANT_QUIESCE_KEEPS_FETCHING  // planted bug (make mutants): a quiescing ADI stays ENABLED
+                    if (dyn_rd.state == StEnabled) d.state = StDraining;
+`endif
+                  end else begin
+                    if (dyn_rd.state == StEnabled || dyn_rd.state == StDraining) d.state = StDisabled;
+                    e_drain = 1'b1;
                   end
                 end
                 default: ;
@@ -473,7 +532,9 @@ module ep_adi_state #(
                 if (c_ims_mask) d.ims_pending = 1'b1;
                 else ims_event = 1'b1;
               end
-              if (dyn_rd.state == StDraining && dyn_rd.outstanding == 8'd1) begin
+              if (dyn_rd.outstanding == 8'd1 && dyn_rd.quiesce) begin
+                q_done = 1'b1;                                      // ends after the error entry
+              end else if (dyn_rd.state == StDraining && dyn_rd.outstanding == 8'd1) begin
                 d.state = StDisabled;
                 e_drain = 1'b1;
               end
@@ -532,6 +593,21 @@ module ep_adi_state #(
       end
       if (d.err == 8'd0) d.err = e_err_code;
     end
+    // QUIESCE finished: DISABLED, or ERROR (PF event) if an error was recorded while it waited;
+    // an ERROR ADI stays ERROR
+    if (q_done) begin
+      d.quiesce = 1'b0;
+      e_drain   = 1'b1;
+      if (d.state == StDraining) begin
+        if (d.err != 8'd0) begin
+          d.state    = StError;
+          e_err      = 1'b1;
+          e_err_code = d.err;
+        end else begin
+          d.state = StDisabled;
+        end
+      end
+    end
     dyn_wr_data  = d;
     run_push_adi = b_adi_q;
   end
@@ -575,8 +651,31 @@ module ep_adi_state #(
     m_op_rsp_port      <= c_dw[13];
   end
 
+`ifndef SYNTHESIS
+  // ---- invariants, checked in every simulation
+  always_ff @(posedge clk) begin
+    if (!rst && !init_q && a_src_q == SrcOp) begin
+      // a quiescing, disabled or loading ADI never starts a descriptor (so issues no DMA)
+      if (b_op_q == OpBegin && rsp_ok && (dyn_rd.state != StEnabled || dyn_rd.quiesce))
+        $error("ep_adi_state: BEGIN granted to ADI %0d in state %0d (quiesce %0d) (%m)",
+               b_adi_q, dyn_rd.state, dyn_rd.quiesce);
+      // every COMPLETE ends a BEGIN: never one for an ADI with nothing outstanding (e.g. loaded)
+      if (b_op_q == OpComplete && dyn_rd.outstanding == 8'd0)
+        $error("ep_adi_state: COMPLETE for ADI %0d with nothing outstanding (%m)", b_adi_q);
+      // one descriptor in flight per ADI
+      if (b_op_q == OpBegin && rsp_ok && dyn_rd.outstanding != 8'd0)
+        $error("ep_adi_state: second BEGIN for ADI %0d (%m)", b_adi_q);
+    end
+    // a restore write (load) lands only in an ADI with nothing outstanding
+    if (!rst && !init_q && a_src_q == SrcCsr && b_wr_q && !b_oob_q && dyn_wr_en
+        && (b_reg_q >= 5'h10 && b_reg_q <= 5'h15) && (dyn_rd.outstanding != 8'd0 || dyn_rd.state != StDisabled))
+      $error("ep_adi_state: restore write to ADI %0d with a request outstanding (%m)", b_adi_q);
+    if (!rst && (ims_wait_q > ims_occ_q || ims_occ_q > 3'd4))
+      $error("ep_adi_state: IMS flush count %0d above FIFO occupancy %0d (%m)", ims_wait_q, ims_occ_q);
+  end
+`endif
+
   wire unused_ok = &{1'b0, run_s_ready, s_portal_off[1:0], ims_m_data[33:32], csr_addr_q[1:0],
-                     c_pasid[29:20], c_ims_addr[1:0], b_biten_q[31:25], b_biten_q[23:17], b_biten_q[15:9],
-                     b_biten_q[7:1]};
+                     c_pasid[29:20], c_ims_addr[1:0]};
 endmodule
 `resetall

@@ -314,6 +314,63 @@ async def drain_and_ims_mask(dut: Dut) -> None:
     assert await tb.adi_rd(adi, AdiPage.IMS_CTRL) == 0
 
 
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+async def quiesce_mid_copy_and_load_elsewhere(dut: Dut) -> None:
+    """QUIESCE while 16 KiB COPYs run (several chunks each): the descriptor in flight finishes
+    completely (no partial copy), head stops between descriptors, its IMS message is out; the
+    state is loaded into another ADI with another PASID (memory copied as pre-copy would) and
+    the rest runs there: every descriptor exactly once, IMS split exact."""
+    import copy
+
+    tb = AdiTb(dut)
+    await tb.start()
+    a, b = 0, tb.num_adi - 1
+    pa, pb = 0x77, 0x88
+    model = await setup(tb, [a], {a: pa})
+    tb.spaces.write(pa, DATA, bytes(range(256)) * 64)
+    model.mem.write(pa, DATA, bytes(range(256)) * 64)  # type: ignore[attr-defined]
+    n = 12
+    descs = [Descriptor(Opcode.COPY, 0x4000, DATA, DATA + 0x10000 + 0x4000 * i, tag=i, flags=1) for i in range(n)]
+    await submit(tb, model, a, descs)
+    await tb.wait_until(lambda: bool(tb.dut.busy.value), cycles=2000, step=4)
+    await ClockCycles(tb.dut.clk, tb.rng.randrange(1, 400))
+    await tb.adi_wr(a, AdiPage.CMD, Cmd.QUIESCE)
+    for _ in range(1000):
+        st = AdiPage.STATUS.unpack(await tb.adi_rd(a, AdiPage.STATUS))
+        if st["state"] == AdiState.DISABLED and not st["busy"] and not st["flush"]:
+            break
+        await ClockCycles(tb.dut.clk, 16)
+    assert st == {"state": AdiState.DISABLED, "err": 0, "busy": 0, "flush": 0}, st
+    h = await tb.adi_rd(a, AdiPage.HEAD)
+    assert 1 <= h < n, h
+    assert model.run(limit=h) == h
+    model.command(a, Cmd.QUIESCE)
+    check_memory(tb, model)  # exactly h whole copies, nothing of descriptor h
+    await check_dynamic(tb, model, a)
+    assert tb.ims == [(0xFEE0_0000, a)] * h
+    # destination: same IOVAs in another PASID's space (copied), own IMS vector
+    for sp in (tb.spaces, model.mem):
+        sp.mems[pb] = copy.deepcopy(sp.mems[pa])  # type: ignore[attr-defined]
+    ring, cpl = layout(a)
+    await tb.setup_adi(model, b, pasid=pb, ring=ring, log2_entries=4, cpl=cpl, ims=(0xFEE0_0000 + 16 * b, b),
+                       ims_mask=False, enable=False)  # fmt: skip
+    for reg, name in ((AdiPage.HEAD, "head"), (AdiPage.TAIL, "tail"), (AdiPage.CNT_DESC, "cnt_desc"),
+                      (AdiPage.CNT_BYTES, "cnt_bytes")):  # fmt: skip
+        value = await tb.adi_rd(a, reg)
+        await tb.adi_wr(b, reg, value)
+        assert model.restore(b, name, value)
+    await check_dynamic(tb, model, b)
+    await tb.adi_wr(b, AdiPage.CMD, Cmd.ENABLE)
+    model.command(b, Cmd.ENABLE)
+    await tb.wait_until(lambda: len(tb.ims) == n, cycles=400_000, step=64)
+    await tb.wait_idle()
+    assert model.run() == n - h
+    check_memory(tb, model)
+    await check_dynamic(tb, model, b)
+    assert tb.ims == [(0xFEE0_0000, a)] * h + [(0xFEE0_0000 + 16 * b, b)] * (n - h)
+    assert await tb.adi_rd(a, AdiPage.HEAD) == h  # the source never moved again
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize(("num_adi", "data_width"), [(4, 256), (1024, 256), (4, 512)])
 def test_ep_adi(num_adi: int, data_width: int) -> None:

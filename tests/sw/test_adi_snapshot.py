@@ -53,6 +53,9 @@ def test_layout_is_fixed() -> None:
     assert b[8:16] == (0x1122334455667788).to_bytes(8, "little")  # ring_base
     assert b[16:20] == (16).to_bytes(4, "little")  # ring_size
     assert b[28:32] == (0xABCDE).to_bytes(4, "little")  # pasid
+    assert b[50:58] == (0xFEE0_0000).to_bytes(8, "little") and b[58:62] == (0x41).to_bytes(4, "little")
+    assert b[70:74] == bytes([2, 0x13, 5, 0])  # state, error, err_info
+    assert b[74:82] == bytes([3, 0, 4, 0, 1, 0, 2, 0])  # head, tail, rx_head, rx_tail
     assert b[-8:] == (100).to_bytes(4, "little") + (4096).to_bytes(4, "little")  # counters last
 
 
