@@ -35,8 +35,8 @@ GATE_POLL_NS = 100.0
 class MigratableVm(GuestVm):
     """:class:`GuestVm` with pausable vCPUs, a CPU dirty log and a backing that can move."""
 
-    def __init__(self, bus: HostBus, name: str, ram_size: int = 2 << 20) -> None:
-        super().__init__(bus, name, ram_size)
+    def __init__(self, bus: HostBus, name: str, ram_size: int = 1 << 20) -> None:
+        super().__init__(bus, name, ram_size, firmware=min(0x10_0000, ram_size // 4))
         self.runtime = bus.runtime
         self.paused = False
         self._tasks = 0  # guest tasks running (entered with vcpu_enter)

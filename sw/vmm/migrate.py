@@ -167,7 +167,7 @@ async def _copy_pages(src: Placement, dst: Placement, gpas: set[int] | range, pa
         burst = pages[i : i + COPY_CHUNK]
         for gpa in burst:
             dst.vmm.write(dst.ram_va + gpa, src.vmm.read(src.ram_va + gpa, PAGE_SIZE))
-        await rt.sleep(len(burst) * page_ns)
+        await rt.sleep(round(len(burst) * page_ns))  # whole ns (simulator precision)
     return len(pages)
 
 
@@ -215,11 +215,17 @@ async def migrate(
         await src.container.dirty_pages_start()
         vm.start_dirty_log()
         st.pages_per_round.append(await _copy_pages(src, dst, range(0, vm.ram_size, PAGE_SIZE), page_ns))
-        while len(st.pages_per_round) < max_rounds:
+        while True:
             dirty = vm.take_cpu_dirty() | set(await src.container.dirty_pages_get(0, vm.ram_size))
             if abort_at == "precopy":
                 raise MigrationError(errno.ECANCELED, "migration cancelled during pre-copy")
-            if len(dirty) <= threshold_pages:
+            # converged: few enough pages for the downtime, or no longer shrinking (the guest's
+            # working set is dirtied as fast as it is sent), or out of rounds
+            if (
+                len(dirty) <= threshold_pages
+                or len(dirty) >= st.pages_per_round[-1]
+                or len(st.pages_per_round) >= max_rounds
+            ):
                 vm.requeue_dirty(dirty)  # copied in stop-and-copy
                 break
             st.pages_per_round.append(await _copy_pages(src, dst, dirty, page_ns))
@@ -234,7 +240,7 @@ async def migrate(
         dirty = vm.take_cpu_dirty() | set(await src.container.dirty_pages_get(0, vm.ram_size))
         st.pages_per_round.append(await _copy_pages(src, dst, dirty, page_ns))
         st.state_bytes = len(state)
-        await rt.sleep(len(state) * 8 / link_gbps)
+        await rt.sleep(round(len(state) * 8 / link_gbps))
         if verify_ram:
             bad = [
                 gpa

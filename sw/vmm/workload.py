@@ -43,8 +43,17 @@ class TrafficStats:
 class CheckedTraffic:
     """Random COPY/FILL batches on every queue of a :class:`MigratingGuest`, all checked."""
 
-    def __init__(self, g: MigratingGuest, rng: Random, *, max_batch: int = 4, max_len: int = SLOT) -> None:
+    def __init__(
+        self,
+        g: MigratingGuest,
+        rng: Random,
+        *,
+        max_batch: int = 4,
+        max_len: int = SLOT,
+        think_ns: tuple[int, int] = (200, 2000),
+    ) -> None:
         self.g = g
+        self.think_ns = think_ns
         self.rng = rng
         self.max_batch = max_batch
         self.max_len = max_len
@@ -65,7 +74,7 @@ class CheckedTraffic:
         vm.vcpu_enter()
         try:
             while not self.stop:
-                await self.g.driver.runtime.sleep(self.rng.uniform(200, 2000))  # the guest's own work
+                await self.g.driver.runtime.sleep(self.rng.randrange(*self.think_ns))  # the guest's own work
                 await self._batch(q)
         except Exception as exc:  # a failed check ends this vCPU's loop; the test reads .errors
             self.stats.errors.append(f"queue {q}: {type(exc).__name__}: {exc}")
