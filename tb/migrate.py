@@ -74,7 +74,9 @@ class Report:
             f"migrations: {s.get('migrations')} ({s.get('failed', 0)} failed); {s.get('aborted', 0)} more cancelled "
             "half-way (pre-copy or stop-and-copy), the guest running on at the source each time",
             f"downtime: min {s.get('downtime_us_min')} us, median {s.get('downtime_us_median')} us, "
-            f"max {s.get('downtime_us_max')} us (simulated)",
+            f"max {s.get('downtime_us_max')} us (simulated); median split: stop + save "
+            f"{s.get('stop_us_median')} us, last pages + state over the link {s.get('copy_us_median')} us, "
+            f"load + resume {s.get('resume_us_median')} us",
             f"device state per VDEV: {s.get('state_bytes')} bytes ({s.get('queues')} ADIs)",
             f"pre-copy: round 0 {s.get('round0_pages')} pages, then median {s.get('later_rounds_median')} pages",
             f"descriptors: {s.get('posted')} posted, {s.get('completed')} completed with every record checked, "
@@ -189,6 +191,8 @@ async def migrate_demo(dut: Any) -> None:
         rep.migrations.append({"n": i, "src": st.src, "dst": st.dst, "rounds": st.rounds,
                                "pages_per_round": st.pages_per_round, "state_bytes": st.state_bytes,
                                "downtime_us": round(st.downtime_ns / 1000, 3),
+                               "stop_us": round(st.stop_ns / 1000, 3), "copy_us": round(st.copy_ns / 1000, 3),
+                               "resume_us": round(st.resume_ns / 1000, 3),
                                "total_us": round(st.total_ns / 1000, 3), "src_pasid": st.src_pasid,
                                "dst_pasid": st.dst_pasid, "src_adis": st.src_adis, "dst_adis": st.dst_adis,
                                "descs_before": before, "descs_after": traffic.stats.completed,
@@ -211,6 +215,8 @@ async def migrate_demo(dut: Any) -> None:
         "migrations": len(rep.migrations), "failed": failed, "aborted": aborted,
         "downtime_us_min": min(downs, default=0), "downtime_us_median": round(median(downs), 3) if downs else 0,
         "downtime_us_max": max(downs, default=0),
+        **{f"{k}_median": round(median(m[k] for m in rep.migrations), 3) if rep.migrations else 0
+           for k in ("stop_us", "copy_us", "resume_us")},
         "state_bytes": rep.migrations[0]["state_bytes"] if rep.migrations else 0,
         "round0_pages": rep.migrations[0]["pages_per_round"][0] if rep.migrations else 0,
         "later_rounds_median": median(later) if later else 0,

@@ -104,6 +104,11 @@ class MigrationStats:
     src_adis: list[int] = field(default_factory=list)
     dst_adis: list[int] = field(default_factory=list)
     ram_checked: bool = False  # every page of guest RAM compared between the hosts at switch-over
+    # downtime = stop_ns (vCPUs paused, source ADIs quiesced, state read) + copy_ns (last dirty pages
+    # and the state over the link) + resume_ns (destination: vectors, RESUMING, load, RUNNING)
+    stop_ns: float = 0.0
+    copy_ns: float = 0.0
+    resume_ns: float = 0.0
 
     @property
     def rounds(self) -> int:
@@ -237,6 +242,8 @@ async def migrate(
         assert f is not None
         state = f.read_all()
         f.close()
+        t_copy = rt.now_ns()
+        st.stop_ns = t_copy - t_down
         dirty = vm.take_cpu_dirty() | set(await src.container.dirty_pages_get(0, vm.ram_size))
         st.pages_per_round.append(await _copy_pages(src, dst, dirty, page_ns))
         st.state_bytes = len(state)
@@ -256,6 +263,8 @@ async def migrate(
             raise MigrationError(errno.ECANCELED, "migration cancelled during stop-and-copy")
         if corrupt_state:
             state = state[:40] + bytes([state[40] ^ 0x5A]) + state[41:]
+        t_resume = rt.now_ns()
+        st.copy_ns = t_resume - t_copy
         # -- destination resumes
         msix = u.VFIO_PCI_MSIX_IRQ_INDEX
         flags = u.VFIO_IRQ_SET_DATA_EVENTFD | u.VFIO_IRQ_SET_ACTION_TRIGGER
@@ -287,6 +296,7 @@ async def migrate(
     _repoint(g, dst)
     vm.resume()
     st.downtime_ns = rt.now_ns() - t_down
+    st.resume_ns = rt.now_ns() - t_resume
     # -- only now is the source torn down: fd closed, PASID unbound (drain -> invalidate), freed
     await _close(src)
     await src.vmm.exit()
