@@ -83,6 +83,8 @@ class Report:
             f"device counter {s.get('device_completed')}; {s.get('bytes_checked')} bytes checked",
             f"IMS interrupts: {s.get('irqs')} delivered to the guest, on every destination: {s.get('irqs_every_dst')}",
             f"guest RAM compared between the hosts at every switch-over: {s.get('ram_checked')}",
+            f"isolation on the last destination (a DMA outside the VM's mappings faults with its PASID): "
+            f"{s.get('isolation')}",
             f"left over: {s.get('left_over')}",
             f"simulated time {s.get('sim_us')} us, wall time {s.get('wall_s')} s",
         ]
@@ -114,7 +116,9 @@ async def migrate_demo(dut: Any) -> None:
 
     from siov_sim.model.mem import FlatHostMemory
     from siov_sim.sw.driver import PfDriver
+    from siov_sim.sw.driver.abi import AdiState
     from siov_sim.sw.driver.regs_adi import RegAdiControl
+    from siov_sim.sw.guest.queue import QueueError
     from siov_sim.sw.iommu import IommuDriver
     from siov_sim.sw.vdcm import Vdcm
     from siov_sim.sw.vfio import Vfio
@@ -182,6 +186,15 @@ async def migrate_demo(dut: Any) -> None:
             failed += 1
             log.error("migration %d failed: %s", i, exc)
             continue
+        src_host = hosts[0] if dst is hosts[1] else hosts[1]
+        # the source let go of its PASID (unbound with invalidation) and its ADIs; the destination's
+        # ADIs carry the destination's PASID
+        assert st.src_pasid not in src_host.pf.iommu.bound(src_host.pf.sid), "source PASID still bound"
+        assert src_host.vdcm.usage().adis_in_use == 0
+        for a in g.at.vdev.adis:  # running on the destination, under the destination's PASID
+            adi_state = (await dst.pf.adi.status(a)).state
+            assert adi_state is AdiState.ENABLED, adi_state
+        assert dst.pf.iommu.bound(dst.pf.sid).get(st.dst_pasid) is g.at.container.domain
         irq0 = sum(g.at.vdev.irq_counts)
         done0 = traffic.stats.completed
         while traffic.stats.completed < done0 + 4 and not traffic.stats.errors:  # traffic on the new host
@@ -205,6 +218,21 @@ async def migrate_demo(dut: Any) -> None:
     for task in tasks:
         await task
     device_completed = await traffic.device_completed()
+    # isolation on the last destination: a DMA outside the VM's mappings faults there, with the
+    # destination's PASID, and lands nowhere
+    here = g.at.host
+    rc_here = rcs[hosts.index(here)]
+    rc_here.iommu.fault_log.clear()
+    q0 = g.driver.queues[0]
+    probe_dst = await g.driver.mem.alloc(4096)
+    try:
+        await q0.copy(g.vm.ram_size + 0x10_0000, probe_dst, 64)  # source GPA outside guest RAM
+        isolation = False
+    except QueueError:
+        isolation = bool(rc_here.iommu.fault_log) and all(
+            f.pasid == g.at.vdev.pasid for f in rc_here.iommu.fault_log
+        ) and g.vm.read(probe_dst, 64) == bytes(64)
+    await q0.reset()  # the guest recovers its queue (slow path: CTRL reset + enable)
     queues, irqs_total = len(g.driver.queues), traffic.irqs()
     await stop_guest(g)
     left = {h.name: asdict(h.vdcm.usage()) for h in hosts}
@@ -224,7 +252,7 @@ async def migrate_demo(dut: Any) -> None:
         "bytes_checked": traffic.stats.bytes_checked, "irqs": irqs_total, "irqs_every_dst": irqs_every_dst,
         "ram_checked": all(m["ram_checked"] for m in rep.migrations), "errors": traffic.stats.errors,
         "left_over": left, "sim_us": round(get_sim_time("ns") / 1000, 3), "wall_s": round(time.monotonic() - t0, 2),
-        "protocol_errors": sum(len(ep.protocol_errors) for ep in eps),
+        "protocol_errors": sum(len(ep.protocol_errors) for ep in eps), "isolation": isolation,
     }  # fmt: skip
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "report.json").write_text(json.dumps(asdict(rep), indent=2, default=str) + "\n")
@@ -235,6 +263,7 @@ async def migrate_demo(dut: Any) -> None:
     assert irqs_every_dst, "a destination delivered no IMS interrupt"
     assert all(not any(v.values()) for v in left.values()), f"resources left over: {left}"
     assert rep.summary["protocol_errors"] == 0
+    assert isolation, "a DMA outside the VM's mappings was not blocked on the destination with its PASID"
 
 
 def main() -> int:
