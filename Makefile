@@ -30,9 +30,14 @@ COV_TESTS   ?= tests/rtl tests/system
 RTL_COV     ?= 1
 # make shell: VDEVs the scenario creates before the shell session (0: only bring-up, all ADIs free)
 SHELL_VDEVS ?= 0
+# make migrate: migrations A -> B -> A ..., the VM's mdev type, guest RAM (KiB), migration link (Gb/s)
+MIGRATIONS  ?= 6
+MIG_TYPE    ?= siov-4q
+MIG_RAM     ?= 256
+MIG_GBPS    ?= 10
 export WAVES
 
-.PHONY: all venv sim shell test test-all lint synth regs check-gen cfgdump bench cov cov-report mutants regress durations \
+.PHONY: all venv sim shell migrate test test-all lint synth regs check-gen cfgdump bench cov cov-report mutants regress durations \
 	clean distclean help
 
 SPLIT_ARGS  := $(if $(SHARD),--splits $(word 2,$(subst /, ,$(SHARD))) --group $(word 1,$(subst /, ,$(SHARD))) \
@@ -62,6 +67,12 @@ sim: $(STAMP)
 shell: $(STAMP)
 	@$(PY) -m siov_sim.tb.sim --interactive --vdevs '$(SHELL_VDEVS)' --size '$(SIZE)' --seed '$(SEED)' \
 		--num-adi '$(NUM_ADI)' --link '$(LINK)' --sysfs '$(SYSFS)'
+
+## live migration of a VM with a SIOV VDEV between two simulated hosts (two RTL endpoints), under
+## checked traffic; prints a report, writes build/migrate/report.json
+migrate: $(STAMP)
+	@$(PY) -m siov_sim.tb.migrate --migrations '$(MIGRATIONS)' --seed '$(SEED)' --type '$(MIG_TYPE)' \
+		--ram '$(MIG_RAM)' --gbps '$(MIG_GBPS)'
 
 ## fast regression (model, sw, RTL module and system tests, regress seed 1; not the slow ones);
 ## SHARD=k/n runs shard k of n (pytest-split), e.g. CI on 4 runners: make test SHARD=1/4 ... SHARD=4/4

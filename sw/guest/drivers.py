@@ -111,6 +111,11 @@ class VdevDriver:
             flags = u.VFIO_IRQ_SET_DATA_EVENTFD | u.VFIO_IRQ_SET_ACTION_TRIGGER
             await self.dev.set_irqs(u.VFIO_PCI_MSIX_IRQ_INDEX, flags, 0, n, cbs)
 
+    def irq_callbacks(self) -> list[IrqCallback]:
+        """The per-queue interrupt handlers the VMM routes the VDEV's vectors to (one per queue);
+        a destination VMM registers the same ones after a live migration."""
+        return self._callbacks(len(self.queues))
+
     def _callbacks(self, n: int) -> list[IrqCallback]:
         def make(q: int) -> IrqCallback:
             def cb() -> None:

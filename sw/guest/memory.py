@@ -166,15 +166,15 @@ class UserProcess:
 class GuestVm:
     """A VM: guest RAM of ``ram_size`` bytes at GPA 0, backed by one VMM-process mapping."""
 
-    def __init__(self, bus: HostBus, name: str, ram_size: int = 16 << 20) -> None:
-        if ram_size & (PAGE_SIZE - 1) or ram_size > 0xF000_0000:
-            raise ValueError("guest RAM must be page aligned and below the MSI window")
+    def __init__(self, bus: HostBus, name: str, ram_size: int = 16 << 20, *, firmware: int = 0x10_0000) -> None:
+        if ram_size & (PAGE_SIZE - 1) or ram_size > 0xF000_0000 or not 0 <= firmware < ram_size:
+            raise ValueError("guest RAM must be page aligned, below the MSI window and above the firmware area")
         self.name = name
         self.vmm = UserProcess(bus, f"qemu-{name}")
         self.ram_size = ram_size
         self.ram_va = self.vmm.mmap_anon(ram_size)
-        # The guest kernel's own page allocator over its RAM (first MiB left to "firmware").
-        self.page_alloc = PageAllocator(0x10_0000, ram_size - 0x10_0000)
+        # The guest kernel's own page allocator over its RAM (the first ``firmware`` bytes left out).
+        self.page_alloc = PageAllocator(firmware, ram_size - firmware)
 
     def gpa_to_hpa(self, gpa: int) -> int:
         if not 0 <= gpa < self.ram_size:

@@ -243,6 +243,9 @@ class VdevQueue:
     def copy_desc(self, src: int, dst: int, length: int) -> Descriptor:
         return Descriptor(Opcode.COPY, length, src, dst, self._next_tag())
 
+    def fill_desc(self, dst: int, pattern: int, length: int) -> Descriptor:
+        return Descriptor(Opcode.FILL, length, pattern, dst, self._next_tag())
+
     def _next_tag(self) -> int:
         self._tag = (self._tag + 1) & TAG_MASK
         return self._tag

@@ -34,6 +34,10 @@ API (what VFIO / VDCM / PF-driver code uses)::
                                               # inv-wait, then the PASID may be reused
     await drv.detach_device(sid)              # context entry teardown (cc/pc/iotlb, then free)
 
+    # Dirty tracking for live migration (second stage; iommufd SET_DIRTY_TRACKING/GET_DIRTY_BITMAP):
+    await drv.set_dirty_tracking(ss, True)    # SSADE in every PASID entry on ss, pc + iotlb inv
+    pages = await drv.read_and_clear_dirty(ss, iova, size)  # D read+cleared, then IOTLB inv + wait
+
     faults = await drv.drain_faults()         # read + clear FRCDs (list[FaultRecord]), call
                                               # drv.fault_handlers; drv.fault_pending (Event) is
                                               # set by the fault interrupt, cleared here

@@ -126,6 +126,11 @@ class HwCaps:
     def smpwc(self) -> bool:
         return bool(self.ecap >> 48 & 1)
 
+    @property
+    def ssads(self) -> bool:
+        """Second-stage Accessed/Dirty support (SSADE may be set in a PASID entry)."""
+        return bool(self.ecap >> 45 & 1)
+
 
 @dataclass
 class Domain:
@@ -142,6 +147,8 @@ class Domain:
     #: the guest-physical address of its root table and its paging levels; the host never writes it
     user_fs_root: int | None = None
     user_fs_levels: int = 4
+    #: second stage: SSADE is set in every PASID entry that uses this table (dirty tracking)
+    dirty_tracking: bool = False
 
     @property
     def levels(self) -> int:
@@ -600,13 +607,13 @@ class IommuDriver:
             q[2] = domain.fs_root | int(supervisor) | (1 << 2 if domain.levels == 5 else 0)
         elif kind is DomainKind.SECOND_STAGE:
             assert domain.pgtable is not None
-            q[0] = 1 | (domain.levels - 2) << 2 | 2 << 6 | domain.pgtable.root
+            q[0] = 1 | (domain.levels - 2) << 2 | 2 << 6 | domain.pgtable.root | int(domain.dirty_tracking) << 9
             q[1] = domain.did | pwsnp
         elif kind is DomainKind.NESTED:
             assert domain.parent is not None
             parent = domain.parent
             assert parent.pgtable is not None
-            q[0] = 1 | (parent.levels - 2) << 2 | 3 << 6 | parent.pgtable.root
+            q[0] = 1 | (parent.levels - 2) << 2 | 3 << 6 | parent.pgtable.root | int(parent.dirty_tracking) << 9
             q[1] = domain.did | pwsnp
             q[2] = domain.fs_root | int(supervisor) | (1 << 2 if domain.levels == 5 else 0)
         else:
@@ -708,6 +715,62 @@ class IommuDriver:
         domain.devices.add((sid, pasid))
         self.log.info("sid %04x pasid %d replaced: %s did=%d -> %s did=%d", sid, pasid, old.kind.name, old.did,
                       domain.kind.name, domain.did)
+
+    # ------------------------------------------------------------------ dirty tracking
+    def _ss_users(self, domain: Domain) -> list[tuple[int, int, Domain]]:
+        """(sid, PASID, domain in the entry) of every PASID entry whose second stage is ``domain``."""
+        users = [(sid, pasid, domain) for sid, pasid in domain.devices]
+        for child in domain.children:
+            users += [(sid, pasid, child) for sid, pasid in child.devices]
+        return sorted(users, key=lambda t: (t[0], t[1]))
+
+    async def set_dirty_tracking(self, domain: Domain, enable: bool) -> None:
+        """Second-stage A/D tracking on or off (iommufd ``IOMMU_HWPT_SET_DIRTY_TRACKING``; Linux
+        ``intel_pasid_setup_dirty_tracking``): SSADE is flipped in every PASID entry that walks
+        this table, in place with P kept, then the PASID cache and the IOTLB of the DID are
+        invalidated and waited for, so no cached entry keeps the old setting. Turning it on
+        clears every D flag first: the first report covers writes since then."""
+        if domain.kind is not DomainKind.SECOND_STAGE or domain.pgtable is None:
+            raise IommuError("dirty tracking needs a second-stage domain", errno.EINVAL)
+        if not self.caps.ssads:
+            raise IommuError("the IOMMU has no second-stage A/D support (ECAP.SSADS)", errno.EOPNOTSUPP)
+        if domain.dirty_tracking == enable:
+            return
+        if enable:
+            domain.pgtable.read_and_clear_dirty(0, 1 << domain.pgtable.input_bits)
+        domain.dirty_tracking = enable
+        mem = self.bus.mem
+        batch: list[bytes] = []
+        for sid, pasid, d in self._ss_users(domain):
+            ea = self._pasid_entry_addr(self._devices[sid], pasid, create=False)
+            assert ea is not None
+            q0 = mem.read_u64(ea)
+            mem.write_u64(ea, (q0 & ~(1 << 9)) | int(enable) << 9)
+            batch.append(descs.pc_pasid(d.did, pasid))
+            if self.caps.dt:
+                batch.append(descs.p_devtlb(sid, pasid))
+        batch.append(descs.iotlb_dsi(domain.did))
+        await self.qi_submit_sync(batch)
+        self.log.info("did %d: dirty tracking %s", domain.did, "on" if enable else "off")
+
+    async def read_and_clear_dirty(self, domain: Domain, iova: int, size: int) -> list[int]:
+        """Pages (4 KiB IOVAs) in ``[iova, iova+size)`` the device wrote since the last call
+        (iommufd ``IOMMU_HWPT_GET_DIRTY_BITMAP``): D flags read and cleared in the second-stage
+        leaves, then the IOTLB for the range invalidated and waited for, so the next write
+        through a cached translation walks again and sets D. A large leaf reports all of its
+        pages inside the range."""
+        if domain.kind is not DomainKind.SECOND_STAGE or domain.pgtable is None:
+            raise IommuError("dirty tracking needs a second-stage domain", errno.EINVAL)
+        if not domain.dirty_tracking:
+            raise IommuError(f"did {domain.did}: dirty tracking is off", errno.EINVAL)
+        leaves = domain.pgtable.read_and_clear_dirty(iova, size)
+        pages: list[int] = []
+        for va, shift in leaves:
+            lo, hi = max(va, iova), min(va + (1 << shift), iova + size)
+            pages.extend(range(lo & ~(PAGE - 1), hi, PAGE))
+        if leaves:
+            await self.flush_range(domain, iova, size)
+        return pages
 
     async def detach_device(self, sid: int) -> None:
         """Unbind every PASID of ``sid``, clear its context entry, invalidate, then free its tables."""

@@ -24,6 +24,7 @@ ADDR_MASK = 0x000F_FFFF_FFFF_F000
 
 FS_P, FS_RW, FS_US, FS_A, FS_D, FS_PS = 1, 2, 4, 1 << 5, 1 << 6, 1 << 7
 SS_R, SS_W, SS_PS = 1, 2, 1 << 7
+SS_D = 1 << 9  # second-stage Dirty flag, set by the IOMMU when SSADE is on (VT-d 3.x, 9.8)
 
 
 class AlreadyMapped(ValueError):
@@ -257,6 +258,42 @@ class PageTable:
                 return Mapping(pa, shift, bool(v & SS_R), bool(v & SS_W), True)
             table = v & ADDR_MASK
         return None
+
+    # ------------------------------------------------------------------ dirty tracking
+    def read_and_clear_dirty(self, iova: int, size: int) -> list[tuple[int, int]]:
+        """Second stage only: every leaf overlapping ``[iova, iova+size)`` whose D flag is set, as
+        (iova of the leaf, page shift); D is cleared with a compare-and-write of the entry (the
+        IOMMU may be setting A at the same time). The caller must then invalidate the IOTLB for
+        the range: a cached translation that already allowed a write lets further writes
+        through without the IOMMU setting D again (Linux ``intel_pasid``/``iommu_dirty``)."""
+        if self.fmt is not PteFormat.SECOND_STAGE:
+            raise ValueError("dirty tracking is a second-stage feature (SSADE)")
+        out: list[tuple[int, int]] = []
+        self._dirty_walk(self.root, self.levels, 0, iova, iova + size, out)
+        return out
+
+    def _dirty_walk(self, table: int, level: int, base: int, lo: int, hi: int, out: list[tuple[int, int]]) -> None:
+        mem = self.mem
+        shift = 3 + 9 * level
+        first = max(0, (lo - base) >> shift) if lo > base else 0
+        last = min(511, (hi - 1 - base) >> shift)
+        hpa = self._hpa[table]
+        for i in range(first, last + 1):
+            ea = hpa + 8 * i
+            v = mem.read_u64(ea)
+            if not self._present(v):
+                continue
+            va = base | i << shift
+            if level == 1 or (level <= 3 and v & SS_PS):
+                if v & SS_D:
+                    while True:  # cmpxchg: clear D, keep whatever else the IOMMU set meanwhile
+                        cur = mem.read_u64(ea)
+                        if mem.read_u64(ea) == cur:
+                            mem.write_u64(ea, cur & ~SS_D)
+                            break
+                    out.append((va, shift))
+            else:
+                self._dirty_walk(v & ADDR_MASK, level - 1, va, lo, hi, out)
 
     def leaves(self) -> Iterator[tuple[int, Mapping]]:
         """Every mapped leaf as (iova of the page, Mapping) — for debugging and tests."""

@@ -91,6 +91,20 @@ class VirtualConfig:
             m = self._wmask[off + i]
             self._b[off + i] = (self._b[off + i] & ~m) | (byte & m)
 
+    def check_restore(self, off: int, data: bytes) -> None:
+        """A saved image may differ from this one only in writable bits (migration: the same
+        VDEV type on both hosts has the same read-only fields); ValueError otherwise."""
+        if off < 0 or off + len(data) > VCFG_SIZE:
+            raise ValueError(f"config image 0x{off:x}+{len(data)} out of range")
+        for i, byte in enumerate(data):
+            if (byte ^ self._b[off + i]) & ~self._wmask[off + i] & 0xFF:
+                raise ValueError(f"config byte 0x{off + i:x} differs in read-only bits")
+
+    def restore(self, off: int, data: bytes) -> None:
+        """Load a saved image (checked by :meth:`check_restore`)."""
+        self.check_restore(off, data)
+        self._b[off : off + len(data)] = data
+
     def u16(self, off: int) -> int:
         return int.from_bytes(self._b[off : off + 2], "little")
 

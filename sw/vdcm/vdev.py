@@ -19,20 +19,31 @@ import errno
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from siov_sim.sw.bus import HostBus, MsiMessage
 from siov_sim.sw.driver import pci
 from siov_sim.sw.driver.abi import CPL_SIZE, DESC_SIZE, RX_HDR_SIZE, AdiState
-from siov_sim.sw.driver.adi import AdiConfig
+from siov_sim.sw.driver.adi import AdiConfig, AdiSnapshot
 from siov_sim.sw.driver.iommu_api import IoDomain
 from siov_sim.sw.driver.pf import PfDriver, PfError
 from siov_sim.sw.regs import AdiPage
+from siov_sim.sw.vdcm import migration as mig
 from siov_sim.sw.vdcm.types import MdevType
 from siov_sim.sw.vdcm.vconfig import PCIE_CAP_OFF, VconfigLayout, VirtualConfig
 from siov_sim.sw.vfio import uapi as u
 from siov_sim.sw.vfio.device_ops import IrqCallback, IrqInfo, MmioMapping, RegionInfo, VfioError
+from siov_sim.sw.vfio.migration import (
+    ERROR,
+    RESUMING,
+    RUNNING,
+    RUNNING_P2P,
+    STOP,
+    STOP_COPY,
+    MigrationFile,
+    state_name,
+)
 
 VDEV_MAGIC = 0x5105_1DEA
 VDEV_VENDOR_ID = 0x1DEA  # the VDEV's own IDs, distinct from the PF's
@@ -76,6 +87,18 @@ class QREG(IntEnum):
 
 CTRL_ENABLE = 1
 CTRL_RESET = 2
+#: The guest's virtual queue configuration registers, in the order the state stream carries them.
+CONFIG_ORDER = (
+    QREG.RING_BASE_LO,
+    QREG.RING_BASE_HI,
+    QREG.RING_SIZE,
+    QREG.CPL_BASE_LO,
+    QREG.CPL_BASE_HI,
+    QREG.RX_BASE_LO,
+    QREG.RX_BASE_HI,
+    QREG.RX_SIZE,
+    QREG.RX_SLOT_BYTES,
+)
 _CONFIG_REGS = {
     QREG.RING_BASE_LO,
     QREG.RING_BASE_HI,
@@ -176,6 +199,11 @@ class Vdev:
         self._mmaps: list[MmioMapping] = []  # handed to the current user; revoked on close
         self.log = logging.getLogger(f"{__name__}.{uuid[:8]}")
         self._reset_msix_table()
+        # VFIO migration v2 (docs/software.md "Live migration")
+        self._mig_state = RUNNING
+        self._mig_file: MigrationFile | None = None
+        self._was: list[AdiState | None] = [None] * n  # what each ADI was in when STOP quiesced it
+        self.state_bytes = 0  # size of the last device-state stream saved or loaded
 
     # ---- identity / VfioDeviceOps basics --------------------------------------------------------
     @property
@@ -397,6 +425,14 @@ class Vdev:
         if value & ~(CTRL_ENABLE | CTRL_RESET):
             raise self._reject(Reject.BAD_VALUE, off, value, "unknown CTRL bits", errno.EINVAL)
         vq = self._queues[q]
+        if self._mig_state not in (RUNNING, RUNNING_P2P):
+            raise self._reject(
+                Reject.QUEUE_BUSY,
+                off,
+                value,
+                f"device is in migration state {state_name(self._mig_state)}",
+                errno.EBUSY,
+            )
         if value & CTRL_RESET:
             await self._quiesce(q)
             vq.regs = self._queue_reset_regs()
@@ -580,6 +616,9 @@ class Vdev:
         self._reset_msix_table()
         self._vfio_masked = [False] * self.num_queues
         self._reject_count = self._last_reject = 0
+        self._end_session()
+        self._mig_state = RUNNING  # VFIO_DEVICE_RESET is the way out of ERROR
+        self._was = [None] * self.num_queues
         self.log.info("reset")
 
     async def close_device(self) -> None:
@@ -623,3 +662,157 @@ class Vdev:
     async def release_irqs(self) -> None:
         await self.set_irq_callbacks(u.VFIO_PCI_MSIX_IRQ_INDEX, 0, [])
         self._req_callback = None
+
+    # ---- VFIO migration v2 (VfioMigrationOps) ----------------------------------------------------
+    @property
+    def migration_flags(self) -> int:
+        return u.VFIO_MIGRATION_STOP_COPY | u.VFIO_MIGRATION_P2P
+
+    @property
+    def migration_state(self) -> int:
+        return self._mig_state
+
+    def _end_session(self) -> None:
+        if self._mig_file is not None:
+            self._mig_file.disable()
+            self._mig_file = None
+
+    async def migration_arc(self, new: int) -> MigrationFile | None:
+        """One arc of the VFIO migration FSM (the core walks combinations arc by arc).
+
+        RUNNING <-> RUNNING_P2P: nothing changes (ADIs do no peer-to-peer DMA: SENDs stay inside
+        the device's embedded switch). RUNNING_P2P -> STOP: every ADI quiesced at a descriptor
+        boundary. STOP -> RUNNING_P2P: the ADIs that were running are enabled again and resume
+        at their head. STOP -> STOP_COPY: the state stream is built, its data fd returned.
+        STOP -> RESUMING: the ADIs are reset, a data fd for the stream returned. RESUMING ->
+        STOP: the stream is checked whole, then loaded; a bad stream fails the arc with EINVAL,
+        leaves every ADI reset and disabled and the device in ERROR.
+        """
+        cur = self._mig_state
+        arc = (cur, new)
+        if arc in ((RUNNING, RUNNING_P2P), (RUNNING_P2P, RUNNING)):
+            self._mig_state = new
+            return None
+        if arc == (RUNNING_P2P, STOP):
+            await self._mig_quiesce()
+            self._mig_state = STOP
+            return None
+        if arc == (STOP, RUNNING_P2P):
+            await self._mig_resume()
+            self._mig_state = RUNNING_P2P
+            return None
+        if arc == (STOP, STOP_COPY):
+            data = await self._mig_save()
+            self._mig_file = MigrationFile(saving=True, data=data)
+            self._mig_state = STOP_COPY
+            return self._mig_file
+        if arc == (STOP_COPY, STOP):
+            self._end_session()
+            self._mig_state = STOP
+            return None
+        if arc == (STOP, RESUMING):
+            for q in range(self.num_queues):  # a clean, reset ADI behind every queue
+                await self._quiesce(q)
+            self._was = [None] * self.num_queues
+            self._mig_file = MigrationFile(saving=False)
+            self._mig_state = RESUMING
+            return self._mig_file
+        if arc == (RESUMING, STOP):
+            assert self._mig_file is not None
+            data = self._mig_file.written()
+            self._end_session()
+            try:
+                await self._mig_load(data)
+            except (ValueError, PfError) as exc:  # StreamError, a config image, or the device refused
+                for q in range(self.num_queues):
+                    await self._quiesce(q)
+                self._was = [None] * self.num_queues
+                self._mig_state = ERROR
+                self.log.error("device state rejected: %s", exc)
+                raise VfioError(errno.EINVAL, f"device state rejected: {exc}") from exc
+            self._mig_state = STOP
+            return None
+        raise VfioError(errno.EINVAL, f"{state_name(cur)} -> {state_name(new)} is not an arc of the FSM")
+
+    async def _mig_quiesce(self) -> None:
+        """STOP: every ADI stops at a descriptor boundary; if one cannot, the others run again."""
+        done: list[int] = []
+        try:
+            for q in range(self.num_queues):
+                self._was[q] = await self.pf.adi.quiesce(self.adis[q])
+                done.append(q)
+        except PfError as exc:
+            for q in done:
+                if self._was[q] is AdiState.ENABLED:
+                    await self.pf.adi.enable(self.adis[q])
+            self._was = [None] * self.num_queues
+            raise VfioError(errno.EIO, f"quiesce failed: {exc}") from exc
+
+    async def _mig_resume(self) -> None:
+        for q in range(self.num_queues):
+            if self._queues[q].enabled and self._was[q] is AdiState.ENABLED:
+                if self.domain is None:
+                    raise VfioError(errno.EIO, f"queue {q}: no IOMMU domain attached to PASID {self.pasid}")
+                await self.pf.adi.enable(self.adis[q])
+        self._was = [None] * self.num_queues
+
+    def _state(self, snaps: list[AdiSnapshot]) -> mig.VdevState:
+        return mig.VdevState(
+            type_id=self.mdev_type.type_id,
+            config=self.config.read(0, mig.CONFIG_BYTES),
+            msix_table=bytes(self._msix),
+            msix_pending=tuple(self._pending),
+            reject_count=self._reject_count,
+            last_reject=int(self._last_reject),
+            queues=tuple(
+                mig.QueueState(vq.enabled, tuple(vq.regs[r] for r in CONFIG_ORDER), snap)
+                for vq, snap in zip(self._queues, snaps, strict=True)
+            ),
+        )
+
+    async def _mig_save(self) -> bytes:
+        snaps = []
+        for q in range(self.num_queues):
+            was = self._was[q]
+            snaps.append(await self.pf.adi.save(self.adis[q], was if was is not None else AdiState.DISABLED))
+        data = mig.encode(self._state(snaps))
+        self.state_bytes = len(data)
+        self.log.info("device state saved: %d bytes", len(data))
+        return data
+
+    async def _mig_load(self, data: bytes) -> None:
+        st = mig.decode(data, type_id=self.mdev_type.type_id, num_queues=self.num_queues)
+        self.config.check_restore(0, st.config)  # ValueError: read-only bits differ
+        for q, qs in enumerate(st.queues):  # the guest's registers must describe the ADI it ran
+            regs = dict(zip(CONFIG_ORDER, qs.regs, strict=True))
+            if qs.enabled:
+                c = qs.adi.cfg
+                want = {
+                    QREG.RING_BASE_LO: c.ring_base & 0xFFFF_FFFF,
+                    QREG.RING_BASE_HI: c.ring_base >> 32,
+                    QREG.RING_SIZE: c.ring_size,
+                    QREG.CPL_BASE_LO: c.cpl_base & 0xFFFF_FFFF,
+                    QREG.CPL_BASE_HI: c.cpl_base >> 32,
+                }
+                bad = [r.name for r, v in want.items() if regs[r] != v]
+                if bad:
+                    raise mig.StreamError(f"queue {q}: registers {bad} disagree with its ADI snapshot")
+        # everything checked: load the ADIs (they stay DISABLED or ERROR until RUNNING)
+        for q, qs in enumerate(st.queues):
+            if not qs.enabled:
+                continue
+            adi = self.adis[q]
+            snap = replace(qs.adi, sw_group=self.group, sw_addr=self.sw_addrs[q])  # this host's switch port
+            await self.pf.adi.load(adi, snap, pasid=self.pasid, ims=self._host_msi[q])
+            if self._host_msi[q] is None:  # no vector on this host yet: SET_IRQS programs it
+                await self.pf.adi.set_ims(adi, None, masked=True)
+        self.config.restore(0, st.config)
+        self._msix = bytearray(st.msix_table)
+        self._pending = list(st.msix_pending)
+        self._reject_count, self._last_reject = st.reject_count, st.last_reject
+        for q, qs in enumerate(st.queues):
+            self._queues[q].regs = dict(zip(CONFIG_ORDER, qs.regs, strict=True))
+            self._queues[q].enabled = qs.enabled
+            self._was[q] = qs.adi.state if qs.enabled else None
+        self.state_bytes = len(data)
+        self.log.info("device state loaded: %d bytes, queues %s", len(data), [qs.enabled for qs in st.queues])

@@ -67,6 +67,8 @@ VFIO_DEVICE_RESET = _io(VFIO_TYPE, VFIO_BASE + 11)
 VFIO_IOMMU_GET_INFO = _io(VFIO_TYPE, VFIO_BASE + 12)
 VFIO_IOMMU_MAP_DMA = _io(VFIO_TYPE, VFIO_BASE + 13)
 VFIO_IOMMU_UNMAP_DMA = _io(VFIO_TYPE, VFIO_BASE + 14)
+VFIO_DEVICE_FEATURE = _io(VFIO_TYPE, VFIO_BASE + 17)
+VFIO_IOMMU_DIRTY_PAGES = _io(VFIO_TYPE, VFIO_BASE + 17)  # container fd: same number, other fd
 
 VFIO_GROUP_FLAGS_VIABLE = 1 << 0
 VFIO_GROUP_FLAGS_CONTAINER_SET = 1 << 1
@@ -129,6 +131,28 @@ VFIO_DMA_MAP_FLAG_VADDR = 1 << 2
 VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP = 1 << 0
 VFIO_DMA_UNMAP_FLAG_ALL = 1 << 1
 VFIO_DMA_UNMAP_FLAG_VADDR = 1 << 2
+
+VFIO_IOMMU_DIRTY_PAGES_FLAG_START = 1 << 0
+VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP = 1 << 1
+VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP = 1 << 2
+
+# VFIO_DEVICE_FEATURE (struct vfio_device_feature) and migration v2
+VFIO_DEVICE_FEATURE_MASK = 0xFFFF
+VFIO_DEVICE_FEATURE_GET = 1 << 16
+VFIO_DEVICE_FEATURE_SET = 1 << 17
+VFIO_DEVICE_FEATURE_PROBE = 1 << 18
+VFIO_DEVICE_FEATURE_PCI_VF_TOKEN = 0
+VFIO_DEVICE_FEATURE_MIGRATION = 1
+VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE = 2
+VFIO_MIGRATION_STOP_COPY = 1 << 0
+VFIO_MIGRATION_P2P = 1 << 1
+# enum vfio_device_mig_state
+VFIO_DEVICE_STATE_ERROR = 0
+VFIO_DEVICE_STATE_STOP = 1
+VFIO_DEVICE_STATE_RUNNING = 2
+VFIO_DEVICE_STATE_STOP_COPY = 3
+VFIO_DEVICE_STATE_RESUMING = 4
+VFIO_DEVICE_STATE_RUNNING_P2P = 5
 
 # Not in the uapi header (drivers/vfio/pci/vfio_pci_priv.h), but every vfio-pci user relies on it:
 # the file offset of region ``index`` on the device fd.
@@ -393,3 +417,110 @@ class VfioIommuType1DmaUnmap(_Struct):
     @classmethod
     def unpack(cls, buf: bytes | bytearray) -> Self:
         return cls(*struct.unpack_from(cls.FMT, buf))
+
+
+@dataclass(slots=True)
+class VfioDeviceFeature(_Struct):
+    """``struct vfio_device_feature`` header; the feature's ``data[]`` follows."""
+
+    FMT: ClassVar[str] = "<II"
+    argsz: int
+    flags: int
+
+    def pack(self) -> bytes:
+        return struct.pack(self.FMT, self.argsz, self.flags)
+
+    @classmethod
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
+        return cls(*struct.unpack_from(cls.FMT, buf, off))
+
+
+@dataclass(slots=True)
+class VfioDeviceFeatureMigration(_Struct):
+    """``struct vfio_device_feature_migration``: VFIO_MIGRATION_* flags the device supports."""
+
+    FMT: ClassVar[str] = "<Q"
+    flags: int
+
+    def pack(self) -> bytes:
+        return struct.pack(self.FMT, self.flags)
+
+    @classmethod
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
+        return cls(*struct.unpack_from(cls.FMT, buf, off))
+
+
+@dataclass(slots=True)
+class VfioDeviceFeatureMigState(_Struct):
+    """``struct vfio_device_feature_mig_state``: the state to go to / the state now, and the data
+    fd a SET returns when the arc starts a data transfer session (-1 otherwise)."""
+
+    FMT: ClassVar[str] = "<Ii"
+    device_state: int
+    data_fd: int
+
+    def pack(self) -> bytes:
+        return struct.pack(self.FMT, self.device_state, self.data_fd)
+
+    @classmethod
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
+        return cls(*struct.unpack_from(cls.FMT, buf, off))
+
+
+@dataclass(slots=True)
+class VfioIommuType1DirtyBitmap(_Struct):
+    """``struct vfio_iommu_type1_dirty_bitmap`` header (VFIO_IOMMU_DIRTY_PAGES); ``data[]`` holds a
+    :class:`VfioIommuType1DirtyBitmapGet` for GET_BITMAP."""
+
+    FMT: ClassVar[str] = "<II"
+    argsz: int
+    flags: int
+
+    def pack(self) -> bytes:
+        return struct.pack(self.FMT, self.argsz, self.flags)
+
+    @classmethod
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
+        return cls(*struct.unpack_from(cls.FMT, buf, off))
+
+
+@dataclass(slots=True)
+class VfioBitmap(_Struct):
+    """``struct vfio_bitmap``: ``data`` is the user pointer of the bitmap (one bit per page)."""
+
+    FMT: ClassVar[str] = "<QQQ"
+    pgsize: int
+    size: int
+    data: int
+
+    def pack(self) -> bytes:
+        return struct.pack(self.FMT, self.pgsize, self.size, self.data)
+
+    @classmethod
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
+        return cls(*struct.unpack_from(cls.FMT, buf, off))
+
+
+@dataclass(slots=True)
+class VfioIommuType1DirtyBitmapGet(_Struct):
+    """``struct vfio_iommu_type1_dirty_bitmap_get``: the range and its ``struct vfio_bitmap``
+    (flattened; :attr:`C_MEMBERS` names the C members of the nested fields)."""
+
+    FMT: ClassVar[str] = "<QQQQQ"
+    C_MEMBERS: ClassVar[dict[str, str]] = {
+        "bitmap_pgsize": "bitmap.pgsize",
+        "bitmap_size": "bitmap.size",
+        "bitmap_data": "bitmap.data",
+    }
+    iova: int
+    size: int
+    bitmap_pgsize: int
+    bitmap_size: int
+    bitmap_data: int
+
+    def pack(self) -> bytes:
+        return struct.pack(self.FMT, self.iova, self.size, self.bitmap_pgsize, self.bitmap_size, self.bitmap_data)
+
+    @classmethod
+    def unpack(cls, buf: bytes | bytearray, off: int = 0) -> Self:
+        return cls(*struct.unpack_from(cls.FMT, buf, off))

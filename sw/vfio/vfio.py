@@ -32,6 +32,7 @@ from siov_sim.sw.vfio.device_ops import (
     VfioDeviceOps,
     VfioError,
 )
+from siov_sim.sw.vfio.migration import FileTable, MigrationFile, VfioMigrationOps, mig_get_next_state
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ class ProcessMemory(Protocol):
 
     def unpin_pages(self, hpas: Sequence[int]) -> None:
         """Drop one pin of each page (a page whose VA was unmapped meanwhile is freed now)."""
+        ...
+
+    def write(self, vaddr: int, data: bytes) -> None:
+        """copy_to_user (the dirty bitmap of VFIO_IOMMU_DIRTY_PAGES)."""
         ...
 
 
@@ -102,6 +107,7 @@ class Vfio:
     def __init__(self, iommu: IommuApi) -> None:
         self.iommu = iommu
         self.eventfds = EventFds()
+        self.files = FileTable()  # migration data fds handed out by VFIO_DEVICE_FEATURE
         self._groups: dict[int, _GroupState] = {}
         self._group_ids = count(0)
 
@@ -383,6 +389,88 @@ class VfioContainer:
         log.debug("UNMAP_DMA iova=0x%x size=0x%x -> %d bytes", iova, size, done)
         return done
 
+    # ---- dirty page tracking (VFIO_IOMMU_DIRTY_PAGES) ----------------------------------------------
+    @property
+    def dirty_tracking(self) -> bool:
+        return self.domain is not None and self.domain.dirty_tracking
+
+    async def dirty_pages_start(self) -> None:
+        """VFIO_IOMMU_DIRTY_PAGES_FLAG_START: from now on the device's DMA writes are logged.
+
+        Kernel type1 only pins pages and reports every pinned page dirty; here (as iommufd's
+        ``IOMMU_HWPT_SET_DIRTY_TRACKING`` does on VT-d) the IOMMU logs them: SSADE in the PASID
+        entry, D flags in the second-stage leaves (``IommuDriver.set_dirty_tracking``)."""
+        dom = self._require_iommu()
+        if not self.v2:
+            raise VfioError(errno.EACCES, "dirty page tracking needs a type1v2 container")
+        try:
+            await self.vfio.iommu.set_dirty_tracking(dom, True)
+        except IommuError as exc:
+            raise VfioError(exc.errno, f"dirty tracking: {exc}") from exc
+
+    async def dirty_pages_stop(self) -> None:
+        dom = self._require_iommu()
+        if not self.v2:
+            raise VfioError(errno.EACCES, "dirty page tracking needs a type1v2 container")
+        try:
+            await self.vfio.iommu.set_dirty_tracking(dom, False)
+        except IommuError as exc:
+            raise VfioError(exc.errno, f"dirty tracking: {exc}") from exc
+
+    async def dirty_pages_get(self, iova: int, size: int, pgsize: int = PAGE) -> list[int]:
+        """VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP as a list: IOVAs of the pages of
+        ``[iova, iova+size)`` written by DMA since the last call (each reported once).
+
+        type1's rules: tracking started, ``pgsize`` the smallest IOMMU page, the range page
+        aligned and made of whole mappings (a range that splits a mapping is EINVAL)."""
+        dom = self._require_iommu()
+        if not self.dirty_tracking:
+            raise VfioError(errno.EINVAL, "dirty page tracking is not started")
+        if pgsize != PAGE:
+            raise VfioError(errno.EINVAL, f"bitmap page size {pgsize}: only {PAGE} is supported")
+        if iova < 0 or size <= 0 or (iova | size) & (PAGE - 1) or iova + size - 1 > IOVA_LIMIT:
+            raise VfioError(errno.EINVAL, "iova and size must be page aligned, size > 0")
+        end = iova + size
+        for m in self._maps:
+            if m.iova < iova < m.iova + m.size or m.iova < end < m.iova + m.size:
+                raise VfioError(errno.EINVAL, f"range 0x{iova:x}+0x{size:x} splits the mapping at 0x{m.iova:x}")
+        try:
+            return await self.vfio.iommu.read_and_clear_dirty(dom, iova, size)
+        except IommuError as exc:
+            raise VfioError(exc.errno, f"dirty bitmap: {exc}") from exc
+
+    async def _ioctl_dirty_pages(self, arg: bytearray) -> int:
+        hdr = u.VfioIommuType1DirtyBitmap.unpack(_argsz_check(arg, u.VfioIommuType1DirtyBitmap.sizeof()))
+        one = (
+            u.VFIO_IOMMU_DIRTY_PAGES_FLAG_START
+            | u.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP
+            | u.VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP
+        )
+        if hdr.flags & ~one or bin(hdr.flags).count("1") != 1:
+            raise VfioError(errno.EINVAL, f"DIRTY_PAGES needs exactly one flag, got 0x{hdr.flags:x}")
+        if hdr.flags == u.VFIO_IOMMU_DIRTY_PAGES_FLAG_START:
+            await self.dirty_pages_start()
+            return 0
+        if hdr.flags == u.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP:
+            await self.dirty_pages_stop()
+            return 0
+        base = u.VfioIommuType1DirtyBitmap.sizeof()
+        size = u.VfioIommuType1DirtyBitmapGet.sizeof()
+        if hdr.argsz < base + size or len(arg) < base + size:
+            raise VfioError(errno.EINVAL, "GET_BITMAP needs a struct vfio_iommu_type1_dirty_bitmap_get")
+        rng = u.VfioIommuType1DirtyBitmapGet.unpack(arg, base)
+        npages = rng.size // PAGE if rng.bitmap_pgsize == PAGE else 0
+        need = (npages + 63) // 64 * 8  # DIRTY_BITMAP_BYTES: whole u64 words
+        if rng.bitmap_size < need:
+            raise VfioError(errno.EINVAL, f"bitmap of {rng.bitmap_size} B, {need} B needed")
+        pages = await self.dirty_pages_get(rng.iova, rng.size, rng.bitmap_pgsize)
+        bitmap = bytearray(need)
+        for va in pages:
+            bit = (va - rng.iova) // PAGE
+            bitmap[bit // 8] |= 1 << (bit % 8)
+        self.process.write(rng.bitmap_data, bytes(bitmap))
+        return 0
+
     async def close(self) -> None:
         """Release: unmap everything and detach the groups (the IOMMU domain goes with them)."""
         if self.domain is not None:
@@ -435,10 +523,13 @@ class VfioContainer:
             assert isinstance(arg, int)
             await self.set_iommu(arg)
             return 0
-        if request not in (u.VFIO_IOMMU_MAP_DMA, u.VFIO_IOMMU_UNMAP_DMA, u.VFIO_IOMMU_GET_INFO):
+        buf_ioctls = (u.VFIO_IOMMU_MAP_DMA, u.VFIO_IOMMU_UNMAP_DMA, u.VFIO_IOMMU_GET_INFO, u.VFIO_IOMMU_DIRTY_PAGES)
+        if request not in buf_ioctls:
             raise VfioError(errno.ENOTTY, f"container ioctl 0x{request:x} not supported")
         if not isinstance(arg, bytearray):
             raise VfioError(errno.EFAULT, "this ioctl takes a struct buffer")
+        if request == u.VFIO_IOMMU_DIRTY_PAGES:
+            return await self._ioctl_dirty_pages(arg)
         if request == u.VFIO_IOMMU_MAP_DMA:
             m = u.VfioIommuType1DmaMap.unpack(_argsz_check(arg, u.VfioIommuType1DmaMap.sizeof()))
             await self.map_dma(m.vaddr, m.iova, m.size, m.flags)
@@ -480,6 +571,25 @@ def _argsz_check(buf: bytearray, minsz: int) -> bytes:
     if argsz < minsz:
         raise VfioError(errno.EINVAL, f"argsz {argsz} < {minsz}")
     return bytes(buf)
+
+
+def _check_feature(flags: int, argsz: int, supported: int, minsz: int) -> bool:
+    """``vfio_check_feature``: EINVAL for an unsupported GET/SET or a short payload; False for
+    a PROBE that succeeded (nothing more to do), True when the GET/SET should run."""
+    if flags & (u.VFIO_DEVICE_FEATURE_GET | u.VFIO_DEVICE_FEATURE_SET) & ~supported:
+        raise VfioError(errno.EINVAL, "feature does not support this GET/SET")
+    if flags & u.VFIO_DEVICE_FEATURE_PROBE:
+        return False
+    if not flags & (u.VFIO_DEVICE_FEATURE_GET | u.VFIO_DEVICE_FEATURE_SET):
+        raise VfioError(errno.EINVAL, "one of GET or SET is needed without PROBE")
+    if argsz < minsz:
+        raise VfioError(errno.EINVAL, f"feature payload of {argsz} B shorter than {minsz} B")
+    return True
+
+
+def _need(buf: bytearray, size: int) -> None:
+    if len(buf) < size:
+        raise VfioError(errno.EFAULT, f"buffer of {len(buf)} B shorter than {size} B")
 
 
 async def _attach(dev: VfioDeviceOps, domain: IoDomain) -> None:
@@ -536,7 +646,7 @@ class VfioGroup:
         if dev is None:
             raise VfioError(errno.ENODEV, f"no device {name!r} in group {self.gid}")
         st.open_devices[name] = st.open_devices.get(name, 0) + 1
-        return VfioDevice(dev, st, self.vfio.eventfds)
+        return VfioDevice(dev, st, self.vfio.eventfds, self.vfio.files)
 
     async def close(self) -> None:
         """close(2) of the group fd. Device fds hold the group: its release (leaving the
@@ -577,10 +687,17 @@ async def _release_group(st: _GroupState) -> None:
 class VfioDevice:
     """An open device fd."""
 
-    def __init__(self, ops: VfioDeviceOps, group: _GroupState | None = None, eventfds: EventFds | None = None) -> None:
+    def __init__(
+        self,
+        ops: VfioDeviceOps,
+        group: _GroupState | None = None,
+        eventfds: EventFds | None = None,
+        files: FileTable | None = None,
+    ) -> None:
         self.ops = ops
         self._group = group
         self._eventfds = eventfds
+        self._files = files if files is not None else FileTable()
         self._closed = False
 
     @property
@@ -697,6 +814,77 @@ class VfioDevice:
     async def reset(self) -> None:
         await self._live().reset()
 
+    # ---- migration v2 (VFIO_DEVICE_FEATURE) -----------------------------------------------------
+    def _mig_ops(self) -> VfioMigrationOps:
+        ops = self._live()
+        if not isinstance(ops, VfioMigrationOps) or not ops.migration_flags:
+            raise VfioError(errno.ENOTTY, f"{self.name}: no migration support")
+        return ops
+
+    def migration_flags(self) -> int:
+        """GET of VFIO_DEVICE_FEATURE_MIGRATION: VFIO_MIGRATION_* flags (ENOTTY: not migratable)."""
+        return self._mig_ops().migration_flags
+
+    def get_mig_state(self) -> int:
+        """GET of VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE."""
+        return self._mig_ops().migration_state
+
+    async def set_mig_state(self, new: int) -> MigrationFile | None:
+        """SET of VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: walk the arcs to ``new`` one at a time
+        (``vfio_mig_get_next_state``); returns the data fd the last arc opened, if any. On
+        failure the device is in a state along the path (or ERROR) and the error is raised."""
+        ops = self._mig_ops()
+        got: MigrationFile | None = None
+        while ops.migration_state != new:
+            nxt = mig_get_next_state(ops.migration_flags, ops.migration_state, new)
+            f = await ops.migration_arc(nxt)
+            if f is not None:
+                got = f
+        if got is not None and got.disabled:  # a later arc of the path ended the session
+            got = None
+        return got
+
+    async def _ioctl_feature(self, arg: bytearray) -> int:
+        """``vfio_ioctl_device_feature``: flag checks, then the feature's GET/SET/PROBE."""
+        hdr = u.VfioDeviceFeature.unpack(_argsz_check(arg, u.VfioDeviceFeature.sizeof()))
+        known = u.VFIO_DEVICE_FEATURE_MASK | u.VFIO_DEVICE_FEATURE_GET | u.VFIO_DEVICE_FEATURE_SET
+        known |= u.VFIO_DEVICE_FEATURE_PROBE
+        if hdr.flags & ~known:
+            raise VfioError(errno.EINVAL, f"unknown VFIO_DEVICE_FEATURE flags 0x{hdr.flags:x}")
+        get, set_ = bool(hdr.flags & u.VFIO_DEVICE_FEATURE_GET), bool(hdr.flags & u.VFIO_DEVICE_FEATURE_SET)
+        probe = bool(hdr.flags & u.VFIO_DEVICE_FEATURE_PROBE)
+        if get and set_ and not probe:
+            raise VfioError(errno.EINVAL, "GET and SET together only with PROBE")
+        feature = hdr.flags & u.VFIO_DEVICE_FEATURE_MASK
+        base = u.VfioDeviceFeature.sizeof()
+        data_len = hdr.argsz - base
+        if feature == u.VFIO_DEVICE_FEATURE_MIGRATION:
+            self._mig_ops()
+            if not _check_feature(
+                hdr.flags, data_len, u.VFIO_DEVICE_FEATURE_GET, u.VfioDeviceFeatureMigration.sizeof()
+            ):
+                return 0
+            out = u.VfioDeviceFeatureMigration(self.migration_flags()).pack()
+            _need(arg, base + len(out))
+            arg[base : base + len(out)] = out
+            return 0
+        if feature == u.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE:
+            self._mig_ops()
+            both = u.VFIO_DEVICE_FEATURE_GET | u.VFIO_DEVICE_FEATURE_SET
+            size = u.VfioDeviceFeatureMigState.sizeof()
+            if not _check_feature(hdr.flags, data_len, both, size):
+                return 0
+            _need(arg, base + size)
+            mig = u.VfioDeviceFeatureMigState.unpack(arg, base)
+            if get:
+                mig = u.VfioDeviceFeatureMigState(self.get_mig_state(), -1)
+            else:
+                f = await self.set_mig_state(mig.device_state)
+                mig = u.VfioDeviceFeatureMigState(mig.device_state, -1 if f is None else self._files.install(f))
+            arg[base : base + size] = mig.pack()
+            return 0
+        raise VfioError(errno.EINVAL, f"device feature {feature} not supported")
+
     async def attach_pt(self, domain: IoDomain) -> None:
         """Switch the device's DMA to another page table of its container (``VFIO_DEVICE_ATTACH_
         IOMMUFD_PT`` on a device that is attached already = iommufd's HWPT *replace*): the PASID
@@ -770,6 +958,10 @@ class VfioDevice:
         if request == u.VFIO_DEVICE_RESET:
             await self.reset()
             return 0
+        if request == u.VFIO_DEVICE_FEATURE:
+            if arg is None:
+                raise VfioError(errno.EFAULT, "VFIO_DEVICE_FEATURE takes a struct buffer")
+            return await self._ioctl_feature(arg)
         if request not in (
             u.VFIO_DEVICE_GET_INFO,
             u.VFIO_DEVICE_GET_REGION_INFO,

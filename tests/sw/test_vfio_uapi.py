@@ -41,6 +41,13 @@ CONSTANTS = [
     "VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL", "VFIO_DMA_MAP_FLAG_READ", "VFIO_DMA_MAP_FLAG_WRITE",
     "VFIO_DMA_MAP_FLAG_VADDR", "VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP", "VFIO_DMA_UNMAP_FLAG_ALL",
     "VFIO_DMA_UNMAP_FLAG_VADDR",
+    "VFIO_DEVICE_FEATURE", "VFIO_DEVICE_FEATURE_MASK", "VFIO_DEVICE_FEATURE_GET", "VFIO_DEVICE_FEATURE_SET",
+    "VFIO_DEVICE_FEATURE_PROBE", "VFIO_DEVICE_FEATURE_PCI_VF_TOKEN", "VFIO_DEVICE_FEATURE_MIGRATION",
+    "VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE", "VFIO_MIGRATION_STOP_COPY", "VFIO_MIGRATION_P2P",
+    "VFIO_DEVICE_STATE_ERROR", "VFIO_DEVICE_STATE_STOP", "VFIO_DEVICE_STATE_RUNNING",
+    "VFIO_DEVICE_STATE_STOP_COPY", "VFIO_DEVICE_STATE_RESUMING", "VFIO_DEVICE_STATE_RUNNING_P2P",
+    "VFIO_IOMMU_DIRTY_PAGES", "VFIO_IOMMU_DIRTY_PAGES_FLAG_START", "VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP",
+    "VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP",
 ]  # fmt: skip
 
 # Capability structs carry fields the Python class fills in itself: C member -> value packed.
@@ -68,9 +75,12 @@ def members(cls: type[u._Struct], prefix: str = "") -> list[tuple[str, str, type
     """(python path, C member path, element class of a flexible array or None) of each field."""
     out: list[tuple[str, str, type | None]] = []
     cname = c_name(cls)
+    nested: dict[str, str] = getattr(cls, "C_MEMBERS", {})  # flattened members of a nested struct
     for f in dataclasses.fields(cls):
         py = prefix + f.name
-        if f.name == "next" and cname in IMPLICIT:
+        if f.name in nested:
+            out.append((py, nested[f.name], None))
+        elif f.name == "next" and cname in IMPLICIT:
             out.append((py, "header.next", None))
         elif str(f.type).startswith("list["):
             elem = getattr(u, str(f.type)[5:-1])
