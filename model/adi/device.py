@@ -88,6 +88,7 @@ class AdiDynamic:
     err_info: int = 0
     ims_pending: bool = False
     quiesce: bool = False  # QUIESCE waits for an outstanding request (state DRAINING or ERROR)
+    parked: bool = False  # stopped by QUIESCE from ENABLED: SENDs to it are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,7 @@ class AdiDevice:
             elif self.pasid_enabled and not a.cfg.pasid_valid:
                 self._error(adi, ErrorCode.NO_PASID, force=True)
             else:
-                d.state, d.err = AdiState.ENABLED, 0
+                d.state, d.err, d.parked = AdiState.ENABLED, 0, False
                 self._schedule(adi)
         elif cmd == Cmd.QUIESCE:
             # stop at a descriptor boundary; ERROR stays ERROR, DISABLED stays DISABLED
@@ -158,7 +159,7 @@ class AdiDevice:
                     d.state = AdiState.DRAINING
             else:
                 if d.state in (AdiState.ENABLED, AdiState.DRAINING):
-                    d.state = AdiState.DISABLED
+                    d.state, d.parked = AdiState.DISABLED, True
                 self.pf_events.append(PfEvent("drain_done", adi))
         elif cmd not in (Cmd.DRAIN, Cmd.RESET):
             return
@@ -182,7 +183,7 @@ class AdiDevice:
                     d.state = AdiState.ERROR
                     self.pf_events.append(PfEvent("adi_error", adi, d.err))
                 else:
-                    d.state = AdiState.DISABLED
+                    d.state, d.parked = AdiState.DISABLED, True
             self.pf_events.append(PfEvent("drain_done", adi))
         elif d.state == AdiState.DRAINING:
             d.state = AdiState.DISABLED
@@ -220,7 +221,7 @@ class AdiDevice:
             state = value & 3
             if state not in (AdiState.DISABLED, AdiState.ERROR):
                 return False
-            d.state, d.err = AdiState(state), (value >> 8) & 0xFF
+            d.state, d.err, d.parked = AdiState(state), (value >> 8) & 0xFF, False
         elif field_name == "ims_pending":
             if value & 1:
                 d.ims_pending = True
@@ -362,12 +363,14 @@ class AdiDevice:
         except DmaError as e:
             return Completion(CplStatus.ERROR, desc.opcode, 0, desc.tag, e.code)
         r = self.adis[dst]
-        if r.dyn.state != AdiState.ENABLED or not r.cfg.recv_en or r.cfg.group != cfg.group:
+        # a receiver being quiesced or parked by QUIESCE drops the packet like a full ring
+        park = r.dyn.parked or (r.dyn.state == AdiState.DRAINING and r.dyn.quiesce)
+        if (r.dyn.state != AdiState.ENABLED and not park) or not r.cfg.recv_en or r.cfg.group != cfg.group:
             return Completion(CplStatus.ERROR, desc.opcode, 0, desc.tag, ErrorCode.SEND_DENIED)
         if desc.length + RX_HDR_SIZE > 1 << r.cfg.rx_log2_slot_bytes:
             return Completion(CplStatus.ERROR, desc.opcode, 0, desc.tag, ErrorCode.HUGE_LENGTH)
         mask = (1 << r.cfg.rx_log2_slots) - 1
-        if (r.dyn.rx_tail + 1) & mask == r.dyn.rx_head:
+        if park or (r.dyn.rx_tail + 1) & mask == r.dyn.rx_head:
             return Completion(CplStatus.DROPPED, desc.opcode, 0, desc.tag, ErrorCode.RX_FULL)
         slot = r.cfg.rx_base + (r.dyn.rx_tail << r.cfg.rx_log2_slot_bytes)
         rspace = self.space(dst)

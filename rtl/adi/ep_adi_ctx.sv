@@ -204,8 +204,7 @@ module ep_adi_ctx #(
   assign fill_pattern = d_src;
   assign fill_dst     = dst_q;
   assign fill_len     = 13'(chunk);
-  assign lock_rel     = ((st_q == SAllocW) && rsp_valid && !rsp_ok) || ((st_q == SRxDoneW) && rsp_valid)
-                     || ((st_q == SWrW) && is_send && wr_sts_valid && wr_sts_error != 4'd0);
+  assign lock_rel     = ((st_q == SAllocW) && rsp_valid && !rsp_ok) || ((st_q == SRxDoneW) && rsp_valid);
 
   always_ff @(posedge clk) begin
     if (rst) begin
@@ -241,8 +240,8 @@ module ep_adi_ctx #(
         SWr:      if (wr_gnt) st_q <= SWrW;
         SWrW: if (wr_sts_valid) begin
           if (!phase_q && len_b != 21'd0) st_q <= SWaitB;   // first half written (or failed)
-          else if (wr_sts_error != 4'd0) st_q <= SCpl;
-          else if (is_send) st_q <= SHdr;
+          else if (wr_sts_error != 4'd0) st_q <= is_send ? SRxDone : SCpl;  // SEND: RX_DONE ends
+          else if (is_send) st_q <= SHdr;                                  // the receive (err_q set)
           else if (rem_q == chunk) st_q <= SCpl;
           else st_q <= is_fill ? SWr : SRd;
         end

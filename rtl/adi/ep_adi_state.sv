@@ -89,6 +89,8 @@ module ep_adi_state #(
   localparam logic [CfgW-1:0] CfgReset = (CfgW'(32'h0000_0B00) << (32 * 7)) | (CfgW'(1) << (32 * 12));
 
   typedef struct packed {
+    logic        parked;        // stopped by QUIESCE from ENABLED: SENDs to it are dropped
+    logic        rx_busy;       // a SEND into this ADI's receive ring is between RX_ALLOC and RX_DONE
     logic        quiesce;       // QUIESCE waiting for the outstanding request (DRAINING or ERROR)
     logic        pasid_on;      // enabled with a PASID prefix: may never run without one
     logic [15:0] err_info;
@@ -104,7 +106,7 @@ module ep_adi_state #(
     logic [7:0]  err;
     logic [1:0]  state;
   } dyn_t;
-  localparam int unsigned DynW = 166;   // width of dyn_t (Yosys has no $bits of a type)
+  localparam int unsigned DynW = 168;   // width of dyn_t (Yosys has no $bits of a type)
 
   // ---- RAMs
   logic                cfg_wr_en, dyn_wr_en, ram_rd_en;
@@ -305,8 +307,11 @@ module ep_adi_state #(
   logic        e_err, e_drain, set_err, q_done;
   logic [7:0]  e_err_code;
   // load: the dynamic registers take restore writes only while DISABLED with nothing outstanding
-  wire         loadable = dyn_rd.state == StDisabled && dyn_rd.outstanding == 8'd0 && !dyn_rd.quiesce;
+  // "busy": a descriptor of this ADI in flight or a SEND into its receive ring in flight
+  wire         busy_rd  = dyn_rd.outstanding != 8'd0 || dyn_rd.rx_busy;
+  wire         loadable = dyn_rd.state == StDisabled && !busy_rd && !dyn_rd.quiesce;
   wire         flush    = (ims_wait_q != 3'd0) || scan_q || scan_req_q;
+  wire         rx_park  = dyn_rd.parked || (dyn_rd.state == StDraining && dyn_rd.quiesce);
   function automatic logic [15:0] merge16(input logic [15:0] old, input logic [15:0] wd,
                                           input logic [15:0] be);
     merge16 = (old & ~be) | (wd & be);
@@ -357,7 +362,7 @@ module ep_adi_state #(
             if (b_reg_q < 5'(CfgDw)) rdata = c_dw[b_reg_q[3:0]];
             unique case (b_reg_q)
               5'h0C: rdata = {30'd0, dyn_rd.ims_pending, c_ims_mask};
-              5'h0F: rdata = {14'd0, flush, dyn_rd.outstanding != 8'd0, dyn_rd.err, 6'd0, dyn_rd.state};
+              5'h0F: rdata = {14'd0, flush, busy_rd, dyn_rd.err, 6'd0, dyn_rd.state};
               5'h10: rdata = {16'd0, dyn_rd.head};
               5'h11: rdata = {16'd0, dyn_rd.tail};
               5'h12: rdata = {dyn_rd.rx_tail, dyn_rd.rx_head};
@@ -388,7 +393,8 @@ module ep_adi_state #(
             if (b_wr_q && loadable) begin
               unique case (b_reg_q)
                 5'h0F: if (b_biten_q[0] && (b_wdata_q[1:0] == StDisabled || b_wdata_q[1:0] == StError)) begin
-                  d.state = b_wdata_q[1:0];
+                  d.state  = b_wdata_q[1:0];
+                  d.parked = 1'b0;
                   if (b_biten_q[8]) d.err = b_wdata_q[15:8];
                   dyn_wr_en = 1'b1;
                 end
@@ -416,6 +422,7 @@ module ep_adi_state #(
                   end else begin
                     d.state    = StEnabled;
                     d.err      = 8'd0;
+                    d.parked   = 1'b0;
                     d.pasid_on = cfg_pasid_en && c_pasid[31];
                     if (!dyn_rd.sched && dyn_rd.head != dyn_rd.tail) begin
                       d.sched = 1'b1;  run_push = 1'b1;
@@ -423,7 +430,7 @@ module ep_adi_state #(
                   end
                 end
                 3'd2, 3'd3: begin                                    // DRAIN / RESET
-                  if (dyn_rd.outstanding != 8'd0) begin
+                  if (busy_rd) begin
                     d.state = StDraining;
                   end else begin
                     if (b_wdata_q[1:0] == 2'd3) begin
@@ -438,13 +445,16 @@ module ep_adi_state #(
                 3'd4: begin                                          // QUIESCE
                   // stop at a descriptor boundary: no new BEGIN; the descriptor in flight
                   // finishes (COMPLETE ends the quiesce); ERROR and DISABLED keep their state
-                  if (dyn_rd.outstanding != 8'd0) begin
+                  if (busy_rd) begin
                     d.quiesce = 1'b1;
 `ifndef MUTANT_QUIESCE_KEEPS_FETCHING  // planted bug (make mutants): a quiescing ADI stays ENABLED
                     if (dyn_rd.state == StEnabled) d.state = StDraining;
 `endif
                   end else begin
-                    if (dyn_rd.state == StEnabled || dyn_rd.state == StDraining) d.state = StDisabled;
+                    if (dyn_rd.state == StEnabled || dyn_rd.state == StDraining) begin
+                      d.state  = StDisabled;
+                      d.parked = 1'b1;
+                    end
                     e_drain = 1'b1;
                   end
                 end
@@ -458,7 +468,7 @@ module ep_adi_state #(
           ack_portal = 1'b1;
           if (!b_oob_q) begin
             unique case (b_reg_q)
-              5'h02: rdata = {15'd0, dyn_rd.outstanding != 8'd0, dyn_rd.err, 6'd0, dyn_rd.state};
+              5'h02: rdata = {15'd0, busy_rd, dyn_rd.err, 6'd0, dyn_rd.state};
               5'h03: rdata = {16'd0, dyn_rd.head};
               5'h04: rdata = {16'd0, dyn_rd.rx_tail};
               default: ;
@@ -532,9 +542,9 @@ module ep_adi_state #(
                 if (c_ims_mask) d.ims_pending = 1'b1;
                 else ims_event = 1'b1;
               end
-              if (dyn_rd.outstanding == 8'd1 && dyn_rd.quiesce) begin
+              if (dyn_rd.outstanding == 8'd1 && !dyn_rd.rx_busy && dyn_rd.quiesce) begin
                 q_done = 1'b1;                                      // ends after the error entry
-              end else if (dyn_rd.state == StDraining && dyn_rd.outstanding == 8'd1) begin
+              end else if (dyn_rd.state == StDraining && dyn_rd.outstanding == 8'd1 && !dyn_rd.rx_busy) begin
                 d.state = StDisabled;
                 e_drain = 1'b1;
               end
@@ -544,16 +554,32 @@ module ep_adi_state #(
               // until RX_DONE publishes it
               rsp_addr = c_rx_base + ({48'd0, dyn_rd.rx_tail} << c_slot_log2);
               rsp_idx  = dyn_rd.rx_tail;
-              if (dyn_rd.state == StEnabled && c_recv_en && c_group == b_op_group_q) begin
+              // a receiver being quiesced or parked by QUIESCE drops the packet (as if its ring
+              // were full): the sender goes on, the receiver's ring does not move
+              if ((dyn_rd.state == StEnabled || rx_park) && c_recv_en && c_group == b_op_group_q) begin
                 if ({1'b0, b_op_bytes_q} + 33'd16 > (33'd1 << c_slot_log2)) rsp_big = 1'b1;
-                else if (((dyn_rd.rx_tail + 16'd1) & rx_mask) == dyn_rd.rx_head) rsp_full = 1'b1;
-                else rsp_ok = 1'b1;
+                else if (rx_park || ((dyn_rd.rx_tail + 16'd1) & rx_mask) == dyn_rd.rx_head) rsp_full = 1'b1;
+                else begin
+                  rsp_ok    = 1'b1;
+                  d.rx_busy = 1'b1;                                 // a quiesce waits for RX_DONE
+                end
               end
             end
             OpRxDone: begin
-              d.rx_tail = (dyn_rd.rx_tail + 16'd1) & rx_mask;
-              if (c_ims_mask) d.ims_pending = 1'b1;
-              else ims_event = 1'b1;
+              // publish the slot; an RX_DONE with an error (the payload write failed) only ends
+              // the receive
+              d.rx_busy = 1'b0;
+              if (b_op_err_q == 8'd0) begin
+                d.rx_tail = (dyn_rd.rx_tail + 16'd1) & rx_mask;
+                if (c_ims_mask) d.ims_pending = 1'b1;
+                else ims_event = 1'b1;
+              end
+              if (dyn_rd.outstanding == 8'd0 && dyn_rd.quiesce) begin
+                q_done = 1'b1;
+              end else if (dyn_rd.state == StDraining && dyn_rd.outstanding == 8'd0) begin
+                d.state = StDisabled;
+                e_drain = 1'b1;
+              end
             end
             default: ;
           endcase
@@ -604,7 +630,8 @@ module ep_adi_state #(
           e_err      = 1'b1;
           e_err_code = d.err;
         end else begin
-          d.state = StDisabled;
+          d.state  = StDisabled;
+          d.parked = 1'b1;
         end
       end
     end
@@ -665,10 +692,14 @@ module ep_adi_state #(
       // one descriptor in flight per ADI
       if (b_op_q == OpBegin && rsp_ok && dyn_rd.outstanding != 8'd0)
         $error("ep_adi_state: second BEGIN for ADI %0d (%m)", b_adi_q);
+      // a quiescing or parked receiver never gets a receive slot; one SEND at a time (lock)
+      if (b_op_q == OpRxAlloc && rsp_ok && (rx_park || dyn_rd.rx_busy))
+        $error("ep_adi_state: RX_ALLOC granted to ADI %0d (parked %0d, rx_busy %0d) (%m)",
+               b_adi_q, rx_park, dyn_rd.rx_busy);
     end
     // a restore write (load) lands only in an ADI with nothing outstanding
     if (!rst && !init_q && a_src_q == SrcCsr && b_wr_q && !b_oob_q && dyn_wr_en
-        && (b_reg_q >= 5'h10 && b_reg_q <= 5'h15) && (dyn_rd.outstanding != 8'd0 || dyn_rd.state != StDisabled))
+        && (b_reg_q >= 5'h10 && b_reg_q <= 5'h15) && (busy_rd || dyn_rd.state != StDisabled))
       $error("ep_adi_state: restore write to ADI %0d with a request outstanding (%m)", b_adi_q);
     if (!rst && (ims_wait_q > ims_occ_q || ims_occ_q > 3'd4))
       $error("ep_adi_state: IMS flush count %0d above FIFO occupancy %0d (%m)", ims_wait_q, ims_occ_q);

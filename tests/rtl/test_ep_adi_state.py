@@ -469,6 +469,54 @@ async def load_restore_writes(dut: Dut) -> None:
     assert (await tb.state(a))["state"] == AdiState.DISABLED
 
 
+@cocotb.test()
+async def quiesce_receiver_with_send_in_flight(dut: Dut) -> None:
+    """QUIESCE of a receiver while a SEND into it is between RX_ALLOC and RX_DONE: busy and
+    DRAINING until RX_DONE publishes the slot (so the saved rx_tail includes it); meanwhile and
+    afterwards (parked) RX_ALLOC drops (full, not denied); ENABLE receives again. An RX_DONE
+    with an error (payload write failed) ends the receive without publishing."""
+    tb = Tb(dut)
+    await tb.start()
+    r_adi = 1
+    await configure(tb, r_adi, ring=0x30000, log2=2, pasid=0x55, port=1 << 31 | 7, rx=0x40000, rx_log2=2, slot_log2=8)
+    r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=16)
+    assert (r.ok, r.idx) == (1, 0)
+    assert (await tb.state(r_adi))["busy"] == 1  # an incoming SEND counts as busy
+    await tb.wr(r_adi, AdiPage.RX_IDX, 3)  # not loadable while it is busy
+    await tb.wr(r_adi, AdiPage.CMD, QUIESCE)
+    st = await tb.state(r_adi)
+    assert (st["state"], st["busy"]) == (AdiState.DRAINING, 1) and tb.events == []
+    r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=16)  # another sender meanwhile: dropped
+    assert (r.ok, r.full, r.big) == (0, 1, 0)
+    r = await tb.op(RX_ALLOC, r_adi, group=6, nbytes=16)  # wrong group: still denied
+    assert (r.ok, r.full) == (0, 0)
+    await tb.op(RX_DONE, r_adi)
+    st = await tb.state(r_adi)
+    assert (st["state"], st["busy"]) == (AdiState.DISABLED, 0) and tb.events == ["drain"]
+    assert await tb.rd(r_adi, AdiPage.RX_IDX) == 1 << 16  # rx_tail 1: the packet is in the state
+    await ClockCycles(dut.clk, 4)
+    assert len(tb.ims) == 1
+    r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=16)  # parked: dropped
+    assert (r.ok, r.full) == (0, 1)
+    r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=241)  # too big is still an error
+    assert (r.ok, r.big) == (0, 1)
+    await tb.wr(r_adi, AdiPage.CMD, 1)  # resume
+    r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=16)
+    assert (r.ok, r.idx) == (1, 1)
+    await tb.op(RX_DONE, r_adi, err=ErrorCode.CPL_UR)  # payload write failed: nothing published
+    assert await tb.rd(r_adi, AdiPage.RX_IDX) == 1 << 16 and (await tb.state(r_adi))["busy"] == 0
+    await ClockCycles(dut.clk, 4)
+    assert len(tb.ims) == 1
+    # DRAIN (not QUIESCE) also waits for the incoming SEND; a drained receiver denies
+    r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=16)
+    await tb.wr(r_adi, AdiPage.CMD, 2)
+    assert (await tb.state(r_adi))["state"] == AdiState.DRAINING
+    await tb.op(RX_DONE, r_adi)
+    assert (await tb.state(r_adi))["state"] == AdiState.DISABLED and tb.events[-1] == "drain"
+    r = await tb.op(RX_ALLOC, r_adi, group=7, nbytes=16)
+    assert (r.ok, r.full) == (0, 0)
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("num_adi", [4, 1024])
 def test_ep_adi_state(num_adi: int) -> None:

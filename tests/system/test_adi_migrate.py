@@ -2,11 +2,13 @@
 point, save, load into another ADI with another PASID (its own IOMMU domain with the same
 mappings) and IMS vector, enable, traffic goes on -- back and forth. Every descriptor runs
 exactly once (records, registers and the whole data window checked against the model), every
-IMS message arrives on the vector of the ADI that ran the descriptor. Also: quiesce -> enable on
+IMS message arrives on the vector of the ADI that ran the descriptor; a bystander's SENDs to the
+VDEV are dropped while it is parked and received after it resumes. Also: quiesce -> enable on
 the same ADI (abort path), quiesce of an ERROR ADI (stays ERROR, loads as ERROR), a descriptor
 failing while the ADI quiesces (ends in ERROR), load refused into an enabled or busy ADI with
-nothing changed. The RTL asserts (ifndef SYNTHESIS) that a quiescing or loading ADI begins no
-descriptor, so every run here also checks "no DMA while quiescing / loading"."""
+nothing changed, a masked IMS entry's pending bit delivered once on the destination. The RTL
+asserts (ifndef SYNTHESIS) that a quiescing or loading ADI begins no descriptor, so every run
+here also checks "no DMA while quiescing / loading"."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import cocotb
 import pytest
 from cocotb.triggers import Timer
 
-from siov_sim.model.adi import AdiState, Cmd, Descriptor, ErrorCode, Opcode
+from siov_sim.model.adi import AdiState, Cmd, DescFlags, Descriptor, ErrorCode, Opcode
 from siov_sim.sw.driver import AdiSnapshot, PfError
 from siov_sim.sw.iommu import DomainKind
 from siov_sim.sw.regs import AdiPage, Bar0, Reg
@@ -91,10 +93,13 @@ def mirror_load(s: AdiSystem, dst: int, src: int, snap: AdiSnapshot) -> None:
               "group", "port_addr", "send_en", "recv_en"):
         setattr(b.cfg, f, getattr(a.cfg, f))
     assert m.set_pasid(dst, ctx.pasid, pmr=ctx.pmr)
-    b.cfg.ims_addr, b.cfg.ims_data, b.cfg.ims_mask = ctx.irq.addr, ctx.irq.data, snap.ims_masked
+    b.cfg.ims_addr, b.cfg.ims_data, b.cfg.ims_mask = ctx.irq.addr, ctx.irq.data, True
+    if snap.ims_pending:
+        assert m.restore(dst, "ims_pending", 1)
     for f in ("head", "tail", "rx_head", "rx_tail", "cnt_desc", "cnt_bytes", "err_info"):
         assert m.restore(dst, f, getattr(snap, f))
     assert m.restore(dst, "status", (int(AdiState.ERROR) if snap.error else 0) | snap.error << 8)
+    m.set_ims_mask(dst, snap.ims_masked)  # load's last write: unmasking sends a pending message
     s.adis[dst].tail = s.adis[src].tail
 
 
@@ -115,6 +120,15 @@ async def migrate_back_and_forth_under_traffic(dut: Any) -> None:
     t = Traffic(s)
     cur, nxt = x, y
     rounds, aborts, mid = 8, 0, 0
+
+    async def packet() -> None:
+        """The bystander SENDs one packet to the VDEV's switch address (x, wherever it runs now);
+        the receiver consumes what it got."""
+        await s.submit(other, [random_desc(s, other, send_to=x)])
+        await s.check([other, cur])
+        if s.model.model.adis[cur].dyn.state == AdiState.ENABLED:
+            await s.rx_doorbell(cur, s.model.model.adis[cur].dyn.rx_tail)
+
     for r in range(rounds):
         await t.submit(cur, rng.randint(4, 12))
         await s.submit(other, [random_desc(s, other) for _ in range(2)])
@@ -126,6 +140,7 @@ async def migrate_back_and_forth_under_traffic(dut: Any) -> None:
         log.info("round %d: ADI %d quiesced after %d ns at head %d (tail %d, %d to go)",
                  r, cur, wait_ns, snap.head, snap.tail, len(t.pending))
         await s.check([cur, other])  # exactly the descriptors before head ran, nothing after
+        await packet()  # to the parked source: DROPPED, its receive ring untouched
         await Timer(3000, unit="ns")
         assert AdiPage.HEAD.field("head").get(await s.bar0.adi_page(cur).read(AdiPage.HEAD)) == snap.head
         if r % 3 == 2:  # migration abort: resume on the same ADI
@@ -134,23 +149,30 @@ async def migrate_back_and_forth_under_traffic(dut: Any) -> None:
             s.model.doorbell(cur, snap.tail, t.pending)
             t.pending = []
             await s.check([cur])
+            await packet()  # resumed: received again
             continue
         if r:  # the previous source: reset before it can be a target
             await s.reset(nxt)
         await s.ctl.load(nxt, AdiSnapshot.unpack(snap.pack()), pasid=s.adis[nxt].pasid, ims=s.adis[nxt].irq)
         mirror_load(s, nxt, cur, snap)
         assert await s.enable(nxt)
+        await s.ctl.set_forward(x, nxt)  # the VDEV's switch address now reaches the destination
+        s.model.model.set_forwarding(x, nxt)
         s.model.doorbell(nxt, snap.tail, t.pending)
         t.pending = []
         cur, nxt = nxt, cur
         await s.check()
+        await packet()  # lands in the destination's ring, after the source's packets
     await t.submit(cur, 5)
     t.ran(cur, t.s.adis[cur].tail)
     await s.check()
     m = s.model.model
     total = m.adis[x].dyn.cnt_desc if cur == x else m.adis[y].dyn.cnt_desc
-    log.info("%d rounds (%d aborts, %d stopped mid-stream), %d descriptors on the migrating VDEV",
-             rounds, aborts, mid, total)
+    out = s.model.outcomes
+    log.info("%d rounds (%d aborts, %d stopped mid-stream), %d descriptors on the migrating VDEV, "
+             "SENDs to it: %d received, %d dropped while parked", rounds, aborts, mid, total,
+             out[("SEND", "none")], out[("SEND", "ring_overflow")])
+    assert out[("SEND", "ring_overflow")] == rounds and out[("SEND", "none")] == rounds
     assert mid, "no quiesce stopped the ring mid-stream"
 
 
@@ -214,6 +236,41 @@ async def quiesce_error_and_refused_loads(dut: Any) -> None:
     await s.bar0.write(Bar0.PF_STATUS, Bar0.PF_STATUS.field("cpl_timeout").put(0, 1))
     events = {(e.kind, e.adi, e.error) for e in await s.ctl.pf_events()}
     assert events == {("drain_done", c, 0), ("adi_error", c, ErrorCode.DMA_TIMEOUT)}, events
+
+
+@cocotb.test(timeout_time=200, timeout_unit="ms")
+async def masked_ims_pending_migrates(dut: Any) -> None:
+    """A masked IMS entry with its pending bit set travels with the snapshot: no message on the
+    source, exactly one on the destination's vector when the destination guest unmasks; a
+    quiesce of a DISABLED ADI changes nothing."""
+    s = AdiSystem(dut)
+    await s.start()
+    a, b = s.rng.sample(range(s.num_adi), 2)
+    ca = await s.add_adi(a, ring_log2=4, data_pages=2, ims_masked=True)
+    fill_sources(s, a)
+    await twin(s, b, ca)
+    descs = [random_desc(s, a) for _ in range(3)]
+    descs[1] = dataclasses.replace(descs[1], flags=int(DescFlags.INTR))
+    await s.submit(a, descs)
+    await s.check([a])
+    t = Traffic(s)
+    snap = await quiesce(s, t, a)
+    assert (snap.ims_masked, snap.ims_pending, snap.head, snap.state) == (True, True, 3, AdiState.ENABLED)
+    assert await s.ctl.quiesce(a) is AdiState.ENABLED  # again: nothing changes, same answer
+    await s.ctl.load(b, snap, pasid=s.adis[b].pasid, ims=s.adis[b].irq)
+    mirror_load(s, b, a, snap)
+    ctrl = AdiPage.IMS_CTRL.unpack(await s.bar0.adi_page(b).read(AdiPage.IMS_CTRL))
+    assert ctrl == {"mask": 1, "pending": 1}, ctrl
+    assert await s.enable(b)
+    await s.check()  # no message anywhere yet
+    await s.ctl.set_ims(b, s.adis[b].irq, masked=False)  # the destination guest unmasks
+    s.model.set_ims_mask(b, False)
+    await s.check()  # exactly one, on b's vector
+    # a never-enabled, reset ADI: quiesce reports DISABLED at once and its page stays as it was
+    c = next(x for x in range(s.num_adi) if x not in (a, b))
+    before = await page(s, c)
+    assert await s.ctl.quiesce(c) is AdiState.DISABLED
+    assert await page(s, c) == before
 
 
 @pytest.mark.system

@@ -438,7 +438,7 @@ class AdiPage:
         'status', 0x0003C, (
             Field('state', 0, 2, 'rw', 0, '0 DISABLED, 1 ENABLED, 2 ERROR, 3 DRAINING (DRAIN or QUIESCE in progress).'),
             Field('err', 8, 8, 'rw', 0, 'Error reason (see datasheet error codes), 0 = none.'),
-            Field('busy', 16, 1, 'ro', 0, 'Requests of this ADI outstanding in the DMA engine.'),
+            Field('busy', 16, 1, 'ro', 0, 'Requests of this ADI outstanding in the DMA engine: its descriptor in flight, or a SEND into its receive ring between slot grant and publish.'),
             Field('flush', 17, 1, 'ro', 0, 'An interrupt message of a finished DRAIN or QUIESCE (of any ADI) is still queued for the interrupt path, or a deferred IMS message is being resent. A quiesce is complete when state is DISABLED or ERROR and busy and flush are 0.'),
         ),
         'State and error reason. Read only, except while the ADI is DISABLED with nothing outstanding (migration load): a write with state 0 (DISABLED) or 2 (ERROR) sets state and err; writes with state 1 or 3, or in any other situation, are ignored.',

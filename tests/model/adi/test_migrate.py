@@ -161,3 +161,47 @@ def test_restore_rules() -> None:
     assert len(dev.ims) == 1 and not dev.adis[0].dyn.ims_pending
     with pytest.raises(ValueError, match="no restorable"):
         dev.restore(0, "state", 0)
+
+
+def test_send_to_quiesced_receiver_is_dropped_not_denied() -> None:
+    """A receiver stopped by QUIESCE (parked) or quiescing drops SENDs like a full ring (the
+    sender goes on); ENABLE (resume) or a load clears that; a plain DISABLED receiver denies."""
+    from siov_sim.model.adi import RX_HDR_SIZE
+
+    dev = AdiDevice(4, Shared())
+    setup(dev, 0, 1, 0)
+    setup(dev, 1, 2, 1)
+    dev.set_forwarding(1, 1)
+    for adi in (0, 1):
+        c = dev.adis[adi].cfg
+        c.send_en = c.recv_en = True
+        c.rx_base, c.rx_log2_slots, c.rx_log2_slot_bytes = 0x40_0000 + adi * 0x1_0000, 3, 8
+    dev.adis[0].cfg.ring_base = 0x2000  # the sender's own ring
+    dev.command(0, Cmd.ENABLE)
+    dev.command(1, Cmd.ENABLE)
+
+    def send(tag: int) -> Completion:
+        dev.mem.write(1, 0x2000 + 32 * dev.adis[0].dyn.tail, Descriptor(Opcode.SEND, 16, DATA, 1, tag).pack())
+        dev.doorbell(0, dev.adis[0].dyn.tail + 1)
+        dev.run()
+        return Completion.unpack(dev.mem.read(1, CPL + 16 * (dev.adis[0].dyn.head - 1), 16))
+
+    assert send(1).status == CplStatus.SUCCESS and dev.adis[1].dyn.rx_tail == 1
+    dev.command(1, Cmd.QUIESCE, outstanding=1)  # quiescing
+    r = send(2)
+    assert (r.status, r.error) == (CplStatus.DROPPED, ErrorCode.RX_FULL)
+    dev.outstanding_done(1)
+    assert dev.adis[1].dyn.parked and send(3).status == CplStatus.DROPPED
+    assert dev.adis[1].dyn.rx_tail == 1 and dev.adis[0].dyn.state == AdiState.ENABLED
+    big = Descriptor(Opcode.SEND, 256 - RX_HDR_SIZE + 1, DATA, 1, 9)  # too big: still an error
+    dev.mem.write(1, 0x2000 + 32 * dev.adis[0].dyn.tail, big.pack())
+    dev.doorbell(0, dev.adis[0].dyn.tail + 1)
+    dev.run()
+    assert dev.adis[0].dyn.err == ErrorCode.HUGE_LENGTH
+    dev.command(0, Cmd.RESET)
+    dev.adis[0].cfg.ring_base = 0x2000
+    dev.command(0, Cmd.ENABLE)
+    dev.command(1, Cmd.ENABLE)  # resumed: receives again
+    assert not dev.adis[1].dyn.parked and send(4).status == CplStatus.SUCCESS
+    dev.command(1, Cmd.DRAIN)  # a plain DISABLED receiver denies
+    assert send(5).error == ErrorCode.SEND_DENIED
