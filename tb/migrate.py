@@ -165,10 +165,11 @@ async def migrate_demo(dut: Any) -> None:
     tasks = [cocotb.start_soon(traffic.run(q)) for q in range(len(g.driver.queues))]
     n_mig = int(opts.get("migrations", 6))
     abort_rate = float(opts.get("abort_rate", 0.1))
+    gap_ns = tuple(opts.get("gap_ns", (2_000, 10_000)))  # guest traffic between two migrations
     failed = aborted = 0
     irqs_every_dst = True
     for i in range(n_mig):
-        await Timer(rng.randrange(2_000, 10_000), "ns")  # a random point in the guest's traffic
+        await Timer(rng.randrange(*gap_ns), "ns")  # a random point in the guest's traffic
         before = traffic.stats.completed
         dst = hosts[1] if g.at.host is hosts[0] else hosts[0]
         if rng.random() < abort_rate:  # cancelled half-way: the guest must run on where it was

@@ -39,7 +39,8 @@ def _run(tmp_path: Path, **opts: object) -> dict[str, object]:
 
 def test_100_migrations_back_and_forth(tmp_path: Path) -> None:
     """100 migrations of a 1-queue VDEV (small RAM, a 100 Gb/s migration link: about a minute)."""
-    s = _run(tmp_path, migrations=100, type="siov-1q", ram_kib=128, size=256, gbps=100, abort_rate=0.1)
+    s = _run(tmp_path, migrations=100, type="siov-1q", ram_kib=128, size=256, gbps=100, abort_rate=0.1,
+             gap_ns=[500, 3_000])  # fmt: skip
     assert s["migrations"] == 100 and s["failed"] == 0 and s["aborted"]
     assert s["completed"] == s["posted"] == s["device_completed"]
     assert s["irqs_every_dst"] and s["ram_checked"]
