@@ -17,6 +17,7 @@ waivers of ``tests/cov_waivers.txt`` (``func <item> <bin> <reason>``).
 | ``irq.path`` | IMS sent / held pending / released, MSI-X and its blockers, BME off | scoreboard, MSI-X test |
 | ``link.cpl`` | DMA-read completions: whole, split (RCB), reordered, poisoned, error status | accurate link |
 | ``link.backpressure`` | each stream stalled by the other side; source streams with gaps | accurate link |
+| ``migration.outcome`` | live migration done, or cancelled in pre-copy / stop-and-copy | ``tb/migrate.py`` |
 
 Hot paths sample through :func:`once` (a set lookup; cocotb-coverage only on a bin's first hit):
 coverage counts bins hit, not how often.
@@ -122,6 +123,14 @@ CPL_CASES = ["whole", "split", "reordered", "poisoned", "ur", "ca"]
 @CoverPoint("link.cpl", vname="case", bins=CPL_CASES)
 def sample_cpl(case: str) -> None:
     """A DMA-read completion delivered to the RTL."""
+
+
+MIGRATION_OUTCOMES = ["migrated", "cancelled_precopy", "cancelled_stopcopy"]
+
+
+@CoverPoint("migration.outcome", vname="outcome", bins=MIGRATION_OUTCOMES)
+def sample_migration(outcome: str) -> None:
+    """A live migration between the two hosts of ``tb/migrate.py`` ended this way."""
 
 
 STREAMS = ["rx_req", "rx_cpl", "tx_cpl", "tx_wr", "tx_rd"]

@@ -123,6 +123,7 @@ async def migrate_demo(dut: Any) -> None:
     from siov_sim.sw.vdcm import Vdcm
     from siov_sim.sw.vfio import Vfio
     from siov_sim.sw.vmm import CheckedTraffic, Host, MigrationError, migrate, start_guest, stop_guest
+    from siov_sim.tb.coverage import sample_migration
     from siov_sim.tb.pcie.ep_device import EpDevice
     from siov_sim.tb.pcie.host_bus import as_host_bus
     from siov_sim.tb.pcie.iommu_rc import LOW_RAM_END, IommuRootComplex
@@ -164,10 +165,11 @@ async def migrate_demo(dut: Any) -> None:
     tasks = [cocotb.start_soon(traffic.run(q)) for q in range(len(g.driver.queues))]
     n_mig = int(opts.get("migrations", 6))
     abort_rate = float(opts.get("abort_rate", 0.1))
+    gap_ns = tuple(opts.get("gap_ns", (2_000, 10_000)))  # guest traffic between two migrations
     failed = aborted = 0
     irqs_every_dst = True
     for i in range(n_mig):
-        await Timer(rng.randrange(2_000, 10_000), "ns")  # a random point in the guest's traffic
+        await Timer(rng.randrange(*gap_ns), "ns")  # a random point in the guest's traffic
         before = traffic.stats.completed
         dst = hosts[1] if g.at.host is hosts[0] else hosts[0]
         if rng.random() < abort_rate:  # cancelled half-way: the guest must run on where it was
@@ -178,6 +180,7 @@ async def migrate_demo(dut: Any) -> None:
             except MigrationError as exc:
                 assert exc.errno == errno.ECANCELED and g.at.host.name == src_name, exc
                 aborted += 1
+                sample_migration(f"cancelled_{where}")
                 rep.aborts.append({"n": i, "at": where, "host": src_name, "descs": traffic.stats.completed})
             await Timer(rng.randrange(1_000, 5_000), "ns")
         try:
@@ -186,6 +189,7 @@ async def migrate_demo(dut: Any) -> None:
             failed += 1
             log.error("migration %d failed: %s", i, exc)
             continue
+        sample_migration("migrated")
         src_host = hosts[0] if dst is hosts[1] else hosts[1]
         # the source let go of its PASID (unbound with invalidation) and its ADIs; the destination's
         # ADIs carry the destination's PASID

@@ -15,6 +15,10 @@
     await dev.close()                           # irqs off, device reset, mmaps revoked
     await group.close()                         # (with the last device fd) leaves the container
 
+    # migration v2 (sw/vfio/migration.py) and dirty tracking
+    f = await dev.set_mig_state(VFIO_DEVICE_STATE_STOP_COPY)   # data fd: f.read(n) .. b""
+    await container.dirty_pages_start(); pages = await container.dirty_pages_get(0, ram_size)
+
 Every call also exists as ``await obj.ioctl(VFIO_..., bytearray(struct))`` with the kernel's
 numbers and layouts (eventfds come from ``vfio.eventfds.eventfd(callback)``; GET_DEVICE_FD takes the name).
 """
@@ -29,6 +33,7 @@ from siov_sim.sw.vfio.device_ops import (
     VfioDeviceOps,
     VfioError,
 )
+from siov_sim.sw.vfio.migration import FileTable, MigrationFile, VfioMigrationOps, mig_get_next_state
 from siov_sim.sw.vfio.vfio import (
     DmaMapping,
     EventFds,
@@ -42,8 +47,10 @@ from siov_sim.sw.vfio.vfio import (
 __all__ = [
     "DmaMapping",
     "EventFds",
+    "FileTable",
     "IrqCallback",
     "IrqInfo",
+    "MigrationFile",
     "MmioMapping",
     "ProcessMemory",
     "RegionInfo",
@@ -53,4 +60,6 @@ __all__ = [
     "VfioDeviceOps",
     "VfioError",
     "VfioGroup",
+    "VfioMigrationOps",
+    "mig_get_next_state",
 ]

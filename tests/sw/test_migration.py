@@ -225,3 +225,30 @@ def test_isolation_after_migration() -> None:
         assert all(f.addr == outside for f in faults)
 
     run(main())
+
+
+def test_a_queue_in_error_migrates_in_error_and_recovers_on_the_destination() -> None:
+    async def main() -> None:
+        ha, hb, _sa, sb = await two_hosts()
+        g = await start_guest(ha, "vm0", "siov-4q", ram_size=0x14_0000)
+        q = g.driver.queues[1]
+        dst = await g.driver.mem.alloc(4096)
+        with pytest.raises(QueueError) as ei:
+            await q.copy(g.vm.ram_size + 0x1000, dst, 64)  # read outside the VM: UR, queue 1 in ERROR
+        code = ei.value.error
+        before = await q.status()
+        assert before[0] is AdiState.ERROR
+        await migrate(g, hb)
+        assert await q.status() == before  # same state and error code on B
+        adi = g.at.vdev.adis[1]
+        assert sb.host.dev.model.adis[adi].dyn.state == AdiState.ERROR and sb.host.dev.model.adis[adi].dyn.err == code
+        others = [g.at.vdev.adis[i] for i in (0, 2, 3)]
+        assert all(sb.host.dev.model.adis[a].dyn.state == AdiState.ENABLED for a in others)
+        await q.reset()  # the guest recovers it on B
+        src = await g.driver.mem.alloc(4096)
+        g.vm.write(src, b"\x5a" * 64)
+        await q.copy(src, dst, 64)
+        assert g.vm.read(dst, 64) == b"\x5a" * 64
+        await stop_guest(g)
+
+    run(main())

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from siov_sim.tb.migrate import TOP, TOP_SV
+from siov_sim.tb.migrate import TOP, TOP_SV, main
 from siov_sim.tb.runner import run_rtl
 
 pytestmark = pytest.mark.system
@@ -38,7 +39,8 @@ def _run(tmp_path: Path, **opts: object) -> dict[str, object]:
 
 def test_100_migrations_back_and_forth(tmp_path: Path) -> None:
     """100 migrations of a 1-queue VDEV (small RAM, a 100 Gb/s migration link: about a minute)."""
-    s = _run(tmp_path, migrations=100, type="siov-1q", ram_kib=128, size=256, gbps=100, abort_rate=0.1)
+    s = _run(tmp_path, migrations=100, type="siov-1q", ram_kib=128, size=256, gbps=100, abort_rate=0.1,
+             gap_ns=[500, 3_000])  # fmt: skip
     assert s["migrations"] == 100 and s["failed"] == 0 and s["aborted"]
     assert s["completed"] == s["posted"] == s["device_completed"]
     assert s["irqs_every_dst"] and s["ram_checked"]
@@ -50,3 +52,16 @@ def test_migrations_of_a_4_queue_vdev(tmp_path: Path) -> None:
     s = _run(tmp_path, migrations=40, type="siov-4q", ram_kib=256, size=256, gbps=10, abort_rate=0.2)
     assert s["migrations"] == 40 and s["failed"] == 0
     assert s["completed"] == s["posted"] == s["device_completed"]
+
+
+def test_make_migrate_knobs_are_checked_before_anything_is_built(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["migrate", "--ram", "5", "--num-adi", "6", "--migrations", "0"])
+    assert main() == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "make migrate: MIGRATIONS=0: at least 1",
+        "make migrate: RAM=5: guest RAM in KiB, a multiple of 4 from 128 to 1048576",
+        "make migrate: NUM_ADI=6: a power of two from 4 to 4096",
+    ]
