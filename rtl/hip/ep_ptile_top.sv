@@ -23,10 +23,10 @@ module ep_ptile_top #(
   /// (x8, 256 bit) = 572 CplH / 1444 CplD; port 0 (x16) = 1144 / 2888
   parameter int unsigned CplhFcLimit  = 572,
   parameter int unsigned CpldFcLimit  = 1444,
-  /// flow-control field widths of tx_cdts_limit (PCIe: 8-bit header, 12-bit data credits;
-  /// 12 / 16 with Scaled Flow Control, which this IP configuration does not enable)
-  parameter int unsigned HdrFcBits    = 8,
-  parameter int unsigned DataFcBits   = 12,
+  /// modulus of the credit limits on tx_cdts_limit: 12-bit header, 16-bit data credit counters
+  /// (the Scaled Flow Control widths; the IP reports its counters at these widths)
+  parameter int unsigned HdrFcBits    = 12,
+  parameter int unsigned DataFcBits   = 16,
   localparam int unsigned Seg = DataWidth / 256     /// Avalon-ST segments (derived)
 ) (
   // ---- clock and reset: coreclkout_hip is the application clock; reset_status_n (IP output,
@@ -453,8 +453,10 @@ module ep_ptile_top #(
       end
     end
   end
-  logic unused_cdts;
-  assign unused_cdts = ^cdts_q[15:HdrFcBits] ^ ^cdts_q[15:DataFcBits];
+  if (HdrFcBits < 16) begin : gen_unused_cdts
+    logic unused_cdts;  // header limits are narrower than the bus
+    assign unused_cdts = ^cdts_q[15:HdrFcBits];
+  end
 
   // the three sources: index 0 = tx_wr (posted), 1 = tx_rd (non-posted), 2 = tx_cpl (completion)
   logic [2:0]   src_valid, src_sop, src_eop, src_ready, cand;
@@ -475,7 +477,7 @@ module ep_ptile_top #(
       len = src_hdr[k][ep_pcie_pkg::HDR_LEN_LSB +: 10] == 10'd0 ? 11'd1024
             : {1'b0, src_hdr[k][ep_pcie_pkg::HDR_LEN_LSB +: 10]};
       // data credits: 16 bytes (4 DWs) each
-      need_d[k] = src_hdr[k][126] ? DataFcBits'((len + 11'd3) >> 2) : '0;
+      need_d[k] = src_hdr[k][126] ? DataFcBits'(9'((len + 11'd3) >> 2)) : '0;
       // PCIe flow-control gate: (limit - (consumed + needed)) mod 2^N <= 2^(N-1)
       left_h = lim_h_q[k] - cons_h_q[k] - HdrFcBits'(1);
       left_d = lim_d_q[k] - cons_d_q[k] - need_d[k];
