@@ -101,7 +101,7 @@ check-gen: regs
 
 ## whole 4 KiB config space of the simulated RTL, in `lspci -xxxx` format (feed it to lspci -F)
 cfgdump: $(STAMP)
-	@$(PY) -m siov_sim.tb.cfgdump --out build/cfgdump.txt && cat build/cfgdump.txt
+	@$(PY) -m siov_sim.tb.cfgdump --out build/cfgdump.txt --hip '$(HIP)' && cat build/cfgdump.txt
 
 ## all benchmarks; each prints numbers and writes build/bench/<name>.json; then the PNG figures
 bench: $(STAMP)

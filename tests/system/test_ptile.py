@@ -33,7 +33,7 @@ from siov_sim.tb.pcie.pasid_tlp import PasidTlp
 from siov_sim.tb.pcie.ptile_ext import PTileExtDevice, frame_from_tlp, frame_to_tlp
 from siov_sim.tb.runner import run_rtl
 
-NUM_ADI = 4
+NUM_ADI = 8  # one build shared with test_sim_ptile.py and the P-tile cfgdump test
 
 
 async def _up(dut: Any) -> tuple[Env, Any]:
