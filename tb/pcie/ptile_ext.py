@@ -390,7 +390,8 @@ class PTileExtDevice(PTilePcieDevice):  # type: ignore[misc]
                    | func.interrupt_disable << 13 | (pc.interrupt_message_number & 0x1F) << 8
                    | pc.power_controller_control << 4 | (pc.attention_indicator_control & 3) << 2
                    | (pc.power_indicator_control & 3))
-        w[0x04] = pc.atomic_op_egress_blocking << 14 | pc.ari_forwarding_enable << 7 | pc.atomic_op_requester_enable << 6
+        w[0x04] = (pc.atomic_op_egress_blocking << 14 | pc.ari_forwarding_enable << 7
+                   | pc.atomic_op_requester_enable << 6)
         w[0x05] = (pc.current_link_speed & 0xF) << 12
         for k in range(4):
             w[0x06 + k] = (msi.msi_message_address >> (16 * k)) & 0xFFFF

@@ -2,13 +2,14 @@
 hard-IP model (tb/pcie/ptile_ext.py), under cocotbext-pcie's IOMMU root complex.
 
 * config split: the IP answers the header, PCIe, MSI-X, AER and PASID capabilities; the SIOV DVSEC
-  at 0xD00 comes from the RTL through CII (read, System Page Size write + read-back, next pointer
-  0, the rest of the VSEC range reads 0); PASID Enable reaches the RTL through tl_cfg;
-* MMIO through the BAR-hit address rewrite (BAR0 scratch register, BAR2 portal page);
-* TX credit accounting: with few posted credits advertised by the root port, DMA writes are gated
-  on tx_cdts_limit (the model checks that the application never sends beyond the limit);
-* PASID-prefixed DMA leaves through tx_st_tlp_prfx and reaches the IOMMU;
-* Function Level Reset handshake (flr_rcvd_pf -> flr_completed_pf);
+  at 0xD00 comes from the RTL through CII (read, System Page Size write + read-back, an
+  unsupported size ignored, next pointer 0, the rest of the VSEC range reads 0); PASID Enable,
+  Bus Master Enable and the page size reach the RTL;
+* MMIO to BAR0 through the BAR-hit address rewrite;
+* Function Level Reset handshake (flr_rcvd_pf -> flr_completed_pf; DVSEC and PF registers reset);
+* TX credit accounting: with 2 posted header / 40 data credits advertised by the root port, the
+  demo's PASID-tagged DMA writes are held on tx_cdts_limit (the model flags any TLP sent beyond
+  the limit) and still complete;
 * the pure frame <-> TLP conversions of the model extension (prefix both ways).
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
-from cocotbext.pcie.core.tlp import FcType
+from cocotbext.pcie.core.tlp import FcType, TlpType
 from cocotbext.pcie.intel.ptile.interface import PTilePcieFrame
 
 from siov_sim.model.mem import FlatHostMemory
@@ -54,8 +55,6 @@ def _ep(env: Env) -> PTileExtDevice:
 async def config_split_and_mmio(dut: Any) -> None:
     env, dev = await _up(dut)
     ep = _ep(env)
-    bus = as_host_bus(env.rc)
-    bdf = int(dev.pcie_id)
     cs = ConfigSpace(await read_config_space(dev, 0x1000))
     assert (cs.vendor_id, cs.device_id) == (0x1DEA, 0x5105)
     pasid, dvsec = cs.pasid(), cs.siov_dvsec()
@@ -87,7 +86,6 @@ async def config_split_and_mmio(dut: Any) -> None:
     await bar0.write_dword(0x30, 0xC0FFEE11)
     assert await bar0.read_dword(0x30) == 0xC0FFEE11
     assert await bar0.read_dword(0x8) == NUM_ADI
-    assert bus is not None
     assert not ep.protocol_errors, ep.protocol_errors
 
 
@@ -154,7 +152,7 @@ async def posted_credits_gate_dma(dut: Any) -> None:
 def test_frame_tlp_prefix_roundtrip() -> None:
     """The model extension's conversions keep the PASID prefix both ways (the released ones drop it)."""
     tlp = PasidTlp()
-    tlp.fmt_type = __import__("cocotbext.pcie.core.tlp", fromlist=["TlpType"]).TlpType.MEM_WRITE_64
+    tlp.fmt_type = TlpType.MEM_WRITE_64
     tlp.address = 0x1_2345_6000
     tlp.set_data(struct.pack("<4L", 1, 2, 3, 4))
     tlp.set_pasid(0x1234, pmr=True)
