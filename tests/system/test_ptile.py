@@ -19,6 +19,7 @@ import struct
 from typing import Any
 
 import cocotb
+import pytest
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.pcie.core.tlp import FcType, TlpType
 from cocotbext.pcie.intel.ptile.interface import PTilePcieFrame
@@ -167,4 +168,12 @@ def test_frame_tlp_prefix_roundtrip() -> None:
 
 def test_ptile_wrapper() -> None:
     run_rtl("ep_ptile_top", test_module="tests.system.test_ptile", parameters={"NumAdi": NUM_ADI},
+            extra_env={"SIOV_NUM_ADI": str(NUM_ADI)})
+
+
+@pytest.mark.slow
+def test_ptile_wrapper_512() -> None:
+    """The same tests with the 512-bit (two-segment) Avalon-ST interface: the model packs two
+    TLPs into one beat where it can; the wrapper unpacks a segment per clock (own build, slow)."""
+    run_rtl("ep_ptile_top", test_module="tests.system.test_ptile", parameters={"NumAdi": NUM_ADI, "DataWidth": 512},
             extra_env={"SIOV_NUM_ADI": str(NUM_ADI)})
