@@ -551,7 +551,11 @@ module ep_ptile_top #(
       ok[k] = (inf_h_q[k] || left_h <= HdrFcBits'(1 << (HdrFcBits - 1)))
               && (inf_d_q[k] || left_d <= DataFcBits'(1 << (DataFcBits - 1)));
     end
+`ifdef MUTANT_PTILE_NO_CREDIT_GATE  // planted bug (make mutants): frames start without TX credits
+    cand = src_valid & src_sop & (ok | 3'b111);
+`else
     cand = src_valid & src_sop & ok;
+`endif
   end
 
   // ready latency 3: a beat may be presented in cycle n only if tx_st_ready was high in n - 3;
