@@ -390,14 +390,14 @@ def analyse(netlist: dict[str, Any], top: str, waivers: list[Waiver], goal: floa
     rep = Report(top=top, goal=goal)
     rep.paths = sorted(worst.values(), key=lambda p: (-p.levels, p.endpoint))
     used: set[str] = set()
-    for p in rep.paths:
-        if p.levels <= goal + 1e-9:
+    for path in rep.paths:
+        if path.levels <= goal + 1e-9:
             continue
         for w in waivers:
-            if fnmatch.fnmatchcase(p.endpoint, w.pattern) and math.ceil(p.levels - 1e-9) <= w.max_levels:
-                p.waiver = w
+            if fnmatch.fnmatchcase(path.endpoint, w.pattern) and math.ceil(path.levels - 1e-9) <= w.max_levels:
+                path.waiver = w
                 used.add(w.pattern)
                 break
-        (rep.waived if p.waiver is not None else rep.violations).append(p)
+        (rep.waived if path.waiver is not None else rep.violations).append(path)
     rep.stale_waivers = [w for w in waivers if w.pattern not in used]
     return rep
