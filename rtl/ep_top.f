@@ -7,4 +7,5 @@
 -F adi/adi.f
 -F gen/gen.f
 -F core/core.f
+-F hip/hip.f
 ep_top.sv

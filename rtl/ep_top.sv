@@ -72,6 +72,7 @@ module ep_top #(
   logic [2:0]  cfg_max_payload, cfg_max_read_req;
   logic [4:0]  cfg_sys_page_shift;
   logic        dma_tp, err_cpl_timeout, err_unexp_cpl, flr_rst, core_rst;
+  logic [31:0] unused_xcfg_rdata;  // HipCfg = 0: no second config port
   assign core_rst = rst || flr_rst;  // Function Level Reset: everything behind the front end
 
   ep_pcie_fe #(
@@ -125,7 +126,25 @@ module ep_top #(
     .dma_tp              (dma_tp),
     .err_cpl_timeout     (err_cpl_timeout),
     .err_unexp_cpl       (err_unexp_cpl),
-    .flr_rst             (flr_rst)
+    .flr_rst             (flr_rst),
+    // this top owns config space (HipCfg = 0): the hard-IP inputs are unused (rtl/hip)
+    .hip_cfg_requester_id  (16'h0),
+    .hip_cfg_mem_en        (1'b0),
+    .hip_cfg_bus_master_en (1'b0),
+    .hip_cfg_max_payload   (3'h0),
+    .hip_cfg_max_read_req  (3'h0),
+    .hip_cfg_ext_tag_en    (1'b0),
+    .hip_cfg_pasid_en      (1'b0),
+    .hip_cfg_pasid_priv_en (1'b0),
+    .hip_cfg_msix_en       (1'b0),
+    .hip_cfg_msix_func_mask(1'b0),
+    .hip_flr               (1'b0),
+    .s_xcfg_valid          (1'b0),
+    .s_xcfg_write          (1'b0),
+    .s_xcfg_dw             (10'h0),
+    .s_xcfg_wdata          (32'h0),
+    .s_xcfg_be             (4'h0),
+    .m_xcfg_rdata          (unused_xcfg_rdata)
   );
 
   ep_core #(

@@ -92,7 +92,11 @@ def yosys(full: bool) -> bool:
         # word-level optimisation; the fine-grained part is `make synth`'s job
         ok, _ = _yosys("yosys read + check -assert + synth -run :fine (ep_top defaults)",
                        _yosys_script("ep_top", {}, "synth -top ep_top -flatten -run :fine"), out / "ep_top_smoke.log")
-        return ok
+        # the Intel P-tile wrapper (rtl/hip) around the same endpoint
+        ok2, _ = _yosys("yosys read + check -assert + synth -run :fine (ep_ptile_top defaults)",
+                        _yosys_script("ep_ptile_top", {}, "synth -top ep_ptile_top -flatten -run :fine"),
+                        out / "ep_ptile_top_smoke.log")
+        return ok and ok2
     ok = True
     for top in synth_tops():
         ok &= synth_full(top, out)

@@ -12,6 +12,14 @@ module ep_pcie_fe #(
   parameter logic [15:0] VendorId     = 16'h1DEA,
   parameter logic [15:0] DeviceId     = 16'h5105,
   parameter int unsigned CplBufDw     = 32,         /// completion data FIFO (DWs)
+  /// 0: this front end owns config space (ep_cfg_space answers CfgRd0/CfgWr0 TLPs, BAR decode
+  /// by the BAR registers). 1: a hard IP owns config space (rtl/hip): the configuration state
+  /// comes from the hip_cfg_* inputs, ep_cfg_space serves only the SIOV DVSEC through the s_xcfg
+  /// port (the IP's Configuration Intercept Interface), BAR0 is decoded at address 0 and BAR2 at
+  /// HipBar2Base (the wrapper rewrites the address of a request from the IP's BAR-hit sideband),
+  /// Function Level Reset is hip_flr (the IP's flr_rcvd), and AER messages are not sent (the IP
+  /// owns AER).
+  parameter bit          HipCfg       = 1'b0,
   localparam int unsigned S = DataWidth / 32        /// DWs per beat (derived, do not override)
 ) (
   input  wire logic                 clk,
@@ -66,8 +74,29 @@ module ep_pcie_fe #(
   input  wire logic                 err_cpl_timeout,
   input  wire logic                 err_unexp_cpl,
   /// Function Level Reset of everything behind the front end (one-cycle pulse, see below)
-  output logic                      flr_rst
+  output logic                      flr_rst,
+  /// HipCfg = 1 only (tie to 0 otherwise): configuration state decoded from the hard IP
+  input  wire logic [15:0]          hip_cfg_requester_id,
+  input  wire logic                 hip_cfg_mem_en,
+  input  wire logic                 hip_cfg_bus_master_en,
+  input  wire logic [2:0]           hip_cfg_max_payload,
+  input  wire logic [2:0]           hip_cfg_max_read_req,
+  input  wire logic                 hip_cfg_ext_tag_en,
+  input  wire logic                 hip_cfg_pasid_en,
+  input  wire logic                 hip_cfg_pasid_priv_en,
+  input  wire logic                 hip_cfg_msix_en,
+  input  wire logic                 hip_cfg_msix_func_mask,
+  input  wire logic                 hip_flr,            // FLR received by the IP (pulse)
+  /// HipCfg = 1 only: config access to ep_cfg_space (DW index in ep_cfg_space's own map), read
+  /// data the next cycle (status, no ready), like ep_cfg_space's s_cfg port
+  input  wire logic                 s_xcfg_valid,
+  input  wire logic                 s_xcfg_write,
+  input  wire logic [9:0]           s_xcfg_dw,
+  input  wire logic [31:0]          s_xcfg_wdata,
+  input  wire logic [3:0]           s_xcfg_be,
+  output logic [31:0]               m_xcfg_rdata
 );
+  localparam logic [63:0] HipBar2Base = 64'h0000_0000_8000_0000;
   logic        cfg_valid, cfg_write;
   logic [9:0]  cfg_dw;
   logic [31:0] cfg_wdata, cfg_rdata;
@@ -76,7 +105,7 @@ module ep_pcie_fe #(
   logic        cfg_mem_en;
   logic [63:0] cfg_bar0_addr, cfg_bar2_addr, cfg_bar2_mask;
   logic        ev_ur_np, ev_ur_p, ev_malformed, ev_poisoned;
-  logic        cfg_flr, reg_idle;
+  logic        reg_idle;
   logic [127:0] cpl_hdr;
   logic [DataWidth-1:0] cpl_data;
   logic [S-1:0] cpl_strb;
@@ -102,6 +131,84 @@ module ep_pcie_fe #(
   end
   assign ev_cpl_hdr = cpl_sop_fire ? mon_rx_cpl_tlp_hdr : cpl_hdr_q;
 
+  // ---- who owns config space: this front end (HipCfg = 0) or a hard IP (HipCfg = 1) ----------
+  logic        cs_rst, cs_valid, cs_write, cs_flr, flr_req;
+  logic [9:0]  cs_dw;
+  logic [31:0] cs_wdata;
+  logic [3:0]  cs_be;
+  logic [15:0] cs_target_id, cs_requester_id;
+  logic        cs_mem_en, cs_bus_master_en, cs_ext_tag_en, cs_pasid_en, cs_pasid_exec_en;
+  logic        cs_pasid_priv_en, cs_msix_en, cs_msix_func_mask;
+  logic [2:0]  cs_max_payload, cs_max_read_req;
+  logic [63:0] cs_bar0_addr, cs_bar2_addr, cs_bar2_mask;
+  if (HipCfg) begin : gen_hip_cfg
+    // the hard IP answers config requests itself: ep_cfg_space is reached only through s_xcfg
+    // (the SIOV DVSEC, System Page Size); everything else comes from the IP's config outputs
+    assign cs_rst       = rst || hip_flr;  // FLR: the DVSEC's System Page Size back to 4 KiB
+    assign cs_valid     = s_xcfg_valid;
+    assign cs_write     = s_xcfg_write;
+    assign cs_dw        = s_xcfg_dw;
+    assign cs_wdata     = s_xcfg_wdata;
+    assign cs_be        = s_xcfg_be;
+    assign cs_target_id = hip_cfg_requester_id;
+    assign flr_req      = hip_flr;
+    assign cfg_requester_id   = hip_cfg_requester_id;
+    assign cfg_mem_en         = hip_cfg_mem_en;
+    assign cfg_bus_master_en  = hip_cfg_bus_master_en;
+    assign cfg_max_payload    = hip_cfg_max_payload;
+    assign cfg_max_read_req   = hip_cfg_max_read_req;
+    assign cfg_ext_tag_en     = hip_cfg_ext_tag_en;
+    assign cfg_pasid_en       = hip_cfg_pasid_en;
+    assign cfg_pasid_exec_en  = 1'b0;  // Execute Permission not supported (IP parameter)
+    assign cfg_pasid_priv_en  = hip_cfg_pasid_priv_en;
+    assign cfg_msix_en        = hip_cfg_msix_en;
+    assign cfg_msix_func_mask = hip_cfg_msix_func_mask;
+    assign cfg_bar0_addr      = 64'h0;
+    assign cfg_bar2_addr      = HipBar2Base;
+    assign cfg_bar2_mask      = cs_bar2_mask;
+    logic unused_cs;  // ep_cfg_space's own copies of what the IP owns
+    assign unused_cs = ^{cfg_valid, cfg_write, cfg_dw, cfg_wdata, cfg_be, cfg_target_id, cs_flr,
+                         cs_requester_id, cs_mem_en, cs_bus_master_en, cs_ext_tag_en, cs_pasid_en,
+                         cs_pasid_exec_en, cs_pasid_priv_en, cs_msix_en, cs_msix_func_mask,
+                         cs_max_payload, cs_max_read_req, cs_bar0_addr, cs_bar2_addr};
+`ifndef SYNTHESIS
+    always_ff @(posedge clk) begin
+      if (!rst && cfg_valid)
+        $error("ep_pcie_fe: a config TLP reached the fabric although the hard IP owns config space (%m)");
+    end
+`endif
+  end else begin : gen_own_cfg
+    assign cs_rst       = rst;
+    assign cs_valid     = cfg_valid;
+    assign cs_write     = cfg_write;
+    assign cs_dw        = cfg_dw;
+    assign cs_wdata     = cfg_wdata;
+    assign cs_be        = cfg_be;
+    assign cs_target_id = cfg_target_id;
+    assign flr_req      = cs_flr;
+    assign cfg_requester_id   = cs_requester_id;
+    assign cfg_mem_en         = cs_mem_en;
+    assign cfg_bus_master_en  = cs_bus_master_en;
+    assign cfg_max_payload    = cs_max_payload;
+    assign cfg_max_read_req   = cs_max_read_req;
+    assign cfg_ext_tag_en     = cs_ext_tag_en;
+    assign cfg_pasid_en       = cs_pasid_en;
+    assign cfg_pasid_exec_en  = cs_pasid_exec_en;
+    assign cfg_pasid_priv_en  = cs_pasid_priv_en;
+    assign cfg_msix_en        = cs_msix_en;
+    assign cfg_msix_func_mask = cs_msix_func_mask;
+    assign cfg_bar0_addr      = cs_bar0_addr;
+    assign cfg_bar2_addr      = cs_bar2_addr;
+    assign cfg_bar2_mask      = cs_bar2_mask;
+    logic unused_hip;  // tied off by ep_top
+    assign unused_hip = ^{hip_cfg_requester_id, hip_cfg_mem_en, hip_cfg_bus_master_en,
+                          hip_cfg_max_payload, hip_cfg_max_read_req, hip_cfg_ext_tag_en,
+                          hip_cfg_pasid_en, hip_cfg_pasid_priv_en, hip_cfg_msix_en,
+                          hip_cfg_msix_func_mask, hip_flr, s_xcfg_valid, s_xcfg_write, s_xcfg_dw,
+                          s_xcfg_wdata, s_xcfg_be};
+  end
+  assign m_xcfg_rdata = cfg_rdata;
+
   ep_cfg_space #(
     .NumAdi        (NumAdi),
     .Bar0SizeLog2  (Bar0SizeLog2),
@@ -110,13 +217,13 @@ module ep_pcie_fe #(
     .SubsysVendorId(VendorId)
   ) u_cfg (
     .clk               (clk),
-    .rst               (rst),
-    .s_cfg_valid       (cfg_valid),
-    .s_cfg_write       (cfg_write),
-    .s_cfg_dw          (cfg_dw),
-    .s_cfg_wdata       (cfg_wdata),
-    .s_cfg_be          (cfg_be),
-    .s_cfg_target_id   (cfg_target_id),
+    .rst               (cs_rst),
+    .s_cfg_valid       (cs_valid),
+    .s_cfg_write       (cs_write),
+    .s_cfg_dw          (cs_dw),
+    .s_cfg_wdata       (cs_wdata),
+    .s_cfg_be          (cs_be),
+    .s_cfg_target_id   (cs_target_id),
     .m_cfg_rdata       (cfg_rdata),
     .ev_ur_np          (ev_ur_np),
     .ev_ur_p           (ev_ur_p),
@@ -135,22 +242,22 @@ module ep_pcie_fe #(
     .m_errmsg_valid    (errmsg_valid),
     .m_errmsg_code     (errmsg_code),
     .m_errmsg_ready    (errmsg_ready),
-    .cfg_flr           (cfg_flr),
-    .cfg_requester_id  (cfg_requester_id),
-    .cfg_mem_en        (cfg_mem_en),
-    .cfg_bus_master_en (cfg_bus_master_en),
-    .cfg_max_payload   (cfg_max_payload),
-    .cfg_max_read_req  (cfg_max_read_req),
-    .cfg_ext_tag_en    (cfg_ext_tag_en),
-    .cfg_pasid_en      (cfg_pasid_en),
-    .cfg_pasid_exec_en (cfg_pasid_exec_en),
-    .cfg_pasid_priv_en (cfg_pasid_priv_en),
-    .cfg_msix_en       (cfg_msix_en),
-    .cfg_msix_func_mask(cfg_msix_func_mask),
+    .cfg_flr           (cs_flr),
+    .cfg_requester_id  (cs_requester_id),
+    .cfg_mem_en        (cs_mem_en),
+    .cfg_bus_master_en (cs_bus_master_en),
+    .cfg_max_payload   (cs_max_payload),
+    .cfg_max_read_req  (cs_max_read_req),
+    .cfg_ext_tag_en    (cs_ext_tag_en),
+    .cfg_pasid_en      (cs_pasid_en),
+    .cfg_pasid_exec_en (cs_pasid_exec_en),
+    .cfg_pasid_priv_en (cs_pasid_priv_en),
+    .cfg_msix_en       (cs_msix_en),
+    .cfg_msix_func_mask(cs_msix_func_mask),
     .cfg_sys_page_shift(cfg_sys_page_shift),
-    .cfg_bar0_addr     (cfg_bar0_addr),
-    .cfg_bar2_addr     (cfg_bar2_addr),
-    .cfg_bar2_mask     (cfg_bar2_mask)
+    .cfg_bar0_addr     (cs_bar0_addr),
+    .cfg_bar2_addr     (cs_bar2_addr),
+    .cfg_bar2_mask     (cs_bar2_mask)
   );
 
   logic        job_valid, job_ready, job_data, job_lk;
@@ -232,7 +339,7 @@ module ep_pcie_fe #(
   // ep_core (its response would be lost). The FLR's own CfgWr completion is sent normally.
   logic flr_pend_q;
   always_ff @(posedge clk) begin
-    if (cfg_flr) flr_pend_q <= 1'b1;
+    if (flr_req) flr_pend_q <= 1'b1;
     else if (flr_rst) flr_pend_q <= 1'b0;
     if (rst) flr_pend_q <= 1'b0;
   end
@@ -286,7 +393,7 @@ module ep_pcie_fe #(
   always_ff @(posedge clk) begin
     if (cpl_valid && cpl_ready) cpl_in_tlp_q <= !cpl_eop;
     // not while a completion is inside its frame (nor when one starts a multi-beat frame now)
-    if (!msg_gnt_q && errmsg_valid && !cpl_in_tlp_q && !(cpl_valid && cpl_ready && !cpl_eop))
+    if (!HipCfg && !msg_gnt_q && errmsg_valid && !cpl_in_tlp_q && !(cpl_valid && cpl_ready && !cpl_eop))
       msg_gnt_q <= 1'b1;
     if (msg_gnt_q && tx_cpl_tlp_ready) msg_gnt_q <= 1'b0;
     if (rst) begin
@@ -294,7 +401,9 @@ module ep_pcie_fe #(
       cpl_in_tlp_q <= 1'b0;
     end
   end
-  assign errmsg_ready     = msg_gnt_q && tx_cpl_tlp_ready;
+  // HipCfg: the hard IP owns AER (software reads the IP's AER capability), so the shadow AER
+  // of ep_cfg_space sends no message: taken and discarded
+  assign errmsg_ready     = HipCfg ? 1'b1 : msg_gnt_q && tx_cpl_tlp_ready;
   assign cpl_ready        = !msg_gnt_q && tx_cpl_tlp_ready;
   assign tx_cpl_tlp_hdr   = msg_gnt_q ? msg_hdr : cpl_hdr;
   assign tx_cpl_tlp_data  = msg_gnt_q ? '0 : cpl_data;

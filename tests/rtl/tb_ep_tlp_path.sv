@@ -71,7 +71,13 @@ module tb_ep_tlp_path #(
     .cfg_max_read_req(mrrs), .cfg_ext_tag_en(ete), .cfg_pasid_en(pe), .cfg_pasid_exec_en(pxe),
     .cfg_pasid_priv_en(ppe), .cfg_msix_en(me), .cfg_msix_func_mask(mfm),
     .cfg_sys_page_shift(cfg_sys_page_shift),
-    .dma_tp(dma_tp), .err_cpl_timeout(1'b0), .err_unexp_cpl(1'b0), .flr_rst(flr_rst)
+    .dma_tp(dma_tp), .err_cpl_timeout(1'b0), .err_unexp_cpl(1'b0), .flr_rst(flr_rst),
+    // HipCfg = 0: the hard-IP inputs are unused
+    .hip_cfg_requester_id(16'h0), .hip_cfg_mem_en(1'b0), .hip_cfg_bus_master_en(1'b0),
+    .hip_cfg_max_payload(3'h0), .hip_cfg_max_read_req(3'h0), .hip_cfg_ext_tag_en(1'b0),
+    .hip_cfg_pasid_en(1'b0), .hip_cfg_pasid_priv_en(1'b0), .hip_cfg_msix_en(1'b0),
+    .hip_cfg_msix_func_mask(1'b0), .hip_flr(1'b0), .s_xcfg_valid(1'b0), .s_xcfg_write(1'b0),
+    .s_xcfg_dw(10'h0), .s_xcfg_wdata(32'h0), .s_xcfg_be(4'h0), .m_xcfg_rdata()
   );
 
   logic [15:0] lfsr_q;
