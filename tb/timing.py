@@ -73,6 +73,7 @@ class PathInfo:
     clock: str              # clock net of the end point ("-" for an output port)
     module: str             # instance path of the end point ("" = top)
     waiver: Waiver | None = None
+    through: list[str] = field(default_factory=list)   # named nets on the path, start to end
 
     @property
     def rounded(self) -> float:
@@ -109,7 +110,7 @@ class Report:
         def row(p: PathInfo) -> dict[str, Any]:
             return {"endpoint": p.endpoint, "startpoint": p.startpoint, "levels": p.rounded, "luts": p.luts,
                     "carry4": p.carry4, "kind": p.kind, "clock": p.clock, "module": p.module,
-                    "waiver": None if p.waiver is None else p.waiver.reason}
+                    "waiver": None if p.waiver is None else p.waiver.reason, "through": p.through}
         return {
             "top": self.top, "goal_levels": self.goal,
             "model": {"lut": 1, "lutram_read": 1, "muxf7_8": 0, "carry4": round(CARRY_WEIGHT, 4),
@@ -140,7 +141,7 @@ class Report:
             lines.append(f"    {p.rounded:6.1f} {p.luts:3d} {p.carry4:3d} {p.kind:<3}  {p.endpoint:<52} {p.startpoint}"
                          f"  {_flag(p, self.goal)}")
         for w in self.stale_waivers:
-            lines.append(f"  stale waiver (matches no path over the goal): {w.pattern}")
+            lines.append(f"  waiver unused in this top (no path over the goal matches it): {w.pattern}")
         lines.append(f"  over the goal: {len(self.violations) + len(self.waived)} end points, "
                      f"{len(self.waived)} waived, {len(self.violations)} NOT waived")
         return "\n".join(lines)
@@ -338,6 +339,7 @@ def analyse(netlist: dict[str, Any], top: str, waivers: list[Waiver], goal: floa
 
     # arrival[b] = (levels, luts, carry4, startpoint name, start kind); iterative DFS, cycle-checked
     arrival: dict[Bit, tuple[float, int, int, str, str]] = {}
+    pred: dict[Bit, Bit] = {}               # the input bit that gave a bit its arrival
     onstack: set[Bit] = set()
 
     def resolve(root: Bit) -> tuple[float, int, int, str, str]:
@@ -370,10 +372,26 @@ def analyse(netlist: dict[str, Any], top: str, waivers: list[Waiver], goal: floa
                 a = arrival[x]
                 if a[0] > best[0] or best[4] == "const":
                     best = a
+                    pred[b] = x
             arrival[b] = (best[0] + w, best[1] + luts, best[2] + carry, best[3], best[4])
         return arrival[root]
 
+    def through(b: Bit) -> list[str]:
+        """User-visible net names along the path that ends in b (start first), one per signal."""
+        names: list[str] = []
+        seen = 0
+        while b in pred and seen < 10000:
+            b, seen = pred[b], seen + 1
+            nm = nl.name(b)
+            if nm.startswith("$") or nm.startswith("net"):
+                continue
+            base = _strip_index(nm)
+            if not names or names[-1] != base:
+                names.append(base)
+        return names[::-1][1:] if names else []   # the first one is the start point itself
+
     worst: dict[str, PathInfo] = {}
+    worst_bit: dict[str, Bit] = {}
     for b, ename, ekind, clk in ends:
         if not isinstance(b, int):
             continue
@@ -386,6 +404,9 @@ def analyse(netlist: dict[str, Any], top: str, waivers: list[Waiver], goal: floa
         if cur is None or lvl > cur.levels:
             worst[key] = PathInfo(endpoint=key, startpoint=_strip_index(sname), levels=lvl, luts=luts,
                                   carry4=carry, kind=kind, clock=clk, module=_module_of(key))
+            worst_bit[key] = b
+    for key, p in worst.items():
+        p.through = through(worst_bit[key])
 
     rep = Report(top=top, goal=goal)
     rep.paths = sorted(worst.values(), key=lambda p: (-p.levels, p.endpoint))
