@@ -26,18 +26,21 @@ module ep_rr_arb #(
   logic [IdxWidth-1:0] ptr_q;          // highest-priority index
   logic [NumReq-1:0]   mask;           // indices >= ptr_q
   logic [NumReq-1:0]   masked;
-  logic                masked_any, req_any;
-  logic [IdxWidth-1:0] masked_idx, req_idx;
-
-  // lowest set bit of masked, else lowest set bit of req: two tree encoders (log depth)
-  ep_prio_enc #(.Width(NumReq)) u_masked (.req(masked), .any(masked_any), .idx(masked_idx));
-  ep_prio_enc #(.Width(NumReq)) u_req    (.req(req),    .any(req_any),    .idx(req_idx));
 
   always_comb begin
     for (int unsigned i = 0; i < NumReq; i++) mask[i] = (IdxWidth'(i) >= ptr_q);
     masked = req & mask;
-    grant_idx = masked_any ? masked_idx : req_idx;
-    grant_valid = req_any;
+    grant_idx = '0;
+    // lowest set bit of masked, else lowest set bit of req (loop from the top: last hit wins)
+    for (int i = NumReq - 1; i >= 0; i--) begin
+      if (req[i]) grant_idx = IdxWidth'(i);
+    end
+    if (masked != '0) begin
+      for (int i = NumReq - 1; i >= 0; i--) begin
+        if (masked[i]) grant_idx = IdxWidth'(i);
+      end
+    end
+    grant_valid = (req != '0);
     grant = '0;
     if (grant_valid) grant[grant_idx] = 1'b1;
   end
