@@ -229,3 +229,16 @@ def test_real_synth_xilinx_netlist(tmp_path: Path) -> None:
     assert paths["sum_q"].startpoint in ("a_q", "b_q") and paths["sum_q"].kind == "reg"
     assert paths["sum_q"].levels == pytest.approx(paths["sum_q"].luts + 16 * timing.CARRY_WEIGHT)
     assert paths["sum_q (output)"].kind == "io" and paths["sum_q (output)"].startpoint == "sum_q"
+
+
+def test_synth_tops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make synth` maps ep_top and the board top; SYNTH_TOPS picks a subset, an unknown top is an error."""
+    from siov_sim.tb import lint
+
+    monkeypatch.delenv("SYNTH_TOPS", raising=False)
+    assert lint.synth_tops() == ["ep_top", "ep_ptile_top"]
+    monkeypatch.setenv("SYNTH_TOPS", "ep_ptile_top")
+    assert lint.synth_tops() == ["ep_ptile_top"]
+    monkeypatch.setenv("SYNTH_TOPS", "ep_top,nope")
+    with pytest.raises(SystemExit, match="nope"):
+        lint.synth_tops()
