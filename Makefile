@@ -17,6 +17,9 @@ NUM_ADI     ?= 16
 # fast: DMA data path in C++ (tb/fast), proven equal to accurate by tests/system/test_link_modes.py;
 # accurate: the cocotbext-pcie link on every hop, the source of every simulated-time figure
 LINK        ?= fast
+# hard IP in front of the endpoint: none = ep_top on the generic TLP streams (LINK applies);
+# ptile = ep_ptile_top (rtl/hip) behind cocotbext-pcie's Intel P-tile model, extended in tb/pcie/ptile_ext.py
+HIP         ?= none
 # where the live sysfs tree (PCI device + mdev bus) is mounted while the simulation runs; none = off
 SYSFS       ?= build/sim/sysfs
 # make test SHARD=k/n: run shard k of n (pytest-split, balanced by the committed tests/durations.json);
@@ -56,7 +59,7 @@ $(DEBSTAMP): tb/debdeps.py
 ## the main job: bring-up + SIOV demo through the real RTL, prints a report, writes build/sim/report.json
 sim: $(STAMP)
 	@$(PY) -m siov_sim.tb.sim --vdevs '$(VDEVS)' --size '$(SIZE)' --seed '$(SEED)' --num-adi '$(NUM_ADI)' --link '$(LINK)' \
-		--sysfs '$(SYSFS)'
+		--hip '$(HIP)' --sysfs '$(SYSFS)'
 
 ## the simulation stays up with its sysfs tree mounted at $(SYSFS) for lspci/setpci/mdevctl; Ctrl-C ends it
 shell: $(STAMP)
@@ -98,7 +101,7 @@ check-gen: regs
 
 ## whole 4 KiB config space of the simulated RTL, in `lspci -xxxx` format (feed it to lspci -F)
 cfgdump: $(STAMP)
-	@$(PY) -m siov_sim.tb.cfgdump --out build/cfgdump.txt && cat build/cfgdump.txt
+	@$(PY) -m siov_sim.tb.cfgdump --out build/cfgdump.txt --hip '$(HIP)' && cat build/cfgdump.txt
 
 ## all benchmarks; each prints numbers and writes build/bench/<name>.json; then the PNG figures
 bench: $(STAMP)

@@ -4,6 +4,10 @@ Runs ep_top under Verilator, lets cocotbext-pcie's root complex enumerate it (BA
 bus mastering and MSI-X enabled the way a driver's probe would), then reads all 1024 dwords with
 CfgRd0 TLPs that the RTL answers and writes them as ``lspci -xxxx`` text. Feed the file to the
 real decoder: ``lspci -F build/cfgdump.txt -vvv``.
+
+``--hip ptile`` (``make cfgdump HIP=ptile``): ep_ptile_top behind the extended Intel P-tile model
+instead; the IP answers most of config space and the SIOV DVSEC at 0xD00 comes from the RTL
+through the Configuration Intercept Interface.
 """
 
 from __future__ import annotations
@@ -55,11 +59,14 @@ async def dump_config_space(dut: object) -> None:
     log.info("config space of %s written to %s", bdf, out)
 
 
-def run(out: Path, parameters: dict[str, object] | None = None) -> Path:
+def run(out: Path, parameters: dict[str, object] | None = None, hip: str = "none") -> Path:
     from siov_sim.tb.runner import run_rtl
 
-    run_rtl("ep_top", test_module="siov_sim.tb.cfgdump", testcase="dump_config_space",
-            parameters=parameters, extra_env={"SIOV_CFGDUMP_OUT": str(out.resolve())})
+    env = {"SIOV_CFGDUMP_OUT": str(out.resolve())}
+    if hip == "ptile":
+        env["SIOV_NUM_ADI"] = str((parameters or {}).get("NumAdi", 4))
+    run_rtl("ep_ptile_top" if hip == "ptile" else "ep_top", test_module="siov_sim.tb.cfgdump",
+            testcase="dump_config_space", parameters=parameters, extra_env=env)
     return out
 
 
@@ -67,10 +74,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("build/cfgdump.txt"))
     ap.add_argument("--num-adi", type=int, default=None, help="ep_top NumAdi parameter")
+    ap.add_argument("--hip", choices=("none", "ptile"), default="none",
+                    help="ptile: ep_ptile_top behind the Intel P-tile model (DVSEC through CII)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     params = {"NumAdi": args.num_adi} if args.num_adi else None
-    run(args.out, params)
+    run(args.out, params, args.hip)
     return 0
 
 

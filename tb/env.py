@@ -7,7 +7,10 @@ The root complex class is injectable (the IOMMU-equipped one lives in ``tb/pcie/
 The link mode follows the build: on ``ep_top`` (accurate mode) the endpoint is ``EpDevice`` on a
 cocotbext-pcie ``SimPort`` link and Python drives the clock; on ``ep_fast_top`` (fast mode,
 ``tb/fast/``) it is ``FastEpDevice`` on a ``DirectPort``, the clock runs in HDL and the DMA data
-path stays in C++. ``env.link`` says which one ran.
+path stays in C++. On ``ep_ptile_top`` (``make sim HIP=ptile``) the endpoint is the RTL behind
+its Intel P-tile wrapper (rtl/hip) and cocotbext-pcie's P-tile hard-IP model, extended in
+``tb/pcie/ptile_ext.py``; the IP owns config space, the model generates the clock and the reset
+(``reset_status_n``). ``env.link`` says which one ran (``fast``, ``accurate`` or ``ptile``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from siov_sim.tb.fast.link import FastEpDevice, is_fast_top
 from siov_sim.tb.pcie.direct_port import rc_direct_port
 from siov_sim.tb.pcie.ep_device import EpDevice
 from siov_sim.tb.pcie.iommu_rc import IommuRootComplex
+from siov_sim.tb.pcie.ptile_ep import make_ptile_device
+from siov_sim.tb.pcie.ptile_ext import PTileExtDevice
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +49,20 @@ async def reset(clk: SimHandleBase, rst: SimHandleBase, cycles: int = 8) -> None
 class Env:
     def __init__(self, dut: SimHandleBase, rc: RootComplex | None = None, *,
                  max_payload_size: int = 2, max_read_request_size: int = 2,
-                 link_speed: int = 3, link_width: int = 16) -> None:
+                 link_speed: int = 3, link_width: int = 16, num_adi: int | None = None) -> None:
         self.dut = dut
         logging.getLogger("cocotb.pcie").setLevel(logging.WARNING)
         self.rc = rc if rc is not None else RootComplex()
         # the host side accepts up to 512 B payloads; the endpoint advertises what it supports
         self.rc.max_payload_size = max_payload_size
         self.rc.max_read_request_size = max_read_request_size
-        self.link = "fast" if is_fast_top(dut) else "accurate"
-        self.ep: EpDevice | FastEpDevice
-        if self.link == "fast":
+        self.link = "fast" if is_fast_top(dut) else "ptile" if hasattr(dut, "coreclkout_hip") else "accurate"
+        self.ep: EpDevice | FastEpDevice | PTileExtDevice
+        if self.link == "ptile":
+            # the hard IP's own link configuration (gen4 x8, port 1), clock and reset
+            self.ep = make_ptile_device(dut, num_adi=num_adi or int(os.environ.get("SIOV_NUM_ADI", "4")))
+            self.root_port = self.rc.make_port()
+        elif self.link == "fast":
             if not isinstance(self.rc, IommuRootComplex):
                 raise TypeError("the fast link needs the IOMMU root complex (its DMA path is the IOMMU's)")
             if os.environ.get("SIOV_FAST_CLOCK") == "python":  # bench variant: ep_fast_top ExtClock=1
@@ -64,13 +73,19 @@ class Env:
             Clock(dut.clk, CLK_PERIOD_NS, unit="ns").start()
             self.ep = EpDevice(dut, dut.clk)
             self.root_port = self.rc.make_port()
-        self.ep.upstream_port.max_link_speed = link_speed
-        self.ep.upstream_port.max_link_width = link_width
+        if self.link != "ptile":
+            self.ep.upstream_port.max_link_speed = link_speed
+            self.ep.upstream_port.max_link_width = link_width
         self.root_port.connect(self.ep)
         self.dev: PciDevice | None = None
 
     async def start(self, enumerate_bus: bool = True) -> PciDevice | None:
-        await reset(self.dut.clk, self.dut.rst)
+        if self.link == "ptile":  # the IP model releases reset_status_n by itself
+            while not int(self.dut.reset_status_n.value):
+                await RisingEdge(self.dut.coreclkout_hip)
+            await ClockCycles(self.dut.coreclkout_hip, 4)
+        else:
+            await reset(self.dut.clk, self.dut.rst)
         if enumerate_bus:
             await self.rc.enumerate()
             self.dev = self.find_endpoint()
@@ -95,6 +110,8 @@ class Env:
         """(TLPs the RTL received, TLPs the RTL sent) so far, counted the same way in both modes."""
         if isinstance(self.ep, FastEpDevice):
             return self.ep.tlps_to_rtl, self.ep.tlps_up
+        if isinstance(self.ep, PTileExtDevice):  # config requests end in the IP, not in the RTL
+            return self.ep.tlps_down - self.ep.cfg_requests, self.ep.tlps_up
         return self.ep.tlps_down, self.ep.tlps_up
 
     def check_link_clean(self) -> None:
@@ -106,7 +123,7 @@ class Env:
     def sample_backpressure(self) -> None:
         """Functional coverage: which streams saw backpressure (accurate link; the fast link has
         no cycle-level streams)."""
-        if isinstance(self.ep, FastEpDevice):
+        if isinstance(self.ep, (FastEpDevice, PTileExtDevice)):
             return
         for name, st in self.ep.stream_stats().items():
             if st.stall_cycles:

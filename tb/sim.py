@@ -86,8 +86,11 @@ class Report:
             lines.append(f"  {self.sysfs['hint']}")
         elif self.sysfs:
             lines.append(f"sysfs: not mounted ({self.sysfs.get('reason')})")
+        hip = self.options.get("hip", "none")
         lines.append(f"simulated time {self.sim_time_us:.3f} us, wall time {self.wall_s:.2f} s, "
-                     f"peak memory {self.peak_rss_mb:.0f} MB ({self.options.get('link', '?')} link)")
+                     f"peak memory {self.peak_rss_mb:.0f} MB ({self.options.get('link', '?')} link"
+                     + (", Intel P-tile hard IP: ep_ptile_top + cocotbext-pcie P-tile model (tb/pcie/ptile_ext.py)"
+                        if hip == "ptile" else "") + ")")
         return "\n".join(lines) + "\n"
 
 
@@ -133,8 +136,9 @@ async def siov_demo(dut: Any) -> None:
     opts = json.loads(os.environ.get("SIOV_SIM_OPTS", "{}"))
     rep = Report(options=opts)
     rc = IommuRootComplex(FlatHostMemory(0, LOW_RAM_END))
-    env = Env(dut, rc=rc)
+    env = Env(dut, rc=rc, num_adi=int(opts.get("num_adi", 16)))
     rep.options["link"] = env.link
+    rep.options["hip"] = "ptile" if env.link == "ptile" else "none"
     dev = await env.start()
     assert dev is not None
     rep.step("enumerated by the root complex through the RTL config space", bdf=str(dev.pcie_id),
@@ -148,7 +152,8 @@ async def siov_demo(dut: Any) -> None:
     rep.step("PF driver probed: SIOV DVSEC + PASID found, PASID enabled, page size set, IOMMU up",
              dvsec=_hex(caps.dvsec, 3), pasid_cap=_hex(caps.pasid_cap, 3), ims=caps.ims)
 
-    cs = ConfigSpace(await read_config_space(dev, 0x200))
+    # behind the P-tile the SIOV DVSEC sits at 0xD00 (served through CII): read all 4 KiB
+    cs = ConfigSpace(await read_config_space(dev, 0x1000 if env.link == "ptile" else 0x200))
     rep.device = {"bdf": str(dev.pcie_id), **describe(cs, list(dev.bar_size))}
 
     from siov_sim.sw.vdcm import Vdcm
@@ -248,6 +253,9 @@ def main() -> int:
     ap.add_argument("--num-adi", type=int, default=16, help="ep_top NumAdi parameter (ADIs in the RTL)")
     ap.add_argument("--link", choices=("fast", "accurate"), default="fast",
                     help="fast: DMA data path in C++ (tb/fast); accurate: cocotbext-pcie link, every hop")
+    ap.add_argument("--hip", choices=("none", "ptile"), default="none",
+                    help="none: ep_top on the generic TLP streams; ptile: ep_ptile_top behind the Intel P-tile "
+                    "hard-IP model (tb/pcie/ptile_ext.py; its own link, --link is ignored)")
     ap.add_argument("--out", default=os.environ.get("SIOV_SIM_OUT", "build/sim"),
                     help="directory for report.txt/report.json (and waves); default $SIOV_SIM_OUT or build/sim")
     ap.add_argument("--sysfs", default="build/sim/sysfs",
@@ -266,7 +274,8 @@ def main() -> int:
     out = (ROOT / args.out).resolve()
     sysfs = "" if args.sysfs == "none" else os.path.abspath(args.sysfs)  # no resolve(): may be a dead mount
     env = {"SIOV_SIM_OPTS": json.dumps({"vdevs": args.vdevs, "size": args.size, "seed": args.seed,
-                                        "sysfs": sysfs, "interactive": args.interactive}),
+                                        "sysfs": sysfs, "interactive": args.interactive,
+                                        "num_adi": args.num_adi}),
            "SIOV_SIM_OUT": str(out)}
     env["COCOTB_RANDOM_SEED"] = str(args.seed)
     params = {"NumAdi": args.num_adi}
@@ -277,8 +286,12 @@ def main() -> int:
     if args.interactive:  # Ctrl-C is for the simulation (it unmounts and tears down); we wait for it
         old = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        run_rtl("ep_top", test_module="siov_sim.tb.sim", testcase="siov_demo", parameters=params, extra_env=env,
-                test_dir=out, link=args.link)
+        if args.hip == "ptile":
+            run_rtl("ep_ptile_top", test_module="siov_sim.tb.sim", testcase="siov_demo", parameters=params,
+                    extra_env=env, test_dir=out, link="accurate")
+        else:
+            run_rtl("ep_top", test_module="siov_sim.tb.sim", testcase="siov_demo", parameters=params,
+                    extra_env=env, test_dir=out, link=args.link)
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)

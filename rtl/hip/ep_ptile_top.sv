@@ -23,10 +23,10 @@ module ep_ptile_top #(
   /// (x8, 256 bit) = 572 CplH / 1444 CplD; port 0 (x16) = 1144 / 2888
   parameter int unsigned CplhFcLimit  = 572,
   parameter int unsigned CpldFcLimit  = 1444,
-  /// flow-control field widths of tx_cdts_limit (PCIe: 8-bit header, 12-bit data credits;
-  /// 12 / 16 with Scaled Flow Control, which this IP configuration does not enable)
-  parameter int unsigned HdrFcBits    = 8,
-  parameter int unsigned DataFcBits   = 12,
+  /// modulus of the credit limits on tx_cdts_limit: 12-bit header, 16-bit data credit counters
+  /// (the Scaled Flow Control widths; the IP reports its counters at these widths)
+  parameter int unsigned HdrFcBits    = 12,
+  parameter int unsigned DataFcBits   = 16,
   localparam int unsigned Seg = DataWidth / 256     /// Avalon-ST segments (derived)
 ) (
   // ---- clock and reset: coreclkout_hip is the application clock; reset_status_n (IP output,
@@ -93,9 +93,12 @@ module ep_ptile_top #(
   output logic [7:0]                 app_int
 );
 
-  localparam int unsigned S = DataWidth / 32;                 // DWs per beat
-  if (DataWidth != 256) begin : gen_chk_width
-    $fatal(1, "ep_ptile_top: DataWidth %0d not supported yet (256 only; see rtl/hip/README.md)", DataWidth);
+  // the endpoint runs 256 bits wide; a 512-bit (two-segment) IP interface is served a segment
+  // per clock (half its bandwidth, see rtl/hip/README.md)
+  localparam int unsigned CoreWidth = 256;
+  localparam int unsigned S = CoreWidth / 32;                 // DWs per core beat
+  if (DataWidth != 256 && DataWidth != 512) begin : gen_chk_width
+    $fatal(1, "ep_ptile_top: DataWidth must be 256 or 512, not %0d (%m)", DataWidth);
   end
   // BAR2 = NumAdi portal pages of the largest supported system page (64 KiB, ep_cfg_space default)
   localparam int unsigned Bar2SizeLog2 = $clog2(NumAdi) + 16;
@@ -111,6 +114,7 @@ module ep_ptile_top #(
   localparam int unsigned RxReadyLatency = 27; // rx_st_ready -> rx_st_valid (IP)
   // rx_st_ready drops while a FIFO holds this many beats: room for the beats already on their way
   localparam int unsigned RxFull = RxFifoDepth - RxReadyLatency - 5;
+  localparam int unsigned CntW   = $clog2(RxFifoDepth + 4) + 1;
 
   logic clk, rst;
   assign clk = coreclkout_hip;
@@ -163,7 +167,7 @@ module ep_ptile_top #(
 
   // ---- the endpoint: front end (hard-IP config mode) + core + TX ordering gates, as ep_top --------
   logic [127:0]         rq_hdr, rc_hdr, cpl_hdr, wr_hdr, rd_hdr;
-  logic [DataWidth-1:0] rq_data, rc_data, cpl_data, wr_data;
+  logic [CoreWidth-1:0] rq_data, rc_data, cpl_data, wr_data;
   logic [S-1:0]         rq_strb, rc_strb, cpl_strb, wr_strb;
   logic [31:0]          rq_prfx, wr_prfx, rd_prfx;
   logic rq_valid, rq_sop, rq_eop, rq_ready, rc_valid, rc_sop, rc_eop, rc_ready;
@@ -186,7 +190,7 @@ module ep_ptile_top #(
   assign core_rst = rst || flr_rst;
 
   ep_pcie_fe #(
-    .DataWidth   (DataWidth),
+    .DataWidth   (CoreWidth),
     .NumAdi      (NumAdi),
     .Bar0SizeLog2(Bar0SizeLog2),
     .HipCfg      (1'b1)
@@ -256,7 +260,7 @@ module ep_ptile_top #(
   );
 
   ep_core #(
-    .DataWidth   (DataWidth),
+    .DataWidth   (CoreWidth),
     .NumAdi      (NumAdi),
     .Bar0SizeLog2(Bar0SizeLog2),
     .CplhFcLimit (CplhFcLimit),
@@ -324,20 +328,81 @@ module ep_ptile_top #(
   );
 
   // ---- RX: one Avalon-ST stream -> requests + completions ------------------------------------
-  // input register (timing: the IP's outputs cross into the fabric here)
+  // in_*: one 256-bit segment per clock (the input register, or the 512-bit unpacker below)
   logic                 in_v_q, in_sop_q, in_eop_q;
   logic [127:0]         in_hdr_q;
   logic [31:0]          in_prfx_q;
   logic [2:0]           in_bar_q;
-  logic [DataWidth-1:0] in_data_q;
-  always_ff @(posedge clk) begin
-    in_v_q    <= rx_st_valid[0] && !rst;
-    in_sop_q  <= rx_st_sop[0];
-    in_eop_q  <= rx_st_eop[0];
-    in_hdr_q  <= rx_st_hdr[127:0];
-    in_prfx_q <= rx_st_tlp_prfx[31:0];
-    in_bar_q  <= rx_st_bar_range[2:0];
-    in_data_q <= rx_st_data;
+  logic [CoreWidth-1:0] in_data_q;
+  logic                 seg_room;   // Seg = 2: the segment FIFO can take the IP's beats
+  logic                 unpack_ok;  // Seg = 2: the FIFOs below can take a segment this clock
+  if (Seg == 1) begin : gen_rx_seg1
+    // input register (timing: the IP's outputs cross into the fabric here)
+    always_ff @(posedge clk) begin
+      in_v_q    <= rx_st_valid[0] && !rst;
+      in_sop_q  <= rx_st_sop[0];
+      in_eop_q  <= rx_st_eop[0];
+      in_hdr_q  <= rx_st_hdr[127:0];
+      in_prfx_q <= rx_st_tlp_prfx[31:0];
+      in_bar_q  <= rx_st_bar_range[2:0];
+      in_data_q <= rx_st_data;
+    end
+    assign seg_room = 1'b1;
+    logic unused_unpack;
+    assign unused_unpack = unpack_ok;
+  end else begin : gen_rx_seg2
+    // 512 bits = two segments; a TLP may start or end in either, two may share a beat. Beats
+    // with a valid segment go into a FIFO; the unpacker sends segment 0 then segment 1 (those
+    // valid) down the 256-bit path, one per clock, in stream order.
+    localparam int unsigned SegW = 3 + 128 + 32 + 3 + CoreWidth;  // valid sop eop hdr prfx bar data
+    logic [2*SegW-1:0] sb_in, sb_out;
+    logic              sb_v_q, sb_out_valid, sb_out_ready, sb_in_ready;
+    logic [2*SegW-1:0] sb_q;
+    always_ff @(posedge clk) begin
+      sb_v_q <= |rx_st_valid && !rst;
+      sb_q   <= sb_in;
+    end
+    for (genvar g = 0; g < 2; g++) begin : gen_seg
+      assign sb_in[g*SegW +: SegW] = {rx_st_valid[g], rx_st_sop[g], rx_st_eop[g], rx_st_hdr[g*128 +: 128],
+                                      rx_st_tlp_prfx[g*32 +: 32], rx_st_bar_range[g*3 +: 3],
+                                      rx_st_data[g*CoreWidth +: CoreWidth]};
+    end
+    ep_fifo #(.Width(2 * SegW), .Depth(RxFifoDepth)) u_rx_seg_fifo (
+      .clk, .rst,
+      .s_data(sb_q), .s_valid(sb_v_q), .s_ready(sb_in_ready),
+      .m_data(sb_out), .m_valid(sb_out_valid), .m_ready(sb_out_ready)
+    );
+    logic       half_q;  // segment 0 of the head beat already sent
+    logic [SegW-1:0] cur;
+    logic       cur_v, last;
+    assign cur   = half_q ? sb_out[SegW +: SegW] : sb_out[0 +: SegW];
+    assign cur_v = cur[SegW-1];
+    // the head beat is done after segment 1, or after segment 0 when segment 1 is empty
+    assign last  = half_q || !sb_out[2*SegW-1];
+    assign sb_out_ready = sb_out_valid && unpack_ok && last;
+    always_ff @(posedge clk) begin
+      in_v_q <= 1'b0;
+      if (sb_out_valid && unpack_ok) begin
+        in_v_q    <= cur_v;
+        {in_sop_q, in_eop_q, in_hdr_q, in_prfx_q, in_bar_q, in_data_q} <= cur[SegW-2:0];
+        half_q    <= !last;
+      end
+      if (rst) begin
+        in_v_q <= 1'b0;
+        half_q <= 1'b0;
+      end
+    end
+    logic [CntW-1:0] sb_cnt_q;
+    always_ff @(posedge clk) begin
+      sb_cnt_q <= sb_cnt_q + CntW'(sb_v_q) - CntW'(sb_out_ready);
+      if (rst) sb_cnt_q <= '0;
+    end
+    assign seg_room = sb_cnt_q < CntW'(RxFull);
+`ifndef SYNTHESIS
+    always_ff @(posedge clk) begin
+      if (!rst && sb_v_q && !sb_in_ready) $error("ep_ptile_top: RX segment FIFO overflow (%m)");
+    end
+`endif
   end
 
   // which stream, per-DW strobes (from the header's Length: the IP's rx_st_empty is redundant)
@@ -388,8 +453,8 @@ module ep_ptile_top #(
     end
   end
 
-  localparam int unsigned ReqW = 2 + S + 32 + 128 + DataWidth;
-  localparam int unsigned CplW = 2 + S + 128 + DataWidth;
+  localparam int unsigned ReqW = 2 + S + 32 + 128 + CoreWidth;
+  localparam int unsigned CplW = 2 + S + 128 + CoreWidth;
   logic rq_push, rc_push, rq_in_ready, rc_in_ready;
   assign rq_push = in_v_q && !cpl_now;
   assign rc_push = in_v_q && cpl_now;
@@ -408,13 +473,12 @@ module ep_ptile_top #(
     .m_valid(rc_valid), .m_ready(rc_ready)
   );
   // occupancy (beats pushed and not yet popped) -> rx_st_ready with room for the ready latency
-  localparam int unsigned CntW = $clog2(RxFifoDepth + 4) + 1;
   logic [CntW-1:0] rq_cnt_q, rc_cnt_q;
   logic rx_ready_q;
   always_ff @(posedge clk) begin
     rq_cnt_q   <= rq_cnt_q + CntW'(rq_push) - CntW'(rq_valid && rq_ready);
     rc_cnt_q   <= rc_cnt_q + CntW'(rc_push) - CntW'(rc_valid && rc_ready);
-    rx_ready_q <= rq_cnt_q < CntW'(RxFull) && rc_cnt_q < CntW'(RxFull);
+    rx_ready_q <= rq_cnt_q < CntW'(RxFull) && rc_cnt_q < CntW'(RxFull) && seg_room;
     if (rst) begin
       rq_cnt_q   <= '0;
       rc_cnt_q   <= '0;
@@ -422,6 +486,9 @@ module ep_ptile_top #(
     end
   end
   assign rx_st_ready = rx_ready_q;
+  // Seg = 2: a segment leaves the unpacker only while both FIFOs have room for it and the two
+  // beats in flight behind it
+  assign unpack_ok = rq_cnt_q < CntW'(RxFifoDepth - 4) && rc_cnt_q < CntW'(RxFifoDepth - 4);
 
   // ---- TX: cpl / wr / rd merged onto the one stream, frame by frame, within the credits --------
   // credit limits from the TDM bus; a type whose limit never left 0 since reset was advertised
@@ -453,8 +520,10 @@ module ep_ptile_top #(
       end
     end
   end
-  logic unused_cdts;
-  assign unused_cdts = ^cdts_q[15:HdrFcBits] ^ ^cdts_q[15:DataFcBits];
+  if (HdrFcBits < 16) begin : gen_unused_cdts
+    logic unused_cdts;  // header limits are narrower than the bus
+    assign unused_cdts = ^cdts_q[15:HdrFcBits];
+  end
 
   // the three sources: index 0 = tx_wr (posted), 1 = tx_rd (non-posted), 2 = tx_cpl (completion)
   logic [2:0]   src_valid, src_sop, src_eop, src_ready, cand;
@@ -475,14 +544,18 @@ module ep_ptile_top #(
       len = src_hdr[k][ep_pcie_pkg::HDR_LEN_LSB +: 10] == 10'd0 ? 11'd1024
             : {1'b0, src_hdr[k][ep_pcie_pkg::HDR_LEN_LSB +: 10]};
       // data credits: 16 bytes (4 DWs) each
-      need_d[k] = src_hdr[k][126] ? DataFcBits'((len + 11'd3) >> 2) : '0;
+      need_d[k] = src_hdr[k][126] ? DataFcBits'(9'((len + 11'd3) >> 2)) : '0;
       // PCIe flow-control gate: (limit - (consumed + needed)) mod 2^N <= 2^(N-1)
       left_h = lim_h_q[k] - cons_h_q[k] - HdrFcBits'(1);
       left_d = lim_d_q[k] - cons_d_q[k] - need_d[k];
       ok[k] = (inf_h_q[k] || left_h <= HdrFcBits'(1 << (HdrFcBits - 1)))
               && (inf_d_q[k] || left_d <= DataFcBits'(1 << (DataFcBits - 1)));
     end
+`ifdef MUTANT_PTILE_NO_CREDIT_GATE  // planted bug (make mutants): frames start without TX credits
+    cand = src_valid & src_sop & (ok | 3'b111);
+`else
     cand = src_valid & src_sop & ok;
+`endif
   end
 
   // ready latency 3: a beat may be presented in cycle n only if tx_st_ready was high in n - 3;
@@ -514,7 +587,7 @@ module ep_ptile_top #(
   logic                 out_v_q, out_sop_q, out_eop_q;
   logic [127:0]         out_hdr_q;
   logic [31:0]          out_prfx_q;
-  logic [DataWidth-1:0] out_data_q;
+  logic [CoreWidth-1:0] out_data_q;
   always_ff @(posedge clk) begin
     out_v_q <= take;
     if (take) begin
@@ -544,13 +617,14 @@ module ep_ptile_top #(
       end
     end
   end
-  assign tx_st_valid    = out_v_q;
-  assign tx_st_sop      = out_sop_q;
-  assign tx_st_eop      = out_eop_q;
-  assign tx_st_hdr      = out_hdr_q;
-  assign tx_st_tlp_prfx = out_prfx_q;
-  assign tx_st_data     = out_data_q;
-  assign tx_st_err      = 1'b0;
+  // Seg = 2: every frame in segment 0, segment 1 idle (a TLP may start in either; 0 is allowed)
+  assign tx_st_valid    = Seg'(out_v_q);
+  assign tx_st_sop      = Seg'(out_sop_q);
+  assign tx_st_eop      = Seg'(out_eop_q);
+  assign tx_st_hdr      = (Seg*128)'(out_hdr_q);
+  assign tx_st_tlp_prfx = (Seg*32)'(out_prfx_q);
+  assign tx_st_data     = DataWidth'(out_data_q);
+  assign tx_st_err      = '0;
   logic unused_tx;  // per-DW strobes: the P-tile takes the payload length from the header
   assign unused_tx = ^{wr_strb, cpl_strb, rd_sop & rd_eop};
 
@@ -645,7 +719,7 @@ module ep_ptile_top #(
   always_ff @(posedge clk) begin
     if (!rst && rq_push && !rq_in_ready) $error("ep_ptile_top: RX request FIFO overflow (%m)");
     if (!rst && rc_push && !rc_in_ready) $error("ep_ptile_top: RX completion FIFO overflow (%m)");
-    if (!rst && out_v_q && !tx_st_valid) $error("ep_ptile_top: tx_st_valid lost (%m)");
+    if (!rst && out_v_q && !tx_st_valid[0]) $error("ep_ptile_top: tx_st_valid lost (%m)");
   end
 `endif
 endmodule

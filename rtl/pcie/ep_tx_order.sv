@@ -29,17 +29,17 @@ module ep_tx_order (
   logic pres_q;      // the guarded stream is presenting a frame (gate stays open until eop)
   logic wr_open, wr_done, gate;
 
-  always_comb begin
-    wr_done = wr_valid && wr_ready && wr_eop;
-    wr_open = (wr_valid || wr_mid_q) && !wr_done;
+  // separate assignments, not one always_comb: m_valid must not even look as if it depended on
+  // wr_ready (a wrapper that derives wr_ready from m_valid, e.g. one TX stream, would see a loop)
+  assign wr_done = wr_valid && wr_ready && wr_eop;
+  assign wr_open = (wr_valid || wr_mid_q) && !wr_done;
 `ifdef MUTANT_TX_ORDER_BYPASS  // planted bug (make mutants): completions/reads may pass posted writes
-    gate    = 1'b1;
+  assign gate    = 1'b1;
 `else
-    gate    = pres_q || !wr_old_q;
+  assign gate    = pres_q || !wr_old_q;
 `endif
-    m_valid = s_valid && gate;
-    s_ready = m_ready && gate;
-  end
+  assign m_valid = s_valid && gate;
+  assign s_ready = m_ready && gate;
 
   always_ff @(posedge clk) begin
     if (rst) begin

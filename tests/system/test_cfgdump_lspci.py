@@ -53,3 +53,21 @@ def test_lspci_decodes_the_rtl_config_space(tmp_path: Path) -> None:
     assert re.search(r"PASIDCap: Exec- Priv\+, Max PASID Width: 14", out), out
     # Intel Scalable IOV DVSEC
     assert re.search(r"Designated Vendor-Specific: Vendor=8086 ID=0005 Rev=0 Len=24", out), out
+
+
+def test_lspci_decodes_the_ptile_config_space(tmp_path: Path) -> None:
+    """`make cfgdump HIP=ptile`: the IP's config space with the RTL's SIOV DVSEC at 0xD00 (CII)."""
+    lspci = _lspci()
+    dump = run(tmp_path / "cfgdump.txt", {"NumAdi": 8}, hip="ptile")
+    out = subprocess.run([lspci, "-F", str(dump), "-vvv"], capture_output=True, text=True, check=True).stdout
+    bars = re.findall(r"Region (\d): Memory at ([0-9a-f]+) \(64-bit, (?:non-)?prefetchable\)", out)
+    assert [b[0] for b in bars] == ["0", "2"], out
+    assert re.search(r"Express \(v2\) Endpoint", out), out
+    assert re.search(r"EETLPPrefix\+, MaxEETLPPrefixes 1", out), out
+    assert re.search(r"MSI-X: Enable\+ Count=8 Masked-", out), out
+    assert re.search(r"Vector table: BAR=0 offset=00002000", out), out
+    assert re.search(r"Capabilities: \[100 v2\] Advanced Error Reporting", out), out
+    assert re.search(r"Capabilities: \[330 v1\] Process Address Space ID \(PASID\)", out), out
+    assert re.search(r"PASIDCap: Exec- Priv\+, Max PASID Width: 14", out), out
+    # the DVSEC is served by the RTL through CII and ends the capability chain
+    assert re.search(r"Capabilities: \[d00 v1\] Designated Vendor-Specific: Vendor=8086 ID=0005 Rev=0 Len=24", out), out
