@@ -139,15 +139,10 @@ module ep_dma_rd #(
   logic [OW-1:0] op_free_idx;
   logic  alloc;
 
+  // lowest free op (tree priority encoder: a loop encoder is a NumOps-deep mux chain)
+  ep_prio_enc #(.Width(NumOps)) u_op_free (.req(~op_busy_q), .any(op_free_any), .idx(op_free_idx));
+
   always_comb begin
-    op_free_any = 1'b0;
-    op_free_idx = '0;
-    for (int i = NumOps - 1; i >= 0; i--) begin
-      if (!op_busy_q[i]) begin
-        op_free_any = 1'b1;
-        op_free_idx = OW'(i);
-      end
-    end
     req_in.op          = op_free_idx;
     req_in.addr        = s_rd_req_addr;
     req_in.len         = s_rd_req_len;
@@ -181,6 +176,14 @@ module ep_dma_rd #(
   logic [7:0]   need_h;
   logic [9:0]   need_d;
   logic         fc_ok;
+  logic [NumTags-1:0] tag_free;
+
+  // free tag: lowest index in TagFree (only 0..31 without extended tags); a tree encoder, as the
+  // 64-deep loop form was most of the MRd issue path's logic depth (rtl/README.md "Timing")
+  always_comb begin
+    for (int i = 0; i < NumTags; i++) tag_free[i] = tag_state_q[i] == TagFree && (cfg_ext_tag_en || i < 32);
+  end
+  ep_prio_enc #(.Width(NumTags)) u_tag_free (.req(tag_free), .any(tag_any), .idx(tag_idx));
 
   always_comb begin
     mrrs     = 13'd128 << ((cfg_max_read_req > 3'd5) ? 3'd5 : cfg_max_read_req);
@@ -196,15 +199,6 @@ module ep_dma_rd #(
     if (dw_full == 15'd1) begin
       fbe = fbe & lbe;
       lbe = 4'h0;
-    end
-    // free tag: lowest index in TagFree (only 0..31 without extended tags)
-    tag_any = 1'b0;
-    tag_idx = '0;
-    for (int i = NumTags - 1; i >= 0; i--) begin
-      if (tag_state_q[i] == TagFree && (cfg_ext_tag_en || i < 32)) begin
-        tag_any = 1'b1;
-        tag_idx = TW'(i);
-      end
     end
     mrd_hdr = '0;
     mrd_hdr[127:125] = (a[63:32] != 32'h0) ? ep_pcie_pkg::FMT_4DW : ep_pcie_pkg::FMT_3DW;
@@ -578,16 +572,11 @@ module ep_dma_rd #(
 
   logic          sts_any;
   logic [OW-1:0] sts_idx;
+  logic [NumOps-1:0] op_done;
   always_comb begin
-    sts_any = 1'b0;
-    sts_idx = '0;
-    for (int i = NumOps - 1; i >= 0; i--) begin
-      if (op_busy_q[i] && op_issued_q[i] && op_cnt_q[i] == '0) begin
-        sts_any = 1'b1;
-        sts_idx = OW'(i);
-      end
-    end
+    for (int i = 0; i < NumOps; i++) op_done[i] = op_busy_q[i] && op_issued_q[i] && op_cnt_q[i] == '0;
   end
+  ep_prio_enc #(.Width(NumOps)) u_op_done (.req(op_done), .any(sts_any), .idx(sts_idx));
 
   always_ff @(posedge clk) begin
     if (rst) begin
