@@ -17,6 +17,9 @@ NUM_ADI     ?= 16
 # fast: DMA data path in C++ (tb/fast), proven equal to accurate by tests/system/test_link_modes.py;
 # accurate: the cocotbext-pcie link on every hop, the source of every simulated-time figure
 LINK        ?= fast
+# 1: the fast link's model built with GCC profile-guided optimisation (tb/fast/pgo_train.py trains
+# it; the first run of a parameter set builds twice, ~1 min more); make bench measures both builds
+PGO         ?= 0
 # hard IP in front of the endpoint: none = ep_top on the generic TLP streams (LINK applies);
 # ptile = ep_ptile_top (rtl/hip) behind cocotbext-pcie's Intel P-tile model, extended in tb/pcie/ptile_ext.py
 HIP         ?= none
@@ -64,7 +67,7 @@ $(DEBSTAMP): tb/debdeps.py
 ## the main job: bring-up + SIOV demo through the real RTL, prints a report, writes build/sim/report.json
 sim: $(STAMP)
 	@$(PY) -m siov_sim.tb.sim --vdevs '$(VDEVS)' --size '$(SIZE)' --seed '$(SEED)' --num-adi '$(NUM_ADI)' --link '$(LINK)' \
-		--hip '$(HIP)' --sysfs '$(SYSFS)'
+		--hip '$(HIP)' --sysfs '$(SYSFS)' --pgo '$(PGO)'
 
 ## the simulation stays up with its sysfs tree mounted at $(SYSFS) for lspci/setpci/mdevctl; Ctrl-C ends it
 shell: $(STAMP)

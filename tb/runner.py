@@ -144,7 +144,7 @@ def _trace_args(waves: bool) -> list[str]:
     return ["--trace-fst", "--trace-structs"] if fst_available() else ["--trace-structs"]
 
 
-FAST_FLAGS = ("fast", "cocotb")
+FAST_FLAGS = ("fast", "cocotb", "pgo", "pgo-gen")
 
 
 def fast_build_args(waves: bool, flags: str = "fast") -> list[str]:
@@ -159,7 +159,9 @@ def fast_build_args(waves: bool, flags: str = "fast") -> list[str]:
     base = ["--timing", "-LDFLAGS", "-rdynamic", *_trace_args(waves)]
     if flags == "cocotb":
         return ["--public-flat-rw", "--x-assign", "unique", "--x-initial", "unique", *base]
-    return ["-O3", "--x-assign", "fast", "--x-initial", "fast", *base]
+    # pgo-gen links the profiling runtime; Verilator's C++ output is the same as for fast and pgo
+    pgo = ["-LDFLAGS", "-fprofile-generate"] if flags == "pgo-gen" else []
+    return ["-O3", "--x-assign", "fast", "--x-initial", "fast", *base, *pgo]
 
 
 def fast_opt(flags: str = "fast") -> list[str]:
@@ -167,7 +169,38 @@ def fast_opt(flags: str = "fast") -> list[str]:
     ``-march=native`` is safe; ``SIOV_FAST_OPT=-O3`` gives a build valgrind can run."""
     if flags == "cocotb":
         return []  # verilated.mk's defaults (-Os)
-    return [f"OPT_FAST={os.environ.get('SIOV_FAST_OPT', '-O3 -march=native')}", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"]
+    fast = os.environ.get("SIOV_FAST_OPT", "-O3 -march=native")
+    if flags == "pgo-gen":  # instrumented: each object writes <object>.gcda next to itself on exit
+        fast += " -fprofile-generate -fprofile-update=single"
+    elif flags == "pgo":  # code the training never ran stays optimised as without a profile
+        fast += " -fprofile-use -fprofile-partial-training -Wno-missing-profile"
+    return [f"OPT_FAST={fast}", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"]
+
+
+PGO_TRAIN = "siov_sim.tb.fast.pgo_train"  # the training workload of a ``flags="pgo"`` build
+
+
+def _pgo_profile(parameters: Mapping[str, object], waves: bool, build_args: Sequence[str]) -> Path:
+    """Build the instrumented twin (``flags="pgo-gen"``) of a PGO build, run the training workload
+    (``tb/fast/pgo_train.py``) on it once, and return its build directory, which then holds one
+    ``.gcda`` profile per object. Verilator's C++ is the same in both builds (only the link flags
+    and ``OPT_FAST`` differ), so the profiles match the PGO build's objects name for name."""
+    gen = build_fast(parameters, waves=waves, build_args=build_args, flags="pgo-gen")
+    trained = gen / ".trained"
+    with open(gen / ".train-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if trained.exists() and trained.stat().st_mtime >= (gen / FAST_TOP).stat().st_mtime:
+            return gen
+        for old in gen.glob("*.gcda"):
+            old.unlink()
+        log.info("PGO: training %s with %s", gen, PGO_TRAIN)
+        defines = set(rtl_defines())
+        run_rtl("ep_top", test_module=PGO_TRAIN, parameters=parameters, link="fast", fast_flags="pgo-gen",
+                build_args=[a for a in build_args if a not in defines], waves=waves, test_dir=gen / "train")
+        if not any(gen.glob("*.gcda")):
+            raise RuntimeError(f"PGO training wrote no profile in {gen}")
+        trained.touch()
+    return gen
 
 
 def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_args: Sequence[str] = (),
@@ -182,9 +215,13 @@ def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_a
 
     if flags not in FAST_FLAGS:
         raise ValueError(f"flags must be one of {FAST_FLAGS}")
+    if flags.startswith("pgo") and rtl_cov_args():
+        raise ValueError("a PGO build is a speed build: not with RTL coverage (SIOV_RTL_COV)")
     setup_verilator_env()
     sources = [*read_filelist(), FAST / "ep_fast_top.sv"]
     cpp = [FAST / "hostport.cpp"]
+    if flags == "pgo":  # the training workload is part of what the build depends on
+        cpp.append(FAST / "pgo_train.py")
     args = [*fast_build_args(waves, flags), *build_args, *rtl_cov_args()]
     opt = fast_opt(flags)
     build_dir = sim_build_root() / FAST_TOP / _build_hash(FAST_TOP, [*sources, *cpp, *waiver_files()], parameters,
@@ -197,6 +234,10 @@ def build_fast(parameters: Mapping[str, object], *, waves: bool = False, build_a
         if exe.exists() and stamp.exists() and stamp.stat().st_mtime >= max(p.stat().st_mtime
                                                                               for p in [*sources, *cpp]):
             return build_dir
+        if flags == "pgo":
+            for prof in _pgo_profile(parameters, waves, build_args).glob("*.gcda"):
+                shutil.copy2(prof, build_dir / prof.name)
+        cpp = [c for c in cpp if c.suffix == ".cpp"]
         cmd = ["verilator", "-cc", "--exe", "-Mdir", str(build_dir), "--top-module", FAST_TOP, "--vpi",
                "--prefix", "Vtop", "-o", FAST_TOP, "-LDFLAGS",
                f"-Wl,-rpath,{cfg.libs_dir} -L{cfg.libs_dir} -lcocotbvpi_verilator",
@@ -302,7 +343,7 @@ def run_rtl(
                 log_file=build_dir / "build.log",
             )
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "SIOV_COV_DIR": str(ROOT / "build" / "cov")}
+           "SIOV_COV_DIR": str(ROOT / "build" / "cov"), "SIOV_FAST_FLAGS": fast_flags if link == "fast" else ""}
     env.update(extra_env or {})
     tdir = test_dir or build_dir / f"run-{os.getpid()}"
     tdir.mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,7 @@ class Report:
         hip = self.options.get("hip", "none")
         lines.append(f"simulated time {self.sim_time_us:.3f} us, wall time {self.wall_s:.2f} s, "
                      f"peak memory {self.peak_rss_mb:.0f} MB ({self.options.get('link', '?')} link"
+                     + (", PGO build" if self.options.get("pgo") else "")
                      + (", Intel P-tile hard IP: ep_ptile_top + cocotbext-pcie P-tile model (tb/pcie/ptile_ext.py)"
                         if hip == "ptile" else "") + ")")
         return "\n".join(lines) + "\n"
@@ -138,6 +139,7 @@ async def siov_demo(dut: Any) -> None:
     rc = IommuRootComplex(FlatHostMemory(0, LOW_RAM_END))
     env = Env(dut, rc=rc, num_adi=int(opts.get("num_adi", 16)))
     rep.options["link"] = env.link
+    rep.options["pgo"] = env.link == "fast" and os.environ.get("SIOV_FAST_FLAGS") == "pgo"
     rep.options["hip"] = "ptile" if env.link == "ptile" else "none"
     dev = await env.start()
     assert dev is not None
@@ -256,6 +258,9 @@ def main() -> int:
     ap.add_argument("--hip", choices=("none", "ptile"), default="none",
                     help="none: ep_top on the generic TLP streams; ptile: ep_ptile_top behind the Intel P-tile "
                     "hard-IP model (tb/pcie/ptile_ext.py; its own link, --link is ignored)")
+    ap.add_argument("--pgo", choices=("0", "1"), default="0",
+                    help="1: the fast link's model compiled with GCC profile-guided optimisation (trained "
+                    "on tb/fast/pgo_train.py; the first run builds twice and trains, ~1 min more)")
     ap.add_argument("--out", default=os.environ.get("SIOV_SIM_OUT", "build/sim"),
                     help="directory for report.txt/report.json (and waves); default $SIOV_SIM_OUT or build/sim")
     ap.add_argument("--sysfs", default="build/sim/sysfs",
@@ -291,7 +296,8 @@ def main() -> int:
                     extra_env=env, test_dir=out, link="accurate")
         else:
             run_rtl("ep_top", test_module="siov_sim.tb.sim", testcase="siov_demo", parameters=params,
-                    extra_env=env, test_dir=out, link=args.link)
+                    extra_env=env, test_dir=out, link=args.link,
+                    fast_flags="pgo" if args.pgo == "1" and args.link == "fast" else "fast")
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)

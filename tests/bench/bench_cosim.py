@@ -15,7 +15,10 @@ after every batch, the IOMMU translating every request (IOTLB hits allowed); see
 3. **stock**: ``ep_top`` on the accurate link (cocotbext-pcie ``SimPort`` on every hop, Python
    clock, Python per beat), the reference every simulated-time figure comes from;
 4. **profile**: the fast run again with cProfile on during the traffic only, to say where the
-   wall time the limit does not explain goes.
+   wall time the limit does not explain goes;
+5. **fast PGO** and **limit PGO**: 1 and 2 on the model compiled with GCC profile-guided
+   optimisation (``make sim PGO=1``; trained on ``tb/fast/pgo_train.py``, another workload), the
+   replay again checking that the PGO build sends exactly what it sent in the recorded run.
 
 Figures: payload MB per wall second (COPY bytes, each moved twice over the link), RTL cycles per
 wall second (250 MHz clock) with the traffic and idle, wall µs per TLP.
@@ -209,11 +212,11 @@ def _run(
     return res
 
 
-def _replay(recording: Path) -> dict[str, Any]:
+def _replay(recording: Path, flags: str = "fast") -> dict[str, Any]:
     from siov_sim.tb.runner import build_fast, build_replay
 
-    exe = build_replay(build_fast({"NumAdi": NUM_ADI}))
-    out = OUT / "cosim-limit.json"
+    exe = build_replay(build_fast({"NumAdi": NUM_ADI}, flags=flags))
+    out = OUT / f"cosim-limit{'' if flags == 'fast' else '-' + flags}.json"
     r = subprocess.run([str(exe), str(recording), str(out)], capture_output=True, text=True, check=False)
     if r.returncode not in (0, 1) or not out.exists():
         raise RuntimeError(f"replay harness failed ({r.returncode}): {r.stderr or r.stdout}")
@@ -237,6 +240,10 @@ def main() -> int:
     load0 = os.getloadavg()[0]
     fast = _run("fast", "fast", record=str(recording))
     limit = _replay(recording)
+    recording.unlink(missing_ok=True)
+    # the same, on the PGO build of the same model (tb/fast/pgo_train.py trains it on another workload)
+    pgo = _run("fast", "pgo", record=str(recording), fast_flags="pgo")
+    limit_pgo = _replay(recording, "pgo")
     recording.unlink(missing_ok=True)
     prof = _run("fast", "profile", profile=True)
     stock_file = OUT / "cosim-stock.json"
@@ -306,12 +313,16 @@ def main() -> int:
     result = {
         "workload": {**WORKLOAD, "num_adi": NUM_ADI, "queues": fast["queues"], "bytes": fast["bytes"]},
         "fast": fast,
+        "fast_pgo": pgo,
         "stock": stock,
         "limit": limit,
+        "limit_pgo": limit_pgo,
         "ratios": {
             "fast_over_stock_mb_per_s": round(fast["mb_per_s"] / stock["mb_per_s"], 1),
             "fast_over_stock_cycles_per_s": round(fast["cycles_per_s"] / stock["cycles_per_s"], 1),
             "fast_over_limit_cycles_per_s": round(fast["cycles_per_s"] / limit["window_cycles_per_s"], 3),
+            "pgo_over_limit_pgo_cycles_per_s": round(pgo["cycles_per_s"] / limit_pgo["window_cycles_per_s"], 3),
+            "pgo_over_stock_mb_per_s": round(pgo["mb_per_s"] / stock["mb_per_s"], 1),
             "fast_over_stock_mb_per_cpu_s": round(fast["mb_per_cpu_s"] / stock["mb_per_cpu_s"], 1),
             "fast_over_limit_cycles_per_cpu_s": round(
                 fast["cycles_per_cpu_s"] / limit["window_cycles_per_cpu_s"], 3
@@ -330,8 +341,10 @@ def main() -> int:
         "goals": {
             "mb_per_s >= 10": fast["mb_per_s"] >= GOALS["mb_per_s"],
             "cycles_per_s >= 500k": fast["cycles_per_s"] >= GOALS["cycles_per_s"],
+            "cycles_per_s >= 500k (PGO build)": pgo["cycles_per_s"] >= GOALS["cycles_per_s"],
             "stock ratio >= 25": fast["mb_per_s"] / stock["mb_per_s"] >= GOALS["stock_ratio"],
             "limit replay reproduced the run": bool(limit["same_output_as_recorded"]),
+            "PGO limit replay reproduced the PGO run": bool(limit_pgo["same_output_as_recorded"]),
             "mb_per_cpu_s >= 10": fast["mb_per_cpu_s"] >= GOALS["mb_per_s"],
             "cycles_per_cpu_s >= 500k": fast["cycles_per_cpu_s"] >= GOALS["cycles_per_s"],
         },
@@ -351,7 +364,7 @@ def main() -> int:
         f"{'mode':8} {'MB/s':>8} {'cycles/s':>10} {'idle cyc/s':>10} {'us/TLP':>8} {'TLPs':>7} {'wall s':>7} "
         f"{'sim us':>8} | {'MB/cpu-s':>8} {'cyc/cpu-s':>10} {'idle/cpu-s':>10}"
     )
-    for name, r in (("fast", fast), ("stock", stock)):
+    for name, r in (("fast", fast), ("fast PGO", pgo), ("stock", stock)):
         print(
             f"{name:8} {r['mb_per_s']:8.2f} {r['cycles_per_s']:10.0f} {r['idle_cycles_per_s']:10.0f} "
             f"{r['us_per_tlp']:8.2f} {r['tlps']:7d} {r['wall_s']:7.2f} {r['sim_us']:8.1f} | "
@@ -363,11 +376,17 @@ def main() -> int:
         f"{limit['window_seconds']:7.2f} {'':8} | {'':8} {limit.get('window_cycles_per_cpu_s', 0):10.0f}"
         f"   (no Python: replay of the fast run, same output {limit['same_output_as_recorded']})"
     )
+    print(
+        f"{'lim PGO':8} {'':8} {limit_pgo['window_cycles_per_s']:10.0f} {'':10} {'':8} {'':7} "
+        f"{limit_pgo['window_seconds']:7.2f} {'':8} | {'':8} {limit_pgo.get('window_cycles_per_cpu_s', 0):10.0f}"
+        f"   (replay of the PGO run on the PGO build, same output {limit_pgo['same_output_as_recorded']})"
+    )
     r = result["ratios"]
     print(
         f"fast / stock: {r['fast_over_stock_mb_per_s']}x MB/s ({r['fast_over_stock_mb_per_cpu_s']}x per CPU s); "
         f"fast / limit: {100 * r['fast_over_limit_cycles_per_s']:.0f} % of the no-Python cycle rate "
-        f"({100 * r['fast_over_limit_cycles_per_cpu_s']:.0f} % per CPU s)"
+        f"({100 * r['fast_over_limit_cycles_per_cpu_s']:.0f} % per CPU s); PGO build: "
+        f"{r['pgo_over_stock_mb_per_s']}x stock, {100 * r['pgo_over_limit_pgo_cycles_per_s']:.0f} % of its own limit"
     )
     print(f"each lever taken away ({LEVER_ROUNDS} rounds of the same workload):")
     for lv in levers:

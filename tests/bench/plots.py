@@ -1,7 +1,7 @@
 """Figures from the benchmark JSON (``make bench`` runs this last): PNGs in ``build/bench/``.
 
 * ``dma_throughput.png``: DMA throughput vs number of ADIs (bench_dma, accurate link);
-* ``cosim_speed.png``: wall-clock speed per link mode (bench_cosim: fast, stock, no-Python limit);
+* ``cosim_speed.png``: wall-clock speed per link mode (bench_cosim: fast, its PGO build, stock, no-Python limits);
 * ``vdev_scale.png``: wall time and VDEV start latency vs number of VDEVs (bench_scale).
 
 A figure whose JSON is missing is skipped with a note, so one bench can be rerun on its own.
@@ -56,14 +56,24 @@ def dma_throughput(d: dict[str, Any]) -> Path:
 
 def cosim_speed(d: dict[str, Any]) -> Path:
     fast, stock, limit = d["fast"], d["stock"], d["limit"]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 4))
-    a1.bar(["stock\n(cocotbext-pcie)", "fast"], [stock["mb_per_s"], fast["mb_per_s"]], color=["#999", "#2a7"])
+    pgo, limit_pgo = d.get("fast_pgo"), d.get("limit_pgo")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    mb_names, mb_cols = ["stock\n(cocotbext-pcie)", "fast"], ["#999", "#2a7"]
+    mb_vals = [stock["mb_per_s"], fast["mb_per_s"]]
+    if pgo:
+        mb_names, mb_vals, mb_cols = [*mb_names, "fast\nPGO build"], [*mb_vals, pgo["mb_per_s"]], [*mb_cols, "#185"]
+    a1.bar(mb_names, mb_vals, color=mb_cols)
     a1.axhline(10, ls="--", color="grey")
     a1.set_ylabel("checked COPY payload, MB per wall second")
     a1.set_title(f"throughput ({d['ratios']['fast_over_stock_mb_per_s']}x)")
     names = ["stock", "fast", "fast, idle", "limit\n(no Python)"]
     vals = [stock["cycles_per_s"], fast["cycles_per_s"], fast["idle_cycles_per_s"], limit["window_cycles_per_s"]]
-    a2.bar(names, [v / 1000 for v in vals], color=["#999", "#2a7", "#8c8", "#47a"])
+    cols = ["#999", "#2a7", "#8c8", "#47a"]
+    if pgo and limit_pgo:
+        names += ["fast\nPGO", "limit\nPGO"]
+        vals += [pgo["cycles_per_s"], limit_pgo["window_cycles_per_s"]]
+        cols += ["#185", "#236"]
+    a2.bar(names, [v / 1000 for v in vals], color=cols)
     a2.axhline(500, ls="--", color="grey")
     a2.set_ylabel("RTL k cycles per wall second")
     a2.set_title("simulation rate (250 MHz clock)")
