@@ -70,8 +70,8 @@ async def _tail(s: AdiSystem, adi: int) -> int:
 
 async def _stuck_in_flight(s: AdiSystem, adi: int) -> None:
     """One COPY on ``adi`` whose source read gets no completion, begun by the DUT. The model is
-    given the doorbell but does not run the descriptor: :func:`_finish_in_flight` does, once the
-    DUT's completion timeout has ended it."""
+    given the doorbell but does not run the descriptor: :func:`_timeout_over` does, once the DUT's
+    completion timeout has ended it."""
     ctx = s.adis[adi]
     lo = ctx.data + 0x100
     s.ep.add_cpl_fault(CplFault(status=None, pasid=ctx.pasid, addr_lo=lo, addr_hi=lo + 0x40))
@@ -89,17 +89,17 @@ async def _stuck_in_flight(s: AdiSystem, adi: int) -> None:
     assert (st["state"], st["busy"]) == (AdiState.ENABLED, 1), f"the COPY never started: {st}"
 
 
-def _finish_in_flight(s: AdiSystem, adi: int) -> None:
-    """The model's side of the end of the window: the descriptor the DUT began fails with
-    DMA_TIMEOUT, then its outstanding request is done."""
-    m = s.model.model
-    m.step(adi)
-    m.outstanding_done(adi)
-
-
-async def _timeout_over(s: AdiSystem, adi: int) -> None:
+async def _timeout_over(s: AdiSystem, adi: int, *, in_flight: bool) -> None:
+    """Wait until the DUT's completion timeout has ended ``adi``'s descriptor in flight; with
+    ``in_flight`` the model then runs it (it fails with DMA_TIMEOUT) and its outstanding request
+    is done. The faults are cleared afterwards."""
     await s.wait_idle([adi], timeout_us=20 * TIMEOUT_UNITS * 16.4)
+    assert Bar0.PF_STATUS.field("cpl_timeout").get(await s.bar0.read(Bar0.PF_STATUS))
     await s.bar0.write(Bar0.PF_STATUS, Bar0.PF_STATUS.field("cpl_timeout").put(0, 1))
+    if in_flight:
+        m = s.model.model
+        m.step(adi)
+        m.outstanding_done(adi)
     s.ep.clear_cpl_faults()
     s.model.spaces.clear_read_faults()
 
@@ -134,8 +134,7 @@ async def commands_while_draining(dut: Any) -> None:
     st = await _status(s, a)
     assert (st["state"], st["busy"], st["err"]) == (AdiState.DRAINING, 1, 0), st
     assert await _tail(s, a) == 1, "a doorbell on a DRAINING ADI moved its tail"
-    await _timeout_over(s, a)
-    _finish_in_flight(s, a)
+    await _timeout_over(s, a, in_flight=True)
     assert (m.adis[a].dyn.state, m.adis[a].dyn.err) == (AdiState.DISABLED, ErrorCode.DMA_TIMEOUT)
     await s.check([a])  # record (COPY, timeout), registers, the error's IMS message, memory
     assert s.record(a, behind[0]) == bytes(CPL_SIZE), "the descriptor behind the ignored doorbell ran"
@@ -153,8 +152,7 @@ async def commands_while_draining(dut: Any) -> None:
     s.model.command(b, Cmd.QUIESCE, outstanding=1)
     st = await _status(s, b)
     assert (st["state"], st["busy"]) == (AdiState.DRAINING, 1), st
-    await _timeout_over(s, b)
-    _finish_in_flight(s, b)
+    await _timeout_over(s, b, in_flight=True)
     assert (m.adis[b].dyn.state, m.adis[b].dyn.err) == (AdiState.ERROR, ErrorCode.DMA_TIMEOUT)
     await s.check([b])
     events = {(e.kind, e.adi, e.error) for e in await s.ctl.pf_events()}
@@ -168,7 +166,7 @@ async def commands_while_draining(dut: Any) -> None:
     s.model.spaces.add_read_fault(cc.pasid, lo, lo + 0x40, int(ErrorCode.DMA_TIMEOUT))
     await s.submit(c, [random_desc(s, c), Descriptor(Opcode.SEND, 100, lo, d, 0x5E4D), random_desc(s, c)])
     assert (m.adis[c].dyn.state, m.adis[c].dyn.err) == (AdiState.ERROR, ErrorCode.DMA_TIMEOUT)
-    await _timeout_over(s, c)
+    await _timeout_over(s, c, in_flight=False)
     await s.check([c, d])  # the receive ring of d is in the compared window: untouched
     assert s.model.outcomes[("SEND", "timeout")] == 1
     assert await s.pf_last_err() == (c, int(ErrorCode.DMA_TIMEOUT))
