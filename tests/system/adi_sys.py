@@ -52,6 +52,7 @@ DATA_LO, DATA_HI = 0x2000_0000, 0x6000_0000
 RING_OFF, CPL_OFF, RX_OFF, DATA_OFF = 0x0000, 0x1000, 0x2000, 0x4000
 RX_SLOT_LOG2 = 9  # 512-byte receive slots
 RX_SLOTS_LOG2 = 3  # 8 slots (7 usable)
+NESTED_GPA_BASE = 0x10_0000_0000  # GPA = this + host address for the memory of a NESTED ADI
 
 
 @dataclass
@@ -150,8 +151,10 @@ class AdiSystem:
         """Own domain + PASID, memory, config, IMS, switch port + forwarding entry, enable.
 
         ``kind``: the domain (default second stage, first stage for PMR); ``PASS_THROUGH`` makes
-        the IOVA the host address. ``align``: of the memory (2 MiB with a 2 MiB-aligned ``iova``
-        and size: the IOMMU driver maps it with large pages)."""
+        the IOVA the host address; ``NESTED`` puts a host-built first stage (IOVA -> GPA) over its
+        own second-stage parent (GPA -> host address, the GPA as aligned as the memory).
+        ``align``: of the memory (2 MiB with a 2 MiB-aligned ``iova`` and size: the IOMMU driver
+        maps it with large pages, in both stages of a nested domain)."""
         sb = self.model
         pasid = self.new_pasid()
         size = DATA_OFF + data_pages * 4096
@@ -162,9 +165,16 @@ class AdiSystem:
             iova = hpa
         elif iova is None:  # below / above 4 GiB (3-DW / 4-DW headers), often equal across ADIs
             iova = self.rng.choice([0x1000_0000, 0x2_0000_0000, 0x7F_FFF0_0000]) + self.rng.randrange(16) * 0x10_0000
-        dom = self.iommu.alloc_domain(kind)
-        if kind is not DomainKind.PASS_THROUGH:
-            dom.map(iova, hpa, size)
+        if kind is DomainKind.NESTED:
+            parent = self.iommu.alloc_domain(DomainKind.SECOND_STAGE)
+            gpa = NESTED_GPA_BASE + hpa  # keeps the alignment of hpa
+            parent.map(gpa, hpa, size)
+            dom = self.iommu.alloc_domain(kind, parent=parent)
+            dom.map(iova, gpa, size)
+        else:
+            dom = self.iommu.alloc_domain(kind)
+            if kind is not DomainKind.PASS_THROUGH:
+                dom.map(iova, hpa, size)
         await self.iommu.bind_pasid(self.sid, pasid, dom, supervisor=pmr)  # PMR needs SRE
         sb.spaces.map(pasid, iova, hpa, size)
         irq = self.bus.alloc_irq(lambda m: self.irqs.append((m.addr, m.data)))

@@ -76,12 +76,19 @@ class Traffic:
         self.s.model.doorbell(adi, head, done)
 
 
-async def quiesce(s: AdiSystem, t: Traffic, adi: int) -> AdiSnapshot:
+async def quiesce(s: AdiSystem, t: Traffic, adi: int, *, mirror_state: bool = True) -> AdiSnapshot:
+    """QUIESCE + save; the model runs what the DUT ran, then takes the QUIESCE through the
+    scoreboard (functional coverage: QUIESCE x the state it found). ``mirror_state=False`` when
+    the model's state is not the one the DUT had when the command arrived (a QUIESCE already
+    written by hand with a request outstanding): the model still takes it, unsampled."""
     was = await s.ctl.quiesce(adi)
     snap = await s.ctl.save(adi)
     assert snap.state is (AdiState.ERROR if snap.error else was)
     t.ran(adi, snap.head)
-    s.model.model.command(adi, Cmd.QUIESCE)
+    if mirror_state:
+        s.model.command(adi, Cmd.QUIESCE)
+    else:
+        s.model.model.command(adi, Cmd.QUIESCE)
     return snap
 
 
@@ -227,7 +234,7 @@ async def quiesce_error_and_refused_loads(dut: Any) -> None:
     with pytest.raises(PfError, match="outside its ring"):
         await s.ctl.load(d, dataclasses.replace(snap, head=99), pasid=s.adis[b].pasid)
     assert await page(s, d) == before
-    snap_c = await quiesce(s, t, c)  # waits for the completion timeout
+    snap_c = await quiesce(s, t, c, mirror_state=False)  # waits for the completion timeout
     assert snap_c.state is AdiState.ERROR and snap_c.error == ErrorCode.DMA_TIMEOUT and snap_c.head == 1
     await s.check([c])
     await s.bar0.write(Bar0.DMA_TIMEOUT, 0x100)
@@ -257,6 +264,7 @@ async def masked_ims_pending_migrates(dut: Any) -> None:
     snap = await quiesce(s, t, a)
     assert (snap.ims_masked, snap.ims_pending, snap.head, snap.state) == (True, True, 3, AdiState.ENABLED)
     assert await s.ctl.quiesce(a) is AdiState.ENABLED  # again: nothing changes, same answer
+    s.model.command(a, Cmd.QUIESCE)  # QUIESCE of a DISABLED (parked) ADI: stays DISABLED
     await s.ctl.load(b, snap, pasid=s.adis[b].pasid, ims=s.adis[b].irq)
     mirror_load(s, b, a, snap)
     ctrl = AdiPage.IMS_CTRL.unpack(await s.bar0.adi_page(b).read(AdiPage.IMS_CTRL))
@@ -270,6 +278,8 @@ async def masked_ims_pending_migrates(dut: Any) -> None:
     c = next(x for x in range(s.num_adi) if x not in (a, b))
     before = await page(s, c)
     assert await s.ctl.quiesce(c) is AdiState.DISABLED
+    s.model.command(c, Cmd.QUIESCE)
+    assert s.model.model.adis[c].dyn.state == AdiState.DISABLED
     assert await page(s, c) == before
 
 

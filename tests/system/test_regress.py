@@ -17,8 +17,9 @@ Every seed runs two simulations, each fully determined by the seed (``COCOTB_RAN
   a vIOMMU, a DPDK-like PMD on VFIO, an SVA process) and both types are created and removed at
   random while others run random COPY/FILL batches of random sizes (every byte compared); some
   VDEVs are made to fault (DMA to an address their driver never mapped: the queue stops in ERROR,
-  the IOMMU records the fault with the VDEV's PASID, nothing else changes) and are reset. At the
-  end nothing leaks (VDEVs, ADIs, PASIDs, switch addresses, interrupt vectors).
+  the IOMMU records the fault with the VDEV's PASID, nothing else changes) and are reset, at
+  least one of every driver kind per seed. At the end nothing leaks (VDEVs, ADIs, PASIDs, switch
+  addresses, interrupt vectors).
 
 A failing seed prints the one command that reproduces it (``make regress SEED=<s>``). `make test`
 runs the fixed seeds of ``DEFAULT_SEEDS``; ``--seeds 1:50`` (pytest) / ``make regress SEEDS=50``
@@ -338,39 +339,58 @@ async def vdev_regress(dut: Any) -> None:
     live: list[_Live] = []
     n_created = n_faults = 0
     kinds_seen: set[str] = set()
+    kinds_faulted: set[str] = set()
+
+    async def create(kind: str) -> _Live | None:
+        nonlocal n_created
+        type_id = rng.choice(["siov-1q", "siov-4q"])
+        if vdcm.available_instances(type_id) == 0:
+            type_id = "siov-1q"
+        if vdcm.available_instances(type_id) == 0:
+            return None
+        uid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        lv = await _bring_up(bus, iommu, vfio, vdcm, kind, type_id, n_created, uid, vm_ram_for(12000, 6))
+        n_created += 1
+        once(sample_vdev, "create", kind)
+        once(sample_vdev, "bind", kind)  # VFIO opened / SVA bound and the driver started on it
+        live.append(lv)
+        kinds_seen.add(kind)
+        return lv
+
+    async def fault(lv: _Live) -> None:
+        nonlocal n_faults
+        await _fault_and_reset(lv, iommu, rng)
+        n_faults += 1
+        kinds_faulted.add(lv.kind)
+
     steps = rng.randint(15, 30)
     for step in range(steps):
         r = rng.random()
         # every kind at least once, early
         want_kind = next((k for k in KINDS if k not in kinds_seen), None) if step < 6 else None
         if want_kind or not live or (r < 0.3 and len(live) < 8):
-            kind = want_kind or rng.choice(KINDS)
-            type_id = rng.choice(["siov-1q", "siov-4q"])
-            if vdcm.available_instances(type_id) == 0:
-                type_id = "siov-1q"
-            if vdcm.available_instances(type_id) == 0:
-                continue
-            uid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            lv = await _bring_up(bus, iommu, vfio, vdcm, kind, type_id, n_created, uid, vm_ram_for(12000, 6))
-            n_created += 1
-            once(sample_vdev, "create", kind)
-            once(sample_vdev, "bind", kind)  # VFIO opened / SVA bound and the driver started on it
-            live.append(lv)
-            kinds_seen.add(kind)
+            await create(want_kind or rng.choice(KINDS))
         elif r < 0.45 and len(live) > 1:
             lv = live.pop(rng.randrange(len(live)))
             await _tear_down(vfio, vdcm, lv)  # driver stop (queues drained), close, remove
             once(sample_vdev, "drain", lv.kind)
             once(sample_vdev, "remove", lv.kind)
         elif r < 0.55:
-            await _fault_and_reset(rng.choice(live), iommu, rng)
-            n_faults += 1
+            await fault(rng.choice(live))
         else:
             lv = rng.choice(live)
             await _checked_ops(lv, rng)
             once(sample_vdev, "run", lv.kind)
             if lv.driver.use_irq:
                 once(sample_irq, "ims")
+    # every driver kind faults and is reset at least once per seed (the random steps above can
+    # miss one): a live VDEV of that kind, or a new one
+    for kind in KINDS:
+        if kind not in kinds_faulted:
+            lv = next((x for x in live if x.kind == kind), None) or await create(kind)
+            assert lv is not None, f"no VDEV of kind {kind} could be created"
+            await fault(lv)
+    assert kinds_faulted == set(KINDS), kinds_faulted
     for lv in live:
         await _checked_ops(lv, rng)
         once(sample_vdev, "run", lv.kind)
