@@ -64,7 +64,8 @@ module ep_adi_state #(
   output logic                           m_ims_valid,
   input  wire logic                      m_ims_ready,
   // IMS messages the DMA engine dropped (Bus Master Enable cleared after they left the FIFO):
-  // status, NO ready; at most 16 in a burst (rtl/dma/README.md). The ADI's pending bit is set.
+  // status, NO ready; at most 9 at once (all ep_dma_wr can hold, rtl/dma/README.md), buffered in
+  // a 16-entry FIFO. The ADI's pending bit is set.
   input  wire logic                      s_ims_drop_valid,
   input  wire logic [$clog2(NumAdi)-1:0] s_ims_drop_adi,
   // 1 while Bus Master Enable is clear: the IMS scan leaves pending messages pending (a pass
