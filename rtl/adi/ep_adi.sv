@@ -47,8 +47,13 @@ module ep_adi #(
   // IMS messages (source)
   output logic [63:0]                    m_ims_addr,
   output logic [31:0]                    m_ims_data,
+  output logic [$clog2(NumAdi)-1:0]      m_ims_adi,       // source ADI of the message
   output logic                           m_ims_valid,
   input  wire logic                      m_ims_ready,
+  // IMS messages dropped by the DMA engine (status, no ready): become pending (ep_adi_state)
+  input  wire logic                      s_ims_drop_valid,
+  input  wire logic [$clog2(NumAdi)-1:0] s_ims_drop_adi,
+  input  wire logic                      ims_hold,        // Bus Master Enable clear
   // PF events
   output logic                           evt_adi_error,
   output logic                           evt_drain_done,
@@ -122,7 +127,8 @@ module ep_adi #(
     .m_op_rsp_valid(rsp_valid), .m_op_rsp_ok(rsp_ok), .m_op_rsp_full(rsp_full), .m_op_rsp_big(rsp_big),
     .m_op_rsp_addr(rsp_addr), .m_op_rsp_cpl(rsp_cpl), .m_op_rsp_idx(rsp_idx), .m_op_rsp_prfx(rsp_prfx),
     .m_op_rsp_port(rsp_port),
-    .m_ims_addr, .m_ims_data, .m_ims_valid, .m_ims_ready,
+    .m_ims_addr, .m_ims_data, .m_ims_adi, .m_ims_valid, .m_ims_ready,
+    .s_ims_drop_valid, .s_ims_drop_adi, .ims_hold,
     .evt_adi_error, .evt_drain_done, .last_err_adi, .last_err_code, .last_drain_adi
   );
 

@@ -60,8 +60,17 @@ module ep_adi_state #(
   // interrupt messages for IMS (source)
   output logic [63:0]                    m_ims_addr,
   output logic [31:0]                    m_ims_data,
+  output logic [$clog2(NumAdi)-1:0]      m_ims_adi,      // ADI of the message (its source tag)
   output logic                           m_ims_valid,
   input  wire logic                      m_ims_ready,
+  // IMS messages the DMA engine dropped (Bus Master Enable cleared after they left the FIFO):
+  // status, NO ready; at most 9 at once (all ep_dma_wr can hold, rtl/dma/README.md), buffered in
+  // a 16-entry FIFO. The ADI's pending bit is set.
+  input  wire logic                      s_ims_drop_valid,
+  input  wire logic [$clog2(NumAdi)-1:0] s_ims_drop_adi,
+  // 1 while Bus Master Enable is clear: the IMS scan leaves pending messages pending (a pass
+  // runs when it falls)
+  input  wire logic                      ims_hold,
   // PF events (one-cycle pulses) and last-event registers
   output logic                           evt_adi_error,
   output logic                           evt_drain_done,
@@ -135,15 +144,22 @@ module ep_adi_state #(
     .m_data(m_run_adi), .m_valid(m_run_valid), .m_ready(m_run_ready)
   );
 
-  // ---- IMS message FIFO
-  logic        ims_push, ims_s_ready;
-  logic [95:0] ims_push_data, ims_m_data;
-  ep_fifo #(.Width(96), .Depth(4)) u_ims_fifo (
+  // ---- IMS message FIFO: {adi, addr[63:2], 2'b00, data}
+  logic             ims_push, ims_s_ready;
+  logic [AdiW+95:0] ims_push_data, ims_m_data;
+  ep_fifo #(.Width(AdiW + 96), .Depth(4)) u_ims_fifo (
     .clk, .rst, .s_data(ims_push_data), .s_valid(ims_push), .s_ready(ims_s_ready),
     .m_data(ims_m_data), .m_valid(m_ims_valid), .m_ready(m_ims_ready)
   );
   assign m_ims_addr = {ims_m_data[95:34], 2'b00};
   assign m_ims_data = ims_m_data[31:0];
+  assign m_ims_adi  = ims_m_data[96 +: AdiW];
+
+  // ---- dropped IMS messages (from the DMA engine, no back-pressure): each sets its ADI's
+  // pending bit through the pipe (highest priority), and a scan pass resends it once Bus Master
+  // Enable is back and the entry is unmasked. Depth 16 > the 9 messages ep_dma_wr can hold.
+  logic            drop_valid, drop_s_ready;
+  logic [AdiW-1:0] drop_adi;
 
   // Quiesce flush: when a DRAIN/QUIESCE finishes, its ADI's last interrupt message may still be
   // in the IMS FIFO. ims_wait_q counts the FIFO pops still needed until every message pushed up
@@ -152,7 +168,7 @@ module ep_adi_state #(
   logic [2:0] ims_occ_q, ims_wait_q;        // FIFO occupancy (0..4); pops still awaited
   wire        ims_pop = m_ims_valid && m_ims_ready;
   // ---- request capture: the pipe holds one access at a time
-  typedef enum logic [2:0] {SrcNone, SrcInit, SrcCsr, SrcPortal, SrcOp, SrcScan} src_e;
+  typedef enum logic [2:0] {SrcNone, SrcInit, SrcCsr, SrcPortal, SrcOp, SrcScan, SrcDrop} src_e;
   src_e            a_src_q;                 // stage B (RAM data valid) source; SrcNone = idle
   logic [AdiW-1:0] b_adi_q;
   logic [31:0]     b_wdata_q, b_biten_q;
@@ -180,13 +196,20 @@ module ep_adi_state #(
   logic            scan_q, scan_req_q;
   logic            pasid_en_q;              // cfg_pasid_en one cycle ago (falling edge: scan)
   logic            ims_defer;               // stage B deferred an IMS message
+  logic            drop_rescan;             // stage B recorded a dropped IMS message as pending
+  logic            hold_q;                  // ims_hold one cycle ago (falling edge: scan)
   logic [AdiW-1:0] scan_adi_q;
   wire pipe_free = (a_src_q == SrcNone);
-  wire take_csr    = !init_q && pipe_free && csr_pend_q;
-  wire take_portal = !init_q && pipe_free && !csr_pend_q && s_portal_valid;
-  wire take_op     = !init_q && pipe_free && !csr_pend_q && !s_portal_valid && s_op_valid;
-  wire take_scan   = !init_q && pipe_free && !csr_pend_q && !s_portal_valid && !s_op_valid && scan_q
-                   && ims_s_ready;
+  wire take_drop   = !init_q && pipe_free && drop_valid;
+  wire take_csr    = !init_q && pipe_free && !drop_valid && csr_pend_q;
+  wire take_portal = !init_q && pipe_free && !drop_valid && !csr_pend_q && s_portal_valid;
+  wire take_op     = !init_q && pipe_free && !drop_valid && !csr_pend_q && !s_portal_valid && s_op_valid;
+  wire take_scan   = !init_q && pipe_free && !drop_valid && !csr_pend_q && !s_portal_valid && !s_op_valid
+                   && scan_q && ims_s_ready;
+  ep_fifo #(.Width(AdiW), .Depth(16)) u_drop_fifo (
+    .clk, .rst, .s_data(s_ims_drop_adi), .s_valid(s_ims_drop_valid), .s_ready(drop_s_ready),
+    .m_data(drop_adi), .m_valid(drop_valid), .m_ready(take_drop)
+  );
   assign s_portal_ready = take_portal;
   assign s_op_ready     = take_op;
 
@@ -201,7 +224,8 @@ module ep_adi_state #(
   always_comb begin
     ram_rd_en = 1'b0;
     rd_adi    = '0;
-    if (take_csr)         begin ram_rd_en = 1'b1; rd_adi = csr_adi; end
+    if (take_drop)        begin ram_rd_en = 1'b1; rd_adi = drop_adi; end
+    else if (take_csr)    begin ram_rd_en = 1'b1; rd_adi = csr_adi; end
     else if (take_portal) begin ram_rd_en = 1'b1; rd_adi = s_portal_adi; end
     else if (take_op)     begin ram_rd_en = 1'b1; rd_adi = s_op_adi; end
     else if (take_scan)   begin ram_rd_en = 1'b1; rd_adi = scan_adi_q; end
@@ -214,7 +238,9 @@ module ep_adi_state #(
       csr_wdata_q <= s_csr_wdata;
       csr_biten_q <= s_csr_biten;
     end
-    if (take_csr) begin
+    if (take_drop) begin
+      b_adi_q <= drop_adi;
+    end else if (take_csr) begin
       b_adi_q <= csr_adi;  b_reg_q <= csr_addr_q[6:2];  b_wr_q <= csr_wr_q;
       b_wdata_q <= csr_wdata_q;  b_biten_q <= csr_biten_q;  b_oob_q <= csr_oob;
     end else if (take_portal) begin
@@ -238,10 +264,12 @@ module ep_adi_state #(
       scan_req_q <= 1'b0;
       scan_adi_q <= '0;
       pasid_en_q <= 1'b0;
+      hold_q     <= 1'b0;
       ims_occ_q  <= 3'd0;
       ims_wait_q <= 3'd0;
     end else begin
       pasid_en_q <= cfg_pasid_en;
+      hold_q     <= ims_hold;
       ims_occ_q  <= ims_occ_q + 3'(ims_push) - 3'(ims_pop);
       if (e_drain) ims_wait_q <= ims_occ_q + 3'(ims_push) - 3'(ims_pop);
       else if (ims_pop && ims_wait_q != 3'd0) ims_wait_q <= ims_wait_q - 3'd1;
@@ -251,18 +279,21 @@ module ep_adi_state #(
       end
       if (s_csr_req) csr_pend_q <= 1'b1;
       else if (take_csr) csr_pend_q <= 1'b0;
-      if (take_csr)         a_src_q <= SrcCsr;
+      if (take_drop)        a_src_q <= SrcDrop;
+      else if (take_csr)    a_src_q <= SrcCsr;
       else if (take_portal) a_src_q <= SrcPortal;
       else if (take_op)     a_src_q <= SrcOp;
       else if (take_scan)   a_src_q <= SrcScan;
       else                  a_src_q <= SrcNone;
-      // IMS scan passes: one over all ADIs per request; a deferral during a pass asks for another
+      // IMS scan passes: one over all ADIs per request; a deferral (or a dropped message recorded
+      // as pending) during a pass asks for another, and so does Bus Master Enable coming back
       if (!scan_q && scan_req_q) begin
         scan_q     <= 1'b1;
-        scan_req_q <= ims_defer;
+        scan_req_q <= ims_defer || drop_rescan;
         scan_adi_q <= '0;
       end else begin
-        if (ims_defer || (pasid_en_q && !cfg_pasid_en)) scan_req_q <= 1'b1;
+        if (ims_defer || drop_rescan || (pasid_en_q && !cfg_pasid_en) || (hold_q && !ims_hold))
+          scan_req_q <= 1'b1;
         if (take_scan) begin
           scan_adi_q <= scan_adi_q + 1'b1;
           if (scan_adi_q == AdiW'(NumAdi - 1)) scan_q <= 1'b0;
@@ -310,7 +341,7 @@ module ep_adi_state #(
   // "busy": a descriptor of this ADI in flight or a SEND into its receive ring in flight
   wire         busy_rd  = dyn_rd.outstanding != 8'd0 || dyn_rd.rx_busy;
   wire         loadable = dyn_rd.state == StDisabled && !busy_rd && !dyn_rd.quiesce;
-  wire         flush    = (ims_wait_q != 3'd0) || scan_q || scan_req_q;
+  wire         flush    = (ims_wait_q != 3'd0) || scan_q || scan_req_q || drop_valid;
   wire         rx_park  = dyn_rd.parked || (dyn_rd.state == StDraining && dyn_rd.quiesce);
   function automatic logic [15:0] merge16(input logic [15:0] old, input logic [15:0] wd,
                                           input logic [15:0] be);
@@ -337,6 +368,7 @@ module ep_adi_state #(
     ims_send    = 1'b0;
     ims_event   = 1'b0;
     ims_defer   = 1'b0;
+    drop_rescan = 1'b0;
     run_push    = 1'b0;
     e_err       = 1'b0;
     e_drain     = 1'b0;
@@ -584,8 +616,16 @@ module ep_adi_state #(
             default: ;
           endcase
         end
+        SrcDrop: begin
+          // the DMA engine dropped this ADI's message (Bus Master Enable cleared after it left
+          // the IMS FIFO): pending again, sent by a scan pass once BME is back and it is unmasked
+          // (or by the unmask). Events coalesce as for any pending message.
+          d.ims_pending = 1'b1;
+          dyn_wr_en     = 1'b1;
+          drop_rescan   = 1'b1;
+        end
         SrcScan: begin
-          if (dyn_rd.ims_pending && !c_ims_mask) begin
+          if (dyn_rd.ims_pending && !c_ims_mask && !ims_hold) begin
             ims_event     = 1'b1;
             d.ims_pending = 1'b0;
             dyn_wr_en     = 1'b1;
@@ -640,7 +680,7 @@ module ep_adi_state #(
   end
 
   assign ims_push      = ims_send;
-  assign ims_push_data = {c_ims_addr[63:2], 2'b00, c_ims_data};
+  assign ims_push_data = {b_adi_q, c_ims_addr[63:2], 2'b00, c_ims_data};
 
   // ---- outputs (registered)
   always_ff @(posedge clk) begin
@@ -701,6 +741,12 @@ module ep_adi_state #(
     if (!rst && !init_q && a_src_q == SrcCsr && b_wr_q && !b_oob_q && dyn_wr_en
         && (b_reg_q >= 5'h10 && b_reg_q <= 5'h15) && (busy_rd || dyn_rd.state != StDisabled))
       $error("ep_adi_state: restore write to ADI %0d with a request outstanding (%m)", b_adi_q);
+    // a dropped IMS message is never lost: the drop buffer never overflows, and the pipe
+    // records every drop as pending
+    if (!rst && s_ims_drop_valid && !drop_s_ready)
+      $error("ep_adi_state: dropped IMS message of ADI %0d lost, drop buffer full (%m)", s_ims_drop_adi);
+    if (!rst && !init_q && a_src_q == SrcDrop && !(dyn_wr_en && dyn_wr_data.ims_pending && wr_adi == b_adi_q))
+      $error("ep_adi_state: dropped IMS message of ADI %0d not recorded as pending (%m)", b_adi_q);
     if (!rst && (ims_wait_q > ims_occ_q || ims_occ_q > 3'd4))
       $error("ep_adi_state: IMS flush count %0d above FIFO occupancy %0d (%m)", ims_wait_q, ims_occ_q);
   end

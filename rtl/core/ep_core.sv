@@ -217,7 +217,8 @@ module ep_core #(
   localparam int unsigned RamWordW = RamAddrWidth - $clog2(DataWidth / 8);
   logic [63:0]     ims_addr;
   logic [31:0]     ims_data;
-  logic            ims_valid, ims_ready, adi_busy;
+  logic [AdiW-1:0] ims_adi, ims_drop_adi;
+  logic            ims_valid, ims_ready, adi_busy, ims_drop_valid;
   // DMA client interface (ep_dma, rtl/dma/README.md)
   logic [63:0]     rd_req_addr, wr_req_addr;
   logic [15:0]     rd_req_len, wr_req_len;
@@ -232,7 +233,7 @@ module ep_core #(
   logic [3:0]      rd_sts_error, wr_sts_error;
   logic [RamWordW-1:0] ram_wr_addr, ram_rd_cmd_addr;
   logic [DataWidth/8-1:0] ram_wr_be;
-  logic            stat_unexp_cpl, stat_cpl_timeout, stat_msi_drop, dma_rd_busy, dma_wr_busy;
+  logic            stat_unexp_cpl, stat_cpl_timeout, dma_rd_busy, dma_wr_busy;
   logic [27:0]     cpl_timeout_cycles;
   // dma_timeout.units counts 4096 clock cycles (0 acts as 1)
   assign cpl_timeout_cycles = {(dma_timeout_units == 16'd0) ? 16'd1 : dma_timeout_units, 12'h000};
@@ -251,7 +252,9 @@ module ep_core #(
     .s_portal_valid(portal_valid_q), .s_portal_ready(portal_ready), .s_portal_adi(portal_adi_q),
     .s_portal_off(portal_off_q), .s_portal_wr(portal_wr_q), .s_portal_wdata(portal_wdata_q),
     .m_portal_ack(portal_ack), .m_portal_rdata(portal_rdata),
-    .m_ims_addr(ims_addr), .m_ims_data(ims_data), .m_ims_valid(ims_valid), .m_ims_ready(ims_ready),
+    .m_ims_addr(ims_addr), .m_ims_data(ims_data), .m_ims_adi(ims_adi), .m_ims_valid(ims_valid),
+    .m_ims_ready(ims_ready),
+    .s_ims_drop_valid(ims_drop_valid), .s_ims_drop_adi(ims_drop_adi), .ims_hold(!cfg_bus_master_en),
     .evt_adi_error, .evt_drain_done, .last_err_adi, .last_err_code, .last_drain_adi,
     .m_rd_req_addr(rd_req_addr), .m_rd_req_len(rd_req_len), .m_rd_req_ram_addr(rd_req_ram_addr),
     .m_rd_req_pasid_valid(rd_req_pasid_valid), .m_rd_req_pasid(rd_req_pasid), .m_rd_req_pmr(rd_req_pmr),
@@ -274,19 +277,33 @@ module ep_core #(
   logic [7:0]  msix_evt;
   logic [63:0] msix_msg_addr;
   logic [31:0] msix_msg_data;
+  logic [2:0]  msix_msg_vec;
   logic        msix_msg_valid, msix_msg_ready;
+
+  // A message the DMA engine dropped (Bus Master Enable cleared after it was queued there) comes
+  // back with its source tag: {1, ADI} for IMS, {0, vector} for MSI-X. An MSI-X one sets its PBA
+  // bit again (an event of that vector), an IMS one the ADI's pending bit (ep_adi_state); both
+  // are sent once they are deliverable again (BME set, unmasked), exactly once.
+  localparam int unsigned MsiTagW = 1 + ((AdiW > 3) ? AdiW : 3);
+  logic               stat_msi_drop;
+  logic [MsiTagW-1:0] stat_msi_drop_tag;
+  wire                msix_drop = stat_msi_drop && !stat_msi_drop_tag[MsiTagW-1];
+  assign ims_drop_valid = stat_msi_drop && stat_msi_drop_tag[MsiTagW-1];
+  assign ims_drop_adi   = stat_msi_drop_tag[AdiW-1:0];
 
   always_comb begin
     msix_evt = 8'd0;
     if (evt_adi_error && !mask_err)    msix_evt[vec_err]   = 1'b1;
     if (evt_drain_done && !mask_drain) msix_evt[vec_drain] = 1'b1;
+    if (msix_drop)                     msix_evt[stat_msi_drop_tag[2:0]] = 1'b1;
   end
 
   ep_msix #(.NumVec(8)) u_msix (
     .clk, .rst, .cfg_msix_en, .cfg_msix_func_mask, .cfg_bus_master_en,
     .tbl_addr(msix_addr), .tbl_data(msix_data), .tbl_mask(msix_mask), .evt(msix_evt),
     .pending(msix_pending),
-    .m_msg_addr(msix_msg_addr), .m_msg_data(msix_msg_data), .m_msg_valid(msix_msg_valid),
+    .m_msg_addr(msix_msg_addr), .m_msg_data(msix_msg_data), .m_msg_vec(msix_msg_vec),
+    .m_msg_valid(msix_msg_valid),
     .m_msg_ready(msix_msg_ready)
   );
 
@@ -295,12 +312,14 @@ module ep_core #(
   // ep_adi_state's FIFO while Bus Master Enable is clear (ep_dma would drop them).
   logic [63:0] msi_addr;
   logic [31:0] msi_data;
+  logic [MsiTagW-1:0] msi_tag;
   logic        msi_valid, msi_ready, msi_last_ims_q;
   wire         ims_go  = ims_valid && cfg_bus_master_en;
   wire         pick_ims = ims_go && (!msix_msg_valid || !msi_last_ims_q);
   assign msi_valid      = msix_msg_valid || ims_go;
   assign msi_addr       = pick_ims ? ims_addr : msix_msg_addr;
   assign msi_data       = pick_ims ? ims_data : msix_msg_data;
+  assign msi_tag        = pick_ims ? {1'b1, (MsiTagW-1)'(ims_adi)} : {1'b0, (MsiTagW-1)'(msix_msg_vec)};
   assign ims_ready      = msi_ready && pick_ims;
   assign msix_msg_ready = msi_ready && !pick_ims;
   always_ff @(posedge clk) begin
@@ -311,7 +330,7 @@ module ep_core #(
   // ------------------------------------------------------------------ DMA engine
   ep_dma #(
     .DataWidth(DataWidth), .RamAddrWidth(RamAddrWidth), .CplhFcLimit(CplhFcLimit),
-    .CpldFcLimit(CpldFcLimit)
+    .CpldFcLimit(CpldFcLimit), .MsiTagWidth(MsiTagW)
   ) u_dma (
     .clk, .rst,
     .cfg_requester_id, .cfg_bus_master_en, .cfg_max_payload, .cfg_max_read_req, .cfg_ext_tag_en,
@@ -327,7 +346,7 @@ module ep_core #(
     .s_wr_req_pasid_valid(wr_req_pasid_valid), .s_wr_req_pasid(wr_req_pasid), .s_wr_req_pmr(wr_req_pmr),
     .s_wr_req_tag(wr_req_tag), .s_wr_req_valid(wr_req_valid), .s_wr_req_ready(wr_req_ready),
     .m_wr_sts_tag(wr_sts_tag), .m_wr_sts_error(wr_sts_error), .m_wr_sts_valid(wr_sts_valid),
-    .s_msi_req_addr(msi_addr), .s_msi_req_data(msi_data), .s_msi_req_valid(msi_valid),
+    .s_msi_req_addr(msi_addr), .s_msi_req_data(msi_data), .s_msi_req_tag(msi_tag), .s_msi_req_valid(msi_valid),
     .s_msi_req_ready(msi_ready),
     .m_ram_rd_cmd_addr(ram_rd_cmd_addr), .m_ram_rd_cmd_valid(ram_rd_cmd_valid),
     .m_ram_rd_cmd_ready(ram_rd_cmd_ready), .s_ram_rd_resp_data(ram_rd_resp_data),
@@ -339,11 +358,28 @@ module ep_core #(
     .rx_cpl_tlp_hdr, .rx_cpl_tlp_data, .rx_cpl_tlp_strb, .rx_cpl_tlp_valid, .rx_cpl_tlp_sop,
     .rx_cpl_tlp_eop, .rx_cpl_tlp_ready,
     .m_stat_unexp_cpl(stat_unexp_cpl), .m_stat_cpl_timeout(stat_cpl_timeout),
-    .m_stat_msi_drop(stat_msi_drop),
+    .m_stat_msi_drop(stat_msi_drop), .m_stat_msi_drop_tag(stat_msi_drop_tag),
     .m_rd_busy(dma_rd_busy), .m_wr_busy(dma_wr_busy)
   );
 
+`ifndef SYNTHESIS
+  // a dropped MSI-X message is never lost: its PBA bit is set the next clock (ep_msix ORs the
+  // event into pending after any clear); IMS drops are checked in ep_adi_state
+  logic       msix_drop_q;
+  logic [2:0] msix_drop_vec_q;
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      msix_drop_q <= 1'b0;
+    end else begin
+      msix_drop_q     <= msix_drop;
+      msix_drop_vec_q <= stat_msi_drop_tag[2:0];
+      if (msix_drop_q && !msix_pending[msix_drop_vec_q])
+        $error("ep_core: dropped MSI-X message of vector %0d not pending (%m)", msix_drop_vec_q);
+    end
+  end
+`endif
+
   wire unused_ok = &{1'b0, cpu_stall_rd, cpu_stall_wr, cpu_rd_err, cpu_wr_err, s_reg_addr[31:20],
-                     sw_biten, scratch, adi_busy, stat_msi_drop, dma_wr_busy, cfg_pasid_exec_en, page_off[31:12]};
+                     sw_biten, scratch, adi_busy, dma_wr_busy, cfg_pasid_exec_en, page_off[31:12]};
 endmodule
 `resetall

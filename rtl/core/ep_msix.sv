@@ -17,10 +17,12 @@ module ep_msix #(
   input  wire logic [NumVec*64-1:0] tbl_addr,     // entry i address in [64i +: 64]
   input  wire logic [NumVec*32-1:0] tbl_data,
   input  wire logic [NumVec-1:0]   tbl_mask,
-  input  wire logic [NumVec-1:0]   evt,           // one-cycle event per vector
+  input  wire logic [NumVec-1:0]   evt,           // one-cycle event per vector (also: a message
+                                                  // of the vector dropped by ep_dma, BME = 0)
   output logic      [NumVec-1:0]   pending,       // PBA
   output logic      [63:0]         m_msg_addr,    // interrupt messages (source)
   output logic      [31:0]         m_msg_data,
+  output logic      [$clog2(NumVec)-1:0] m_msg_vec, // vector of the message (its source tag)
   output logic                     m_msg_valid,
   input  wire logic                m_msg_ready
 );
@@ -55,6 +57,7 @@ module ep_msix #(
         m_msg_valid <= 1'b1;
         m_msg_addr  <= {tbl_addr[64 * sel + 2 +: 62], 2'b00};
         m_msg_data  <= tbl_data[32 * sel +: 32];
+        m_msg_vec   <= sel;
         pending     <= (pending & ~(NumVec'(1) << sel)) | evt;
       end else begin
         pending     <= pending | evt;

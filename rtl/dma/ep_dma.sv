@@ -14,7 +14,8 @@ module ep_dma #(
   parameter int unsigned CplhFcLimit   = 572,      /// completion header credits (rtl/dma/README.md)
   parameter int unsigned CpldFcLimit   = 1444,     /// completion data credits, 16 bytes each
   parameter int unsigned RcbBytes      = 64,       /// completer RCB assumed for splits
-  parameter int unsigned WordFifoDepth = 8         /// write path RAM read credits
+  parameter int unsigned WordFifoDepth = 8,        /// write path RAM read credits
+  parameter int unsigned MsiTagWidth   = 1         /// interrupt message source tag width
 ) (
   input  wire logic                       clk,
   input  wire logic                       rst,
@@ -62,6 +63,7 @@ module ep_dma #(
   output logic                            m_wr_sts_valid,
   input  wire logic [63:0]                s_msi_req_addr,
   input  wire logic [31:0]                s_msi_req_data,
+  input  wire logic [MsiTagWidth-1:0]     s_msi_req_tag,
   input  wire logic                       s_msi_req_valid,
   output logic                            s_msi_req_ready,
   output logic [RamAddrWidth-$clog2(DataWidth/8)-1:0] m_ram_rd_cmd_addr,
@@ -95,6 +97,7 @@ module ep_dma #(
   output logic                            m_stat_unexp_cpl,  // pulse per dropped completion
   output logic                            m_stat_cpl_timeout, // pulse per timed-out read tag
   output logic                            m_stat_msi_drop,   // pulse per message dropped (BME = 0)
+  output logic [MsiTagWidth-1:0]          m_stat_msi_drop_tag, // its s_msi_req_tag
   output logic                            m_rd_busy,
   output logic                            m_wr_busy
 );
@@ -119,7 +122,7 @@ module ep_dma #(
 
   ep_dma_wr #(
     .DataWidth (DataWidth), .RamAddrWidth (RamAddrWidth), .LenWidth (LenWidth),
-    .TagWidth (TagWidth), .WordFifoDepth (WordFifoDepth)
+    .TagWidth (TagWidth), .WordFifoDepth (WordFifoDepth), .MsiTagWidth (MsiTagWidth)
   ) u_wr (
     .clk, .rst,
     .cfg_requester_id, .cfg_bus_master_en, .cfg_max_payload, .cfg_pasid_en, .cfg_pasid_priv_en,
@@ -127,7 +130,8 @@ module ep_dma #(
     .s_wr_req_pasid_valid, .s_wr_req_pasid, .s_wr_req_pmr, .s_wr_req_tag, .s_wr_req_valid,
     .s_wr_req_ready,
     .m_wr_sts_tag, .m_wr_sts_error, .m_wr_sts_valid,
-    .s_msi_req_addr, .s_msi_req_data, .s_msi_req_valid, .s_msi_req_ready, .m_stat_msi_drop,
+    .s_msi_req_addr, .s_msi_req_data, .s_msi_req_tag, .s_msi_req_valid, .s_msi_req_ready,
+    .m_stat_msi_drop, .m_stat_msi_drop_tag,
     .m_ram_rd_cmd_addr, .m_ram_rd_cmd_valid, .m_ram_rd_cmd_ready, .s_ram_rd_resp_data,
     .s_ram_rd_resp_valid,
     .tx_wr_req_tlp_hdr, .tx_wr_req_tlp_data, .tx_wr_req_tlp_strb, .tx_wr_req_tlp_prfx,

@@ -14,7 +14,8 @@ module ep_dma_wr #(
   parameter int unsigned RamAddrWidth = 16,   /// local buffer byte address width
   parameter int unsigned LenWidth     = 16,   /// request length width (bytes)
   parameter int unsigned TagWidth     = 8,    /// client tag width
-  parameter int unsigned WordFifoDepth = 8    /// RAM read credits (covers the RAM read latency)
+  parameter int unsigned WordFifoDepth = 8,   /// RAM read credits (covers the RAM read latency)
+  parameter int unsigned MsiTagWidth  = 1     /// interrupt message source tag width
 ) (
   input  wire logic                       clk,
   input  wire logic                       rst,
@@ -43,9 +44,12 @@ module ep_dma_wr #(
   /// interrupt message request (sink), no status
   input  wire logic [63:0]                s_msi_req_addr,
   input  wire logic [31:0]                s_msi_req_data,
+  input  wire logic [MsiTagWidth-1:0]     s_msi_req_tag,    // source of the message (client's)
   input  wire logic                       s_msi_req_valid,
   output logic                            s_msi_req_ready,
+  /// message drop (status, NO ready): pulse per message dropped because BME = 0, with its tag
   output logic                            m_stat_msi_drop,
+  output logic [MsiTagWidth-1:0]          m_stat_msi_drop_tag,
   /// local buffer read port: command (source), response (in order, NO ready)
   output logic [RamAddrWidth-$clog2(DataWidth/8)-1:0] m_ram_rd_cmd_addr,
   output logic                            m_ram_rd_cmd_valid,
@@ -88,6 +92,7 @@ module ep_dma_wr #(
     logic                    pmr;
     logic [TagWidth-1:0]     tag;
     logic                    msi;      // interrupt message: no prefix, no status
+    logic [MsiTagWidth-1:0]  mtag;     // message source tag (reported if it is dropped)
   } req_t;
 
   req_t req_in, req_head;
@@ -112,6 +117,7 @@ module ep_dma_wr #(
       req_in.imm      = 1'b1;
       req_in.imm_data = DataWidth'(s_msi_req_data);
       req_in.msi      = 1'b1;
+      req_in.mtag     = s_msi_req_tag;
     end else begin
       req_in.addr        = s_wr_req_addr;
       req_in.len         = s_wr_req_len;
@@ -147,6 +153,7 @@ module ep_dma_wr #(
     logic [TagWidth-1:0] tag;
     logic             sts_en;
     logic             msi;
+    logic [MsiTagWidth-1:0] mtag;
   } plan_t;
 
   typedef struct packed {
@@ -214,6 +221,7 @@ module ep_dma_wr #(
     plan_in.tag    = req_head.tag;
     plan_in.sts_en = !req_head.msi;
     plan_in.msi    = req_head.msi;
+    plan_in.mtag   = req_head.mtag;
     plan_in.prfx   = (req_head.pasid_valid && cfg_pasid_en && !req_head.msi)
                      ? {ep_pcie_pkg::PRFX_PASID, req_head.pmr && cfg_pasid_priv_en, 1'b0, 2'b00, req_head.pasid}
                      : 32'h0;
@@ -332,6 +340,7 @@ module ep_dma_wr #(
     logic                req_end;  // last beat (or the token) of its request
     logic                sts_en;
     logic                msi;
+    logic [MsiTagWidth-1:0] mtag;  // message source tag
     logic [TagWidth-1:0] tag;
     logic [3:0]          err;      // planner error (BME at start) or DMA_OK
   } oitem_t;
@@ -375,6 +384,7 @@ module ep_dma_wr #(
     item.req_end = plan_head.skip || end_req;
     item.sts_en  = plan_head.sts_en;
     item.msi     = plan_head.msi;
+    item.mtag    = plan_head.mtag;
     item.tag     = plan_head.tag;
     item.err     = plan_head.err;
 
@@ -431,7 +441,8 @@ module ep_dma_wr #(
   // still be passed by a later completion or read (PCIe ordering, rtl/dma/README.md); a request
   // whose last item is discarded reports at once, but only when `a` carries no status, so
   // statuses stay in request order. It reports DMA_ERR_BME if any TLP of the request was
-  // discarded. The message drop pulse is raised when a message is discarded.
+  // discarded. The message drop pulse is raised when a message is discarded, with the message's
+  // source tag, so the client can make the interrupt pending again (ep_core: IMS / MSI-X PBA).
   logic      a_valid_q, b_valid_q, a_free, cand_v, cand_drop, take;
   beat_t     a_q;
   oitem_t    b_q, cand;
@@ -496,6 +507,7 @@ module ep_dma_wr #(
     if (!b_valid_q && out_valid && !take) b_q <= item;
     m_wr_sts_tag   <= a_sts_fire ? a_sts_tag_q : cand.tag;
     m_wr_sts_error <= a_sts_fire ? a_sts_err_q : sts_err_d;
+    m_stat_msi_drop_tag <= cand.mtag;
   end
 
   assign tx_wr_req_tlp_valid = a_valid_q;
@@ -525,6 +537,26 @@ module ep_dma_wr #(
         $error("ep_dma_wr: MWr beat withdrawn or changed before ready (%m)");
       if (a_sts_fire && sts_v_d)
         $error("ep_dma_wr: two write statuses in one clock (%m)");
+      // a message is one item: it is either loaded into the link register or dropped (and
+      // reported with its tag), never both, never split
+      if (take && cand.msi && !(cand.tok || (cand.beat.sop && cand.beat.eop)))
+        $error("ep_dma_wr: interrupt message of more than one beat (%m)");
+      if (take && cand.msi && cand_drop && !msi_drop_d)
+        $error("ep_dma_wr: interrupt message discarded without a drop report (%m)");
+    end
+  end
+  // every accepted message is accounted for: in the engine, sent (loaded) or reported dropped;
+  // at most MsiMaxInside are inside at once (request FIFO 4 + plan FIFO 4 + skid 1), the bound a
+  // client's drop buffer relies on (rtl/dma/README.md)
+  localparam int MsiMaxInside = 9;
+  int msi_in_q;
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      msi_in_q <= 0;
+    end else begin
+      msi_in_q <= msi_in_q + int'(s_msi_req_valid && s_msi_req_ready) - int'(take && cand.msi);
+      if (msi_in_q < 0 || msi_in_q > MsiMaxInside)
+        $error("ep_dma_wr: %0d interrupt messages inside the engine (%m)", msi_in_q);
     end
   end
 `endif

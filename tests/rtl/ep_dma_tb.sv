@@ -94,7 +94,7 @@ module ep_dma_tb #(
     .s_wr_req_pasid_valid, .s_wr_req_pasid, .s_wr_req_pmr, .s_wr_req_tag, .s_wr_req_valid,
     .s_wr_req_ready,
     .m_wr_sts_tag, .m_wr_sts_error, .m_wr_sts_valid,
-    .s_msi_req_addr, .s_msi_req_data, .s_msi_req_valid, .s_msi_req_ready,
+    .s_msi_req_addr, .s_msi_req_data, .s_msi_req_tag(1'b0), .s_msi_req_valid, .s_msi_req_ready,
     .m_ram_rd_cmd_addr (ram_rd_addr), .m_ram_rd_cmd_valid (ram_rd_valid), .m_ram_rd_cmd_ready (1'b1),
     .s_ram_rd_resp_data (ram_rd_data), .s_ram_rd_resp_valid (ram_rd_valid_q),
     .tx_wr_req_tlp_hdr, .tx_wr_req_tlp_data, .tx_wr_req_tlp_strb, .tx_wr_req_tlp_prfx,
@@ -103,7 +103,7 @@ module ep_dma_tb #(
     .tx_rd_req_tlp_eop, .tx_rd_req_tlp_ready,
     .rx_cpl_tlp_hdr, .rx_cpl_tlp_data, .rx_cpl_tlp_strb, .rx_cpl_tlp_valid, .rx_cpl_tlp_sop,
     .rx_cpl_tlp_eop, .rx_cpl_tlp_ready,
-    .m_stat_unexp_cpl, .m_stat_cpl_timeout(), .m_stat_msi_drop, .m_rd_busy, .m_wr_busy
+    .m_stat_unexp_cpl, .m_stat_cpl_timeout(), .m_stat_msi_drop, .m_stat_msi_drop_tag(), .m_rd_busy, .m_wr_busy
   );
 
   ep_ram_sdp #(.Width(DataWidth), .Depth(2**WAW), .BeWidth(B)) u_buf (

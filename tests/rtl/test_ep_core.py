@@ -234,6 +234,57 @@ async def doorbells_errors_and_msix(dut: Dut) -> None:
     assert await tb.rd(AdiPage.PASID, pg) == 0x8000_1234
 
 
+async def count_pulses(sig: Any, clk: Any, out: list[int]) -> None:
+    while True:
+        await RisingEdge(clk)
+        await ReadOnly()
+        if sig.value:
+            out.append(1)
+
+
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+async def msix_dropped_at_bus_master_clear_becomes_pending(dut: Dut) -> None:
+    """Issue 9 item 8: an MSI-X message already queued inside ep_dma when Bus Master Enable drops
+    is discarded there; it must come back as the vector's PBA bit and go out exactly once when BME
+    is set again (it used to be lost)."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.wait_init()
+    drops: list[int] = []
+    cocotb.start_soon(count_pulses(dut.stat_msi_drop, dut.clk, drops))
+    pg = tb.page(0)
+    vec0, vec1 = (0xFEE0_0000, 0x40), (0xFEE0_1000, 0x41)
+    for i, (addr, data) in enumerate((vec0, vec1)):
+        await tb.wr(getattr(Bar0, f"MSIX_{i}_ADDR_LO"), addr)
+        await tb.wr(getattr(Bar0, f"MSIX_{i}_DATA"), data)
+        await tb.wr(getattr(Bar0, f"MSIX_{i}_CTRL"), 0)
+    dut.cfg_msix_en.value = 1
+    dut.tx_wr_req_tlp_ready.value = 0  # the link stalls: messages wait inside ep_dma
+    # drain of an idle ADI: drain_done on vector 1; it is presented on the link and stays there
+    await tb.wr(AdiPage.CMD, 2, pg)
+    await ClockCycles(dut.clk, 20)
+    assert dut.tx_wr_req_tlp_valid.value == 1
+    # ENABLE with a misaligned ring: adi_error on vector 0, queued behind it inside ep_dma
+    await tb.wr(AdiPage.RING_BASE_LO, 0x1010, pg)
+    await tb.wr(AdiPage.CMD, 1, pg)
+    await ClockCycles(dut.clk, 20)
+    assert await tb.rd(Bar0.MSIX_PBA) == 0 and not drops  # both left ep_msix, none dropped yet
+    dut.cfg_bus_master_en.value = 0
+    await ClockCycles(dut.clk, 20)
+    assert len(drops) == 1, "the queued vector-0 message is discarded at the link output"
+    assert await tb.rd(Bar0.MSIX_PBA) == 1, "the dropped message must be pending again"
+    dut.tx_wr_req_tlp_ready.value = 1  # the message already presented completes (never cut)
+    await ClockCycles(dut.clk, 40)
+    assert tb.msgs == [vec1], tb.msgs
+    assert await tb.rd(Bar0.MSIX_PBA) == 1
+    dut.cfg_bus_master_en.value = 1
+    await ClockCycles(dut.clk, 40)
+    assert tb.msgs == [vec1, vec0], tb.msgs
+    assert await tb.rd(Bar0.MSIX_PBA) == 0
+    await ClockCycles(dut.clk, 400)
+    assert tb.msgs == [vec1, vec0], "each message exactly once"
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("num_adi", [4, 1024])
 def test_ep_core(num_adi: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from siov_sim.model.adi import AdiDevice, AdiState, Completion, CplStatus, Descriptor, ErrorCode, Opcode
 from siov_sim.sw.regs import AdiPage
@@ -144,6 +144,67 @@ async def ur_halts_one_adi_others_finish(dut: Dut) -> None:
     for a in adis:
         if a != bad:
             assert AdiPage.STATUS.unpack(await tb.adi_rd(a, AdiPage.STATUS))["state"] == AdiState.ENABLED
+
+
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+@cocotb.parametrize(masked_at_return=[False, True])
+async def ims_dropped_at_bus_master_clear_becomes_pending(dut: Dut, masked_at_return: bool) -> None:
+    """Issue 9 item 8: Bus Master Enable is cleared the clock after ep_core handed an ADI's IMS
+    message to ep_dma, so the engine discards it (m_stat_msi_drop). The message must become the
+    IMS entry's pending bit and be sent exactly once when BME is set again (and, if the entry was
+    masked meanwhile, only when it is unmasked); it used to be lost."""
+    tb = CoreTb(dut)
+    await tb.start()
+    a = tb.num_adi - 1
+    pasid = 0x345
+    tb.spaces.write(pasid, region(0, 0), tb.rng.randbytes(0x1000))
+    model = AdiDevice(tb.num_adi, tb.spaces.clone())
+    ims = (0xFEE0_0000 + 16 * a, 0x100 + a)
+    await tb.setup_adi(model, a, pasid=pasid, ring=RING, log2_entries=3, cpl=CPL, ims=ims, ims_mask=False)
+    tail = tb.write_descs(model, a, [Descriptor(Opcode.COPY, 256, region(0, 0), region(0, 0) + 0x8000, tag=7, flags=1)])
+    drops: list[int] = []
+
+    async def clear_bme_behind_ims() -> None:
+        while True:
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            if dut.ims_valid.value and dut.ims_ready.value:  # accepted by ep_dma at the next edge
+                await RisingEdge(dut.clk)
+                dut.cfg_bus_master_en.value = 0
+                break
+        while True:
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            if dut.stat_msi_drop.value:
+                drops.append(1)
+
+    cocotb.start_soon(clear_bme_behind_ims())
+    await tb.doorbell(model, a, tail)
+    for _ in range(200):
+        if drops:
+            break
+        await ClockCycles(dut.clk, 20)
+    assert drops == [1], "the IMS message must have been queued in ep_dma and dropped there"
+    rec = tb.spaces.mem(pasid).read(CPL, 16)
+    assert rec[0], "the completion record was written before the interrupt"
+    await ClockCycles(dut.clk, 4 * tb.num_adi + 100)
+    assert tb.host.msgs == [], tb.host.msgs
+    ctrl = await tb.adi_rd(a, AdiPage.IMS_CTRL)
+    assert ctrl == 0b10, f"ims_ctrl {ctrl:#x}: the dropped message must be pending (unmasked)"
+    if masked_at_return:
+        await tb.wr(AdiPage.IMS_CTRL, 1, tb.page(a))
+    dut.cfg_bus_master_en.value = 1
+    await ClockCycles(dut.clk, 4 * tb.num_adi + 200)
+    if masked_at_return:
+        assert tb.host.msgs == [], "masked: stays pending"
+        assert await tb.adi_rd(a, AdiPage.IMS_CTRL) == 0b11
+        await tb.wr(AdiPage.IMS_CTRL, 0, tb.page(a))
+        await ClockCycles(dut.clk, 200)
+    assert tb.host.msgs == [ims], tb.host.msgs
+    assert await tb.adi_rd(a, AdiPage.IMS_CTRL) == 0
+    await ClockCycles(dut.clk, 4 * tb.num_adi + 200)
+    assert tb.host.msgs == [ims], "exactly once"
+    assert drops == [1]
 
 
 @pytest.mark.rtl

@@ -35,7 +35,7 @@ class WrReq:
     imm: bytes | None = None
     pasid: int | None = None
     pmr: bool = False
-    tag: int = 0
+    tag: int = 0  # write: status tag; message: source tag (s_msi_req_tag, reported if dropped)
     msi: bool = False
     off: int = 0  # bytes already seen on the link
 
@@ -77,6 +77,8 @@ class WrBench:
         self.first_beat: int | None = None
         self.last_beat = 0
         self.msi_drops = 0
+        self.msi_drop_tags: list[int] = []
+        self.msi_tag_mask = (1 << len(dut.s_msi_req_tag)) - 1
         self.presented_sop = False  # this cycle: a TLP's first beat is on the link (valid && sop)
 
     async def reset(self, mps_code: int, bme: int = 1) -> None:
@@ -126,6 +128,7 @@ class WrBench:
         if m is not None:
             dut.s_msi_req_addr.value = m.addr
             dut.s_msi_req_data.value = int.from_bytes(m.imm or b"", "little")
+            dut.s_msi_req_tag.value = m.tag & self.msi_tag_mask
         return w, m
 
     async def step(self) -> None:
@@ -164,6 +167,7 @@ class WrBench:
             self.sts.append((tag, err))
         if dut.m_stat_msi_drop.value:
             self.msi_drops += 1
+            self.msi_drop_tags.append(dut.m_stat_msi_drop_tag.value.to_unsigned())
         self.presented_sop = bool(dut.tx_wr_req_tlp_valid.value and dut.tx_wr_req_tlp_sop.value)
         if tx_ready and dut.tx_wr_req_tlp_valid.value:
             self.beat()
@@ -244,6 +248,7 @@ class WrBench:
                 length=4,
                 msi=True,
                 imm=rng.getrandbits(32).to_bytes(4, "little"),
+                tag=tag,
             )
         addr = (hi << 32) | rng.getrandbits(32)
         if rng.random() < 0.2:
@@ -329,6 +334,8 @@ async def bus_master_disabled(dut) -> None:
     exp = [(r.tag, DMA_ERR_BME if r.length else DMA_OK) for r in reqs if not r.msi]
     assert tb.sts == exp
     assert tb.msi_drops == sum(r.msi for r in reqs)
+    # each dropped message is reported with its source tag, in acceptance order
+    assert tb.msi_drop_tags == [r.tag & tb.msi_tag_mask for r in reqs if r.msi]
 
 
 @cocotb.test(timeout_time=3, timeout_unit="ms")
@@ -344,7 +351,7 @@ async def bus_master_cleared_mid_request(dut, backpressure: bool) -> None:
         tb.p_tx_ready, tb.p_cmd_ready, tb.max_lat = 0.6, 0.7, 4
     reqs = [WrReq(addr=0x1000 + rng.randint(0, 64), length=4096, ram_addr=rng.getrandbits(16), tag=0)]
     reqs += [tb.random_req(t) for t in range(1, 12)]
-    reqs += [WrReq(addr=0xFEE0_0000, length=4, msi=True, imm=b"\x01\x02\x03\x04")]
+    reqs += [WrReq(addr=0xFEE0_0000, length=4, msi=True, imm=b"\x01\x02\x03\x04", tag=0xA5)]
     tb.todo.extend(reqs)
     while not tb.tlps and tb.cur is None:
         await tb.step()
@@ -356,7 +363,7 @@ async def bus_master_cleared_mid_request(dut, backpressure: bool) -> None:
     dut.cfg_bus_master_en.value = 0
     # a message offered after the drop: always dropped (the one queued with the writes may have
     # been accepted and sent between write TLPs before BME dropped -- seed 1796457294)
-    late_msi = WrReq(addr=0xFEE0_0010, length=4, msi=True, imm=b"\x05\x06\x07\x08")
+    late_msi = WrReq(addr=0xFEE0_0010, length=4, msi=True, imm=b"\x05\x06\x07\x08", tag=0x5A)
     reqs.append(late_msi)
     tb.todo.append(late_msi)
     await tb.step()
@@ -375,6 +382,8 @@ async def bus_master_cleared_mid_request(dut, backpressure: bool) -> None:
     assert any(e == DMA_ERR_BME for _, e in exp), "BME dropped too late to cut anything"
     assert tb.msi_drops == sum(1 for r in reqs if r.msi and r.off != r.length)
     assert tb.msi_drops >= 1
+    # the client learns which messages were lost (ep_core makes them pending again): their tags
+    assert sorted(tb.msi_drop_tags) == sorted(r.tag & tb.msi_tag_mask for r in reqs if r.msi and r.off != r.length)
     log.info(
         "BME cleared after %d TLPs (%d later, presented=%s): %d of %d write statuses BME, %d messages dropped",
         n_tlps, late, presented, sum(e == DMA_ERR_BME for _, e in exp), len(exp), tb.msi_drops,
@@ -409,4 +418,8 @@ async def throughput_4k(dut, aligned: bool) -> None:
 @pytest.mark.rtl
 @pytest.mark.parametrize("data_width", [256, 128])
 def test_ep_dma_wr(data_width: int) -> None:
-    run_rtl("ep_dma_wr", test_module=__name__, parameters={"DataWidth": data_width, "RamAddrWidth": RAM_ADDR_WIDTH})
+    run_rtl(
+        "ep_dma_wr",
+        test_module=__name__,
+        parameters={"DataWidth": data_width, "RamAddrWidth": RAM_ADDR_WIDTH, "MsiTagWidth": 8},
+    )

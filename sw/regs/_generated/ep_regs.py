@@ -306,7 +306,7 @@ class Bar0:
     )
     MSIX_PBA: Final[Reg] = Reg(
         'msix_pba', 0x03000, (
-            Field('pending', 0, 8, 'ro', None, 'Pending bit of vector i.'),
+            Field('pending', 0, 8, 'ro', None, 'Pending bit of vector i: an event the vector could not deliver yet (MSI-X disabled, function or vector masked, Bus Master Enable clear), including a message the DMA engine dropped because Bus Master Enable was cleared after it was queued. Sent, and cleared, once deliverable.'),
         ),
         'MSI-X pending bit array (read only).',
     )
@@ -415,7 +415,7 @@ class AdiPage:
     IMS_CTRL: Final[Reg] = Reg(
         'ims_ctrl', 0x00030, (
             Field('mask', 0, 1, 'rw', 1, 'Mask (reset value 1 = masked).'),
-            Field('pending', 1, 1, 'rw', 0, 'Pending. Set by the hardware (an interrupt event while masked), cleared when the message is sent. Software may only set it, by writing 1 while the ADI is DISABLED with nothing outstanding (migration load); other writes leave it unchanged.'),
+            Field('pending', 1, 1, 'rw', 0, 'Pending. Set by the hardware (an interrupt event while masked, or a message of this entry that the DMA engine dropped because Bus Master Enable was cleared after it was queued; that one is resent once Bus Master Enable is set and the entry is unmasked), cleared when the message is sent. Software may only set it, by writing 1 while the ADI is DISABLED with nothing outstanding (migration load); other writes leave it unchanged.'),
         ),
         'IMS entry: vector control. While masked, an interrupt event sets pending instead of sending; clearing mask with pending set sends the message and clears pending.',
     )
@@ -439,7 +439,7 @@ class AdiPage:
             Field('state', 0, 2, 'rw', 0, '0 DISABLED, 1 ENABLED, 2 ERROR, 3 DRAINING (DRAIN or QUIESCE in progress).'),
             Field('err', 8, 8, 'rw', 0, 'Error reason (see datasheet error codes), 0 = none.'),
             Field('busy', 16, 1, 'ro', 0, 'Requests of this ADI outstanding in the DMA engine: its descriptor in flight, or a SEND into its receive ring between slot grant and publish.'),
-            Field('flush', 17, 1, 'ro', 0, 'An interrupt message of a finished DRAIN or QUIESCE (of any ADI) is still queued for the interrupt path, or a deferred IMS message is being resent. A quiesce is complete when state is DISABLED or ERROR and busy and flush are 0.'),
+            Field('flush', 17, 1, 'ro', 0, 'An interrupt message of a finished DRAIN or QUIESCE (of any ADI) is still queued for the interrupt path, or a deferred IMS message is being resent, or a message dropped by the DMA engine (Bus Master Enable cleared) is being made pending. A quiesce is complete when state is DISABLED or ERROR and busy and flush are 0.'),
         ),
         'State and error reason. Read only, except while the ADI is DISABLED with nothing outstanding (migration load): a write with state 0 (DISABLED) or 2 (ERROR) sets state and err; writes with state 1 or 3, or in any other situation, are ignored.',
     )
