@@ -31,7 +31,7 @@ REGION = 8192  # local buffer bytes per request slot
 CPL_TIMEOUT = 20000  # > 64 tags x 4 KiB at 16 bytes per clock: the host model is link-bound
 CPLH_LIMIT = 80  # completion buffer of the DUT build: 80 headers ...
 CPLD_LIMIT = 384  # ... and 384 x 16 bytes = 6 KiB of completion data
-DMA_OK, DMA_ERR_UR, DMA_ERR_CA, DMA_ERR_TIMEOUT, DMA_ERR_POISONED, DMA_ERR_BME = 0, 1, 2, 3, 4, 6
+DMA_OK, DMA_ERR_UR, DMA_ERR_CA, DMA_ERR_TIMEOUT, DMA_ERR_POISONED, DMA_ERR_MALFORMED, DMA_ERR_BME = 0, 1, 2, 3, 4, 5, 6
 CPL_SC, CPL_UR, CPL_CA = 0, 1, 4
 SENTINEL = 0xA5
 
@@ -52,7 +52,7 @@ class RdReq:
     tag: int
     pasid: int | None = None
     pmr: bool = False
-    inject: str | None = None  # "ur", "ca", "poison", "drop"
+    inject: str | None = None  # "ur", "ca", "poison", "drop", "bigbc" (malformed CplD)
     chunks: list[tuple[int, int]] = field(default_factory=list)  # expected MRds (addr, len)
     next_chunk: int = 0
     injected: bool = False
@@ -64,6 +64,10 @@ class Cpl:
     dws: list[int]
     release: int | None = None  # PCIe tag that is free again once this completion was sent
     owed: bool = False  # answers an MRd: holds completion-buffer credits until the DUT takes it
+    # an error completion ends its request at its first beat: the DUT retires the tag there and
+    # may reuse it while the rest of the TLP is still being dropped (a completion of the new MRd
+    # can only arrive after that rest), so the host model frees the tag at the first beat
+    early_release: bool = False
 
 
 class RdBench:
@@ -144,6 +148,13 @@ class RdBench:
         if req.inject in ("ur", "ca") and not req.injected:
             req.injected = True
             return [Cpl(hdr(CPL_UR if req.inject == "ur" else CPL_CA, n, a, 0, False), [])]
+        if req.inject == "bigbc" and not req.injected:  # CplD whose byte count exceeds the MRd
+            req.injected = True
+            base = a & ~3
+            ndw = (a + n - base + 3) // 4
+            data = host_bytes(base, 4 * ndw)
+            dws = [int.from_bytes(data[i : i + 4], "little") for i in range(0, len(data), 4)]
+            return [Cpl(hdr(CPL_SC, n + 64, a, ndw, True), dws, early_release=True)]
         if req.inject == "drop" and not req.injected:
             req.injected = True
             self.dropped.setdefault(req.tag, []).append(tag)
@@ -169,7 +180,8 @@ class RdBench:
             data = sum(d << (32 * j) for j, d in enumerate(ch))
             eop = i == len(chunks) - 1
             credits = (1, (len(c.dws) + 3) // 4) if eop and c.owed else None
-            beats.append((c.hdr, data, i == 0, eop, (1 << len(ch)) - 1, c.release if eop else None, credits))
+            rel = c.release if (i == 0 if c.early_release else eop) else None
+            beats.append((c.hdr, data, i == 0, eop, (1 << len(ch)) - 1, rel, credits))
         return beats
 
     # ---- one clock --------------------------------------------------------------------------
@@ -360,9 +372,14 @@ class RdBench:
 
 
 def expected_error(r: RdReq) -> int:
-    return {None: DMA_OK, "ur": DMA_ERR_UR, "ca": DMA_ERR_CA, "poison": DMA_ERR_POISONED, "drop": DMA_ERR_TIMEOUT}[
-        r.inject
-    ]
+    return {
+        None: DMA_OK,
+        "ur": DMA_ERR_UR,
+        "ca": DMA_ERR_CA,
+        "poison": DMA_ERR_POISONED,
+        "drop": DMA_ERR_TIMEOUT,
+        "bigbc": DMA_ERR_MALFORMED,
+    }[r.inject]
 
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")
@@ -609,6 +626,34 @@ async def crs_completion(dut) -> None:
     again = [tb.random_req(t) for t in range(1, 6)]
     await tb.run_all(again, 50000)
     assert all(tb.done[r.tag] == DMA_OK for r in again)
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+async def malformed_completions_under_backpressure(dut) -> None:
+    """CplDs whose byte count exceeds their MRd (malformed), several beats long, arrive between
+    good completions while the local RAM is back-pressured: each ends its request with
+    DMA_ERR_MALFORMED, the rest of it is dropped beat by beat even while the ingest stalls, none
+    of its data lands (the MRds of the request already sent still complete), and the interleaved
+    good reads complete byte-exact."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    tb.lat = (10, 40)
+    await tb.reset(2)  # MRRS 512
+    tb.p_ram_ready = 0.25
+    reqs = []
+    for t in range(24):
+        r = tb.random_req(t, "bigbc" if t % 3 == 1 else None)
+        r.length = rng.randint(200, 1500)
+        r.ram_addr = t * 4096 + rng.randint(0, 4096 - r.length)  # own RAM range per request
+        r.inject = "bigbc" if t % 3 == 1 else None
+        reqs.append(r)
+    await tb.run_all(reqs, 100000)
+    for r in reqs:
+        assert tb.done[r.tag] == expected_error(r), f"request {r.tag} ({r.inject}): {tb.done[r.tag]}"
+        if r.inject:  # the first MRd's only completion was the malformed one: nothing of it landed
+            n0 = r.chunks[0][1]
+            assert all(b == SENTINEL for b in tb.ram[r.ram_addr : r.ram_addr + n0]), f"request {r.tag}"
+    assert all(b == SENTINEL for b, ok in zip(tb.ram, tb.allowed, strict=True) if not ok)
 
 
 @cocotb.test(timeout_time=10, timeout_unit="ms")
