@@ -725,6 +725,25 @@ async def whole_4k_completion(dut) -> None:
     assert all(tb.done[r.tag] == DMA_OK for r in reqs)
 
 
+@cocotb.test(timeout_time=5, timeout_unit="ms", skip=True)  # run by test_ep_dma_rd_bug6 (xfail)
+async def error_completion_credits_returned_twice(dut) -> None:
+    """BUGS.md #6. A malformed 2 KiB CplD (one completion, 16 beats) ends read A at its first beat:
+    A's tag 0 retires and releases all of A's credits, read B (4 KiB, waiting for header credits)
+    gets tag 0 at once, and when A's last beat is consumed its credits are returned again, this
+    time from B's reservation. The engine then counts one header (and 128 data credits) fewer
+    than B may still be sent and issues read C, although B's 64 RCB-sized completions plus C's 17
+    exceed the 80 completion headers of the buffer. Expected: C waits until B's completions come."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    tb.rcb, tb.cpl_max, tb.lat = 64, 64, (400, 400)  # good completions: one 64-byte RCB block each
+    await tb.reset(5)  # MRRS 4096: B is one MRd, 64 header / 256 data credits at worst
+    a = RdReq(addr=0x10_0000, length=2048, ram_addr=0, tag=0, inject="bigbc")
+    b = RdReq(addr=0x20_0000, length=4096, ram_addr=REGION, tag=1)
+    c = RdReq(addr=0x30_0000, length=1088, ram_addr=2 * REGION, tag=2)  # 17 headers at worst
+    await tb.run_all([a, b, c], 20000)  # on_mrd fails the test when C's MRd overfills the buffer
+    assert [tb.done[r.tag] for r in (a, b, c)] == [DMA_ERR_MALFORMED, DMA_OK, DMA_OK]
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("data_width", [256, 128])
 def test_ep_dma_rd(data_width: int) -> None:
@@ -737,4 +756,20 @@ def test_ep_dma_rd(data_width: int) -> None:
             "CplhFcLimit": CPLH_LIMIT,
             "CpldFcLimit": CPLD_LIMIT,
         },
+    )
+
+
+@pytest.mark.rtl
+@pytest.mark.xfail(strict=True, reason="tests/system/BUGS.md #6: error completion credits returned twice")
+def test_ep_dma_rd_bug6() -> None:
+    run_rtl(
+        "ep_dma_rd",
+        test_module=__name__,
+        parameters={
+            "DataWidth": 256,
+            "RamAddrWidth": RAM_ADDR_WIDTH,
+            "CplhFcLimit": CPLH_LIMIT,
+            "CpldFcLimit": CPLD_LIMIT,
+        },  # the build of test_ep_dma_rd[256]
+        testcase="error_completion_credits_returned_twice",
     )
