@@ -62,6 +62,9 @@ class AdiTb:
         # the DMA engine holds requests back for completion credits: a read's status can then
         # come back before the context's next read request is accepted
         self.rd_hold = 0
+        # write fault injection: (pasid, addr, len) -> DMA error code of that write (0: it lands),
+        # as the DMA engine reports a write it could not send (Bus Master Enable clear)
+        self.wr_fault: Callable[[int | None, int, int], int] | None = None
         Clock(dut.clk, 4, unit="ns").start()
         for name in (
             "enable",
@@ -271,9 +274,11 @@ class AdiTb:
                 else:
                     blob = b"".join(w.to_bytes(B, "little") for w in wr_data)
                     data = blob[ram % B : ram % B + length]
-                self.spaces.write(pasid, addr, data)
-                self.writes.append((pasid, addr, length))
-                wsts = tag
+                wr_err = self.wr_fault(pasid, addr, length) if self.wr_fault else 0
+                if not wr_err:
+                    self.spaces.write(pasid, addr, data)
+                    self.writes.append((pasid, addr, length))
+                wsts = (tag, wr_err)
                 wr_cur = None
             if wr_cmd:
                 d.s_ram_rd_cmd_addr.value = wr_cmd.popleft()
@@ -281,8 +286,8 @@ class AdiTb:
             else:
                 d.s_ram_rd_cmd_valid.value = 0
             if wsts is not None:
-                d.s_wr_sts_tag.value = wsts
-                d.s_wr_sts_error.value = 0
+                d.s_wr_sts_tag.value = wsts[0]
+                d.s_wr_sts_error.value = wsts[1]
                 d.s_wr_sts_valid.value = 1
             else:
                 d.s_wr_sts_valid.value = 0

@@ -371,6 +371,146 @@ async def quiesce_mid_copy_and_load_elsewhere(dut: Dut) -> None:
     assert await tb.adi_rd(a, AdiPage.HEAD) == h  # the source never moved again
 
 
+async def send_setup(tb: AdiTb, pairs: dict[int, int], pasids: dict[int, int]) -> AdiDevice:
+    """Sender -> receiver pairs in switch group 5; receiver r at switch address r - 1."""
+    model = AdiDevice(tb.num_adi, tb.spaces.clone())
+    for adi in [*pairs, *pairs.values()]:
+        ring, cpl = layout(adi)
+        await tb.setup_adi(
+            model, adi, pasid=pasids[adi], ring=ring, log2_entries=4, cpl=cpl,
+            rx=0x40_0000 + adi * 0x1_0000, rx_log2=4, slot_log2=10,
+            ims=(0xFEE0_0000, 0x100 + adi), ims_mask=False, group=5, port_addr=adi + 7,
+            send=adi in pairs, recv=adi not in pairs,
+        )  # fmt: skip
+    for rx in pairs.values():
+        await tb.sw_wr(rx - 1, 1 << 31 | rx)
+        model.set_forwarding(rx - 1, rx)
+    return model
+
+
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+async def sends_while_switch_table_busy(dut: Dut) -> None:
+    """Two senders' SENDs while the PF keeps writing the switch table: a lookup waits while the
+    table serves the PF (and while the other context's lookup goes first), then forwards as
+    usual: every payload, header and record as the model says."""
+    tb = AdiTb(dut)
+    await tb.start()
+    pairs = {0: 1, 2: 3}  # two senders, each with its own receiver (slot order per sender)
+    pasids = {0: 0x11, 1: 0x22, 2: 0x33, 3: 0x44}
+    model = await send_setup(tb, pairs, pasids)
+    for adi in pairs:
+        payload = tb.rng.randbytes(0x100)
+        for sp in (tb.spaces, model.mem):
+            sp.write(pasids[adi], DATA, payload)  # type: ignore[attr-defined]
+    busy = True
+
+    async def pf_writes() -> None:  # an entry no SEND uses, rewritten back to back
+        while busy:
+            await tb.sw_wr(1, 1 << 31 | 1)
+
+    model.set_forwarding(1, 1)
+    pf = cocotb.start_soon(pf_writes())
+    for i in range(3):
+        for adi, rx in pairs.items():
+            desc = Descriptor(Opcode.SEND, 0x40 + 0x10 * i, DATA, rx - 1, tag=i)
+            await submit(tb, model, adi, [desc], start=i)
+    await tb.wait_until(lambda: all_done(tb, model, [(adi, i) for adi in pairs for i in range(3)]))
+    busy = False
+    await pf
+    await tb.wait_idle()
+    assert model.run() == 6
+    check_memory(tb, model)
+    for adi in pasids:
+        await check_dynamic(tb, model, adi)
+    for rx in pairs.values():
+        assert await tb.portal(rx, PortalPage.RX_TAIL) == 3
+    assert sorted(tb.ims) == sorted((m.addr, m.data) for m in model.ims)
+
+
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+async def send_payload_write_fails(dut: Dut) -> None:
+    """The DMA write of a SEND's payload into the receiver's slot fails (Bus Master Enable was
+    cleared): the receive ends without being published (receiver's rx_tail and state unchanged,
+    not busy, no interrupt for it), the sender halts in ERROR NO_BUS_MASTER with an error record
+    and its interrupt; after RESET + ENABLE of the sender the next SEND is delivered."""
+    tb = AdiTb(dut)
+    await tb.start()
+    a, b = 0, 1
+    pasids = {a: 0x11, b: 0x22}
+    model = await send_setup(tb, {a: b}, pasids)
+    payload = tb.rng.randbytes(0x80)
+    for sp in (tb.spaces, model.mem):
+        sp.write(pasids[a], DATA, payload)  # type: ignore[attr-defined]
+    rx_lo = 0x40_0000 + b * 0x1_0000
+    failed: list[int] = []
+
+    def fault(pasid: int | None, addr: int, length: int) -> int:
+        if pasid == pasids[b] and rx_lo <= addr < rx_lo + 0x1_0000 and not failed:
+            failed.append(addr)
+            return ErrorCode.NO_BUS_MASTER
+        return 0
+
+    tb.wr_fault = fault
+    await submit(tb, model, a, [Descriptor(Opcode.SEND, 0x80, DATA, b - 1, tag=7)])
+    await tb.wait_until(lambda: all_done(tb, model, [(a, 0)]))
+    await tb.wait_idle()
+    assert failed, "the payload write was never attempted"
+    rec = Completion.unpack(tb.spaces.mem(pasids[a]).read(layout(a)[1], 16))
+    assert (rec.status, rec.error, rec.tag) == (CplStatus.ERROR, ErrorCode.NO_BUS_MASTER, 7), rec
+    st = AdiPage.STATUS.unpack(await tb.adi_rd(a, AdiPage.STATUS))
+    assert (st["state"], st["err"], st["busy"]) == (AdiState.ERROR, ErrorCode.NO_BUS_MASTER, 0), st
+    st = AdiPage.STATUS.unpack(await tb.adi_rd(b, AdiPage.STATUS))
+    assert (st["state"], st["err"], st["busy"]) == (AdiState.ENABLED, 0, 0), st
+    assert await tb.adi_rd(b, AdiPage.RX_IDX) == 0, "a failed receive was published"
+    await ClockCycles(dut.clk, 8)
+    assert tb.ims == [(0xFEE0_0000, 0x100 + a)], tb.ims
+    # recovery: RESET + ENABLE the sender (the host rewrites its ring), the SEND goes through
+    await tb.adi_wr(a, AdiPage.CMD, Cmd.RESET)
+    await tb.adi_wr(a, AdiPage.CMD, Cmd.ENABLE)
+    tb.spaces.mem(pasids[a]).write(layout(a)[1], bytes(16))
+    await submit(tb, model, a, [Descriptor(Opcode.SEND, 0x80, DATA, b - 1, tag=8)], start=0)
+    await tb.wait_until(lambda: all_done(tb, model, [(a, 0)]))
+    await tb.wait_idle()
+    rec = Completion.unpack(tb.spaces.mem(pasids[a]).read(layout(a)[1], 16))
+    assert (rec.status, rec.tag) == (CplStatus.SUCCESS, 8), rec
+    assert await tb.adi_rd(b, AdiPage.RX_IDX) == 1 << 16
+    assert tb.spaces.mem(pasids[b]).read(rx_lo + 16, 0x80) == payload
+
+
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+async def queued_adi_drained_before_begin(dut: Dut) -> None:
+    """An ADI waits in the run queue (the PF has the engine stopped) and is DRAINed meanwhile:
+    when a context takes it, BEGIN finds no work and the context goes back to idle without a
+    fetch or record; ENABLE later runs the descriptors from where they were."""
+    tb = AdiTb(dut)
+    await tb.start()
+    x = tb.num_adi - 1
+    pasids = {x: 0x44}
+    model = await setup(tb, [x], pasids)
+    tb.spaces.write(0x44, DATA, bytes(range(256)))
+    model.mem.write(0x44, DATA, bytes(range(256)))  # type: ignore[attr-defined]
+    dut.enable.value = 0  # pf_ctrl.enable off: no context takes the run queue
+    descs = [Descriptor(Opcode.COPY, 0x100, DATA, DATA + 0x1000 * (i + 1), tag=i) for i in range(2)]
+    await submit(tb, model, x, descs)
+    await tb.adi_wr(x, AdiPage.CMD, Cmd.DRAIN)  # nothing outstanding: DISABLED at once
+    model.command(x, Cmd.DRAIN)
+    n = len(tb.writes)
+    dut.enable.value = 1
+    await ClockCycles(dut.clk, 50)
+    await tb.wait_idle()
+    assert len(tb.writes) == n, "a drained ADI's descriptor ran"
+    assert await tb.adi_rd(x, AdiPage.HEAD) == 0 and await tb.adi_rd(x, AdiPage.CNT_DESC) == 0
+    assert model.run() == 0
+    await check_dynamic(tb, model, x)
+    await tb.adi_wr(x, AdiPage.CMD, Cmd.ENABLE)
+    model.command(x, Cmd.ENABLE)
+    await tb.wait_until(lambda: all_done(tb, model, [(x, 0), (x, 1)]))
+    await tb.wait_idle()
+    assert model.run() == 2
+    check_memory(tb, model)
+    await check_dynamic(tb, model, x)
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize(("num_adi", "data_width"), [(4, 256), (1024, 256), (4, 512)])
 def test_ep_adi(num_adi: int, data_width: int) -> None:

@@ -517,6 +517,121 @@ async def quiesce_receiver_with_send_in_flight(dut: Dut) -> None:
     assert (r.ok, r.full) == (0, 0)
 
 
+async def portal_raw(tb: Tb, adi: int, off: int, value: int | None = None) -> int:
+    """A portal access at a raw offset (ep_core passes 0xFFF for an offset beyond the first 4 KiB)."""
+    d = tb.dut
+    d.s_portal_valid.value, d.s_portal_adi.value, d.s_portal_off.value = 1, adi, off
+    d.s_portal_wr.value, d.s_portal_wdata.value = int(value is not None), value or 0
+    while True:
+        await RisingEdge(d.clk)
+        if d.s_portal_ready.value:
+            break
+    d.s_portal_valid.value = 0
+    await tb._ack("m_portal_ack")
+    return int(d.m_portal_rdata.value.to_unsigned())
+
+
+@cocotb.test()
+async def portal_offsets_outside_registers(dut: Dut) -> None:
+    """Portal offsets past the five portal registers (0x80 .. 0xFFF): acknowledged, read 0,
+    writes ignored (no doorbell, no error); the doorbell at offset 0 works afterwards."""
+    tb = Tb(dut)
+    await tb.start()
+    a = tb.n - 1
+    await configure(tb, a, ring=0x10000, log2=2, pasid=0x11)
+    for off in (0x80, 0x100, 0x800, 0xFFF & ~3, 0xFFF):
+        assert await portal_raw(tb, a, off) == 0, hex(off)
+        await portal_raw(tb, a, off, 3)  # would be a doorbell (offset 0 in bits 6:2)
+    st = await tb.state(a)
+    assert (st["state"], st["err"]) == (AdiState.ENABLED, 0) and tb.events == []
+    assert await tb.rd(a, AdiPage.TAIL) == 0 and await tb.pop_run() is None
+    await tb.portal(a, PortalPage.DOORBELL, 3)
+    assert await tb.rd(a, AdiPage.TAIL) == 3 and await tb.pop_run() == a
+
+
+@cocotb.test()
+async def enable_without_pasid(dut: Dut) -> None:
+    """ENABLE while PASID Enable is set but the ADI's PASID register is not valid: ERROR NO_PASID
+    (PF error event), never ENABLED, so the ADI can never DMA without a prefix; with a valid
+    PASID written after RESET it enables."""
+    tb = Tb(dut)
+    await tb.start()
+    a = 1
+    await tb.wr(a, AdiPage.RING_BASE_LO, 0x10000)
+    await tb.wr(a, AdiPage.RING_SIZE, 2)
+    await tb.wr(a, AdiPage.PASID, 0x42)  # valid bit (31) clear
+    await tb.wr(a, AdiPage.CMD, 1)
+    st = await tb.state(a)
+    assert (st["state"], st["err"]) == (AdiState.ERROR, ErrorCode.NO_PASID) and tb.events == ["err"]
+    assert int(dut.last_err_adi.value) == a and int(dut.last_err_code.value) == ErrorCode.NO_PASID
+    await tb.portal(a, PortalPage.DOORBELL, 1)  # not ENABLED: ignored
+    assert await tb.pop_run() is None
+    await tb.wr(a, AdiPage.CMD, 3)
+    await tb.wr(a, AdiPage.PASID, 1 << 31 | 0x42)
+    await tb.wr(a, AdiPage.CMD, 1)
+    assert (await tb.state(a))["state"] == AdiState.ENABLED
+    await tb.portal(a, PortalPage.DOORBELL, 1)
+    assert await tb.pop_run() == a
+    assert (await tb.op(BEGIN, a)).prfx == 0x9100_0042
+
+
+@cocotb.test()
+async def first_error_kept_and_masked_interrupts(dut: Dut) -> None:
+    """The first error reason of an ADI is kept when a later one arrives (doorbell error, then the
+    in-flight descriptor fails); events on a masked IMS entry set pending instead of sending
+    (RX_DONE, BEGIN and the scan after PASID Enable falls), and unmasking sends each once;
+    a status restore write without its err byte enable leaves err alone."""
+    tb = Tb(dut)
+    await tb.start()
+    a, b, c = 0, 1, 2
+    await configure(tb, a, ring=0x10000, log2=2, pasid=0x11)
+    await tb.portal(a, PortalPage.DOORBELL, 1)
+    assert await tb.pop_run() == a
+    await tb.op(BEGIN, a)
+    await tb.portal(a, PortalPage.DOORBELL, 9)  # beyond the ring: ERROR, descriptor still out
+    await tb.op(COMPLETE, a, err=ErrorCode.CPL_UR, nbytes=0)
+    st = await tb.state(a)
+    assert (st["state"], st["err"], st["busy"]) == (AdiState.ERROR, ErrorCode.DOORBELL_RANGE, 0)
+    assert tb.events == ["err"], "a second error of an ADI already in ERROR is no new PF event"
+    # status restore without the err byte: state loaded, err kept
+    await tb.wr(a, AdiPage.CMD, 3)
+    await tb.wr(a, AdiPage.STATUS, AdiState.DISABLED | ErrorCode.CPL_CA << 8)
+    dut.s_csr_biten.value = 0x0000_00FF
+    await tb.wr(a, AdiPage.STATUS, AdiState.ERROR | ErrorCode.CPL_UR << 8)
+    dut.s_csr_biten.value = 0xFFFF_FFFF
+    st = await tb.state(a)
+    assert (st["state"], st["err"]) == (AdiState.ERROR, ErrorCode.CPL_CA)
+    await ClockCycles(dut.clk, 4)
+    assert tb.ims == [(0xFEE0_0000 | a << 4, a)]  # the failed descriptor's (unmasked) interrupt
+    tb.ims.clear()
+    # masked IMS: a receive completes, pending is set, nothing sent
+    await configure(tb, b, ring=0x20000, log2=2, pasid=0x22, port=1 << 31 | 5, rx=0x40000)
+    await configure(tb, c, ring=0x30000, log2=2, pasid=0x33)
+    for adi in (b, c):
+        await tb.wr(adi, AdiPage.IMS_CTRL, 1)
+    r = await tb.op(RX_ALLOC, b, group=5, nbytes=16)
+    assert r.ok == 1
+    await tb.op(RX_DONE, b)
+    await ClockCycles(dut.clk, 4)
+    assert tb.ims == []
+    assert AdiPage.IMS_CTRL.unpack(await tb.rd(b, AdiPage.IMS_CTRL)) == {"mask": 1, "pending": 1}
+    # PASID Enable falls: c's BEGIN (engine first) and b's scan visit both hold the error IMS
+    await tb.portal(c, PortalPage.DOORBELL, 1)
+    assert await tb.pop_run() == c
+    dut.cfg_pasid_en.value = 0
+    assert (await tb.op(BEGIN, c)).ok == 0
+    await ClockCycles(dut.clk, 40 + 4 * tb.n)
+    for adi in (b, c):
+        st = await tb.state(adi)
+        assert (st["state"], st["err"]) == (AdiState.ERROR, ErrorCode.PASID_DISABLED), (adi, st)
+        assert AdiPage.IMS_CTRL.unpack(await tb.rd(adi, AdiPage.IMS_CTRL))["pending"] == 1
+    assert tb.ims == []
+    for adi in (b, c):
+        await tb.wr(adi, AdiPage.IMS_CTRL, 0)
+    await ClockCycles(dut.clk, 8)
+    assert sorted(m[1] for m in tb.ims) == [b, c]
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("num_adi", [4, 1024])
 def test_ep_adi_state(num_adi: int) -> None:

@@ -486,6 +486,32 @@ async def requester_id_and_cfg_outputs(dut: Any) -> None:
     assert dut.cfg_mem_en.value == 1 and dut.cfg_bus_master_en.value == 1
 
 
+@cocotb.test()
+async def control_bytes_need_their_byte_enable(dut: Any) -> None:
+    """A CfgWr that covers only other bytes of the MSI-X Message Control DW (capability ID / next
+    pointer) or of the PASID Capability/Control DW (the RO PASID Capability register) leaves
+    MSI-X Enable / Function Mask and PASID Enable / Privileged Mode Enable as they were."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.wr(0x90, 0xC000_0000, be=0x8)
+    await tb.wr(0x104, 0x0005_0000, be=0x4)
+    assert (dut.cfg_msix_en.value, dut.cfg_msix_func_mask.value) == (1, 1)
+    assert (dut.cfg_pasid_en.value, dut.cfg_pasid_priv_en.value) == (1, 1)
+    msix, pasid = await tb.rd(0x90), await tb.rd(0x104)
+    for be in (0x1, 0x2, 0x4, 0x7):
+        await tb.wr(0x90, 0, be=be)
+        assert (dut.cfg_msix_en.value, dut.cfg_msix_func_mask.value) == (1, 1), f"MSI-X, BE {be:#x}"
+        assert await tb.rd(0x90) == msix
+    for be in (0x1, 0x2, 0x8, 0xB):
+        await tb.wr(0x104, 0, be=be)
+        assert (dut.cfg_pasid_en.value, dut.cfg_pasid_priv_en.value) == (1, 1), f"PASID, BE {be:#x}"
+        assert await tb.rd(0x104) == pasid
+    await tb.wr(0x90, 0, be=0x8)
+    await tb.wr(0x104, 0, be=0x4)
+    assert (dut.cfg_msix_en.value, dut.cfg_msix_func_mask.value) == (0, 0)
+    assert (dut.cfg_pasid_en.value, dut.cfg_pasid_priv_en.value) == (0, 0)
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize(("num_adi", "bar0_log2"), [(4, 20), (1024, 16)])
 def test_ep_cfg_space(num_adi: int, bar0_log2: int) -> None:

@@ -285,6 +285,47 @@ async def msix_dropped_at_bus_master_clear_becomes_pending(dut: Dut) -> None:
     assert tb.msgs == [vec1, vec0], "each message exactly once"
 
 
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+async def portal_outside_pages(dut: Dut) -> None:
+    """BAR2 accesses that hit no portal register: a page past the last ADI, the part of a 64 KiB
+    system page beyond its first 4 KiB, and offsets past the portal registers inside the first
+    4 KiB. Each is answered (no hang), reads 0 and writes change nothing (the ADI whose page it
+    would alias keeps its tail); the real doorbell still works afterwards."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.wait_init()
+    adi = tb.num_adi - 1
+    pg = tb.page(adi)
+    for a in (0, adi):
+        await tb.wr(AdiPage.RING_BASE_LO, 0x1000, tb.page(a))
+        await tb.wr(AdiPage.RING_SIZE, 4, tb.page(a))
+        await tb.wr(AdiPage.CMD, 1, tb.page(a))
+    db = PortalPage.DOORBELL.offset
+    # 4 KiB pages: the page of ADI NumAdi (would alias ADI 0 if the ADI number were truncated)
+    assert await tb.access(1, (tb.num_adi << 12) + PortalPage.STATUS.offset, False) == 0
+    await tb.access(1, (tb.num_adi << 12) + db, True, 3)
+    assert await tb.rd(AdiPage.TAIL, tb.page(0)) == 0
+    # past the portal registers inside the 4 KiB page: read 0, write ignored
+    assert await tb.access(1, (adi << 12) + 0x100 + PortalPage.STATUS.offset, False) == 0
+    await tb.access(1, (adi << 12) + 0x100 + db, True, 4)
+    assert await tb.rd(AdiPage.TAIL, pg) == 0
+    # 64 KiB system pages: only the first 4 KiB of each page is the portal
+    dut.cfg_sys_page_shift.value = 16
+    for off in (0x1000, 0x8000, 0xF000):
+        assert await tb.access(1, (adi << 16) + off + PortalPage.STATUS.offset, False) == 0
+        await tb.access(1, (adi << 16) + off + db, True, 5)
+    assert await tb.rd(AdiPage.TAIL, pg) == 0
+    assert await tb.access(1, (adi << 16) + PortalPage.STATUS.offset, False) == 1  # ENABLED
+    await tb.access(1, (adi << 16) + db, True, 6)
+    assert await tb.rd(AdiPage.TAIL, pg) == 6
+    if tb.num_adi < 1 << 16:  # past the last ADI with 64 KiB pages too
+        await tb.access(1, tb.num_adi << 16, True, 7)
+        assert await tb.rd(AdiPage.TAIL, tb.page(0)) == 0
+    dut.cfg_sys_page_shift.value = 12
+    await tb.access(1, db, True, 2)
+    assert await tb.rd(AdiPage.TAIL, tb.page(0)) == 2
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("num_adi", [4, 1024])
 def test_ep_core(num_adi: int) -> None:

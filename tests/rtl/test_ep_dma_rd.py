@@ -31,7 +31,7 @@ REGION = 8192  # local buffer bytes per request slot
 CPL_TIMEOUT = 20000  # > 64 tags x 4 KiB at 16 bytes per clock: the host model is link-bound
 CPLH_LIMIT = 80  # completion buffer of the DUT build: 80 headers ...
 CPLD_LIMIT = 384  # ... and 384 x 16 bytes = 6 KiB of completion data
-DMA_OK, DMA_ERR_UR, DMA_ERR_CA, DMA_ERR_TIMEOUT, DMA_ERR_POISONED, DMA_ERR_BME = 0, 1, 2, 3, 4, 6
+DMA_OK, DMA_ERR_UR, DMA_ERR_CA, DMA_ERR_TIMEOUT, DMA_ERR_POISONED, DMA_ERR_MALFORMED, DMA_ERR_BME = 0, 1, 2, 3, 4, 5, 6
 CPL_SC, CPL_UR, CPL_CA = 0, 1, 4
 SENTINEL = 0xA5
 
@@ -52,7 +52,7 @@ class RdReq:
     tag: int
     pasid: int | None = None
     pmr: bool = False
-    inject: str | None = None  # "ur", "ca", "poison", "drop"
+    inject: str | None = None  # "ur", "ca", "poison", "drop", "bigbc" (malformed CplD)
     chunks: list[tuple[int, int]] = field(default_factory=list)  # expected MRds (addr, len)
     next_chunk: int = 0
     injected: bool = False
@@ -64,6 +64,10 @@ class Cpl:
     dws: list[int]
     release: int | None = None  # PCIe tag that is free again once this completion was sent
     owed: bool = False  # answers an MRd: holds completion-buffer credits until the DUT takes it
+    # an error completion ends its request at its first beat: the DUT retires the tag there and
+    # may reuse it while the rest of the TLP is still being dropped (a completion of the new MRd
+    # can only arrive after that rest), so the host model frees the tag at the first beat
+    early_release: bool = False
 
 
 class RdBench:
@@ -144,6 +148,13 @@ class RdBench:
         if req.inject in ("ur", "ca") and not req.injected:
             req.injected = True
             return [Cpl(hdr(CPL_UR if req.inject == "ur" else CPL_CA, n, a, 0, False), [])]
+        if req.inject == "bigbc" and not req.injected:  # CplD whose byte count exceeds the MRd
+            req.injected = True
+            base = a & ~3
+            ndw = (a + n - base + 3) // 4
+            data = host_bytes(base, 4 * ndw)
+            dws = [int.from_bytes(data[i : i + 4], "little") for i in range(0, len(data), 4)]
+            return [Cpl(hdr(CPL_SC, n + 64, a, ndw, True), dws, early_release=True)]
         if req.inject == "drop" and not req.injected:
             req.injected = True
             self.dropped.setdefault(req.tag, []).append(tag)
@@ -169,7 +180,8 @@ class RdBench:
             data = sum(d << (32 * j) for j, d in enumerate(ch))
             eop = i == len(chunks) - 1
             credits = (1, (len(c.dws) + 3) // 4) if eop and c.owed else None
-            beats.append((c.hdr, data, i == 0, eop, (1 << len(ch)) - 1, c.release if eop else None, credits))
+            rel = c.release if (i == 0 if c.early_release else eop) else None
+            beats.append((c.hdr, data, i == 0, eop, (1 << len(ch)) - 1, rel, credits))
         return beats
 
     # ---- one clock --------------------------------------------------------------------------
@@ -360,9 +372,14 @@ class RdBench:
 
 
 def expected_error(r: RdReq) -> int:
-    return {None: DMA_OK, "ur": DMA_ERR_UR, "ca": DMA_ERR_CA, "poison": DMA_ERR_POISONED, "drop": DMA_ERR_TIMEOUT}[
-        r.inject
-    ]
+    return {
+        None: DMA_OK,
+        "ur": DMA_ERR_UR,
+        "ca": DMA_ERR_CA,
+        "poison": DMA_ERR_POISONED,
+        "drop": DMA_ERR_TIMEOUT,
+        "bigbc": DMA_ERR_MALFORMED,
+    }[r.inject]
 
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")
@@ -574,6 +591,159 @@ async def runtime_timeout(dut) -> None:
     assert pulses == 1
 
 
+DMA_ERR_CPL_OTHER = 7
+CPL_CRS = 2
+
+
+def cpl_hdr(rid: int, tag: int, ndw: int, bc: int, la: int = 0, status: int = CPL_SC) -> int:
+    """Completion header (CplD when ndw > 0) from completer 0x0100 to requester ``rid``."""
+    dw0 = ((0b010 if ndw else 0b000) << 29) | (0b01010 << 24) | (ndw % 1024)
+    return (dw0 << 96) | ((0x0100 << 16 | status << 13 | bc % 4096) << 64) | ((rid << 16 | tag << 8 | la) << 32)
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+async def crs_completion(dut) -> None:
+    """A completion with status CRS (or any status other than SC/UR/CA) ends the request with
+    DMA_ERR_CPL_OTHER; no data lands, its tag and credits are freed and later reads work."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    tb.lat = (30, 30)
+    await tb.reset(2)
+    r0 = RdReq(addr=0x6000, length=64, ram_addr=0, tag=0, inject="drop")
+    tb.add(r0)
+    while not tb.outstanding:
+        await tb.step()
+    tag = next(iter(tb.outstanding))
+    tb.dropped.pop(0)  # answered below with CRS instead of never
+    tb.extra.append((tb.cycle, Cpl(cpl_hdr(tb.rid, tag, 0, 64, status=CPL_CRS), [], release=tag)))
+    while 0 not in tb.done:
+        await tb.step()
+    assert tb.done[0] == DMA_ERR_CPL_OTHER
+    assert all(b == SENTINEL for b in tb.ram[:64]), "data of a CRS completion landed"
+    tb.reqs.clear()
+    tb.done.clear()
+    tb.mrd_ptr = 0
+    again = [tb.random_req(t) for t in range(1, 6)]
+    await tb.run_all(again, 50000)
+    assert all(tb.done[r.tag] == DMA_OK for r in again)
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+async def malformed_completions_under_backpressure(dut) -> None:
+    """CplDs whose byte count exceeds their MRd (malformed), several beats long, arrive between
+    good completions while the local RAM is back-pressured: each ends its request with
+    DMA_ERR_MALFORMED, the rest of it is dropped beat by beat even while the ingest stalls, none
+    of its data lands (the MRds of the request already sent still complete), and the interleaved
+    good reads complete byte-exact."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    tb.lat = (10, 40)
+    await tb.reset(2)  # MRRS 512
+    tb.p_ram_ready = 0.25
+    reqs = []
+    for t in range(24):
+        r = tb.random_req(t, "bigbc" if t % 3 == 1 else None)
+        r.length = rng.randint(200, 1500)
+        r.ram_addr = t * 4096 + rng.randint(0, 4096 - r.length)  # own RAM range per request
+        r.inject = "bigbc" if t % 3 == 1 else None
+        reqs.append(r)
+    await tb.run_all(reqs, 100000)
+    for r in reqs:
+        assert tb.done[r.tag] == expected_error(r), f"request {r.tag} ({r.inject}): {tb.done[r.tag]}"
+        if r.inject:  # the first MRd's only completion was the malformed one: nothing of it landed
+            n0 = r.chunks[0][1]
+            assert all(b == SENTINEL for b in tb.ram[r.ram_addr : r.ram_addr + n0]), f"request {r.tag}"
+    assert all(b == SENTINEL for b, ok in zip(tb.ram, tb.allowed, strict=True) if not ok)
+
+
+@cocotb.test(timeout_time=10, timeout_unit="ms")
+async def quarantined_tag(dut) -> None:
+    """A timed-out tag stays quarantined for another timeout period: new MRds use other tags,
+    late completions for it (multi-beat, under RAM back-pressure, between good completions) are
+    dropped and counted, none of their data lands; after the quarantine the tag is used again."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    tb.timeout = 2000
+    tb.ext_tag = 0  # tags 0..31
+    tb.lat = (20, 40)
+    await tb.reset(2)  # MRRS 512
+    tags: list[int] = []
+    on_mrd = tb.on_mrd
+
+    def record(hdr: int, prfx: int) -> None:
+        tags.append((hdr >> 72) & 0xFF)
+        on_mrd(hdr, prfx)
+
+    tb.on_mrd = record  # type: ignore[method-assign]
+    tb.add(RdReq(addr=0x10000, length=256, ram_addr=0, tag=0, inject="drop"))
+    while 0 not in tb.done:
+        await tb.step()
+    assert tb.done[0] == DMA_ERR_TIMEOUT and tags == [0]
+    quarantined_at = tb.cycle
+    # within the quarantine: a 4 KiB read (8 MRds) while late completions of tag 0 come in
+    tb.p_ram_ready = 0.3
+    r1 = RdReq(addr=0x20000, length=4096, ram_addr=REGION, tag=1)
+    tb.add(r1)
+    late = 0
+    while 1 not in tb.done:
+        if len(tags) > 1 and late < 6 and not tb.extra and rng.random() < 0.05:
+            ndw = 64
+            tb.extra.append((tb.cycle, Cpl(cpl_hdr(tb.rid, 0, ndw, 4 * ndw), [0xBAD0_0000 + i for i in range(ndw)])))
+            late += 1
+        await tb.step()
+    while tb.extra or tb.cur_beats:
+        await tb.step()
+    for _ in range(10):
+        await tb.step()
+    assert tb.done[1] == DMA_OK  # check_data: r1's bytes are right
+    assert tb.cycle < quarantined_at + tb.timeout, "the test outlived the quarantine"
+    assert 0 not in tags[1:], f"quarantined tag reused: {tags}"
+    assert late > 0 and tb.unexp_seen == late
+    assert all(b == SENTINEL for b in tb.ram[:256]), "a late completion's data landed"
+    # after the quarantine (timeout + one scan round) tag 0 is the lowest free tag again
+    tb.p_ram_ready = 1.0
+    while tb.cycle < quarantined_at + tb.timeout + 64:
+        await tb.step()
+    n = len(tags)
+    tb.done.clear()
+    r2 = RdReq(addr=0x30000, length=100, ram_addr=2 * REGION, tag=2)
+    await tb.run_all([r2], 20000)
+    assert tb.done[2] == DMA_OK and tags[n] == 0, tags[n:]
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+async def whole_4k_completion(dut) -> None:
+    """MRRS 4096: a 4 KiB read answered by one 1024-DW CplD (Length field 0): every byte lands,
+    its credits come back (the RTL's leak assertion checks when idle), later reads work."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    tb.rcb, tb.cpl_max = 4096, 4096  # the completer returns each MRd whole
+    await tb.reset(5)
+    reqs = [RdReq(addr=0x7_0000_0000 + t * 4096, length=4096, ram_addr=(t % 16) * REGION, tag=t) for t in range(3)]
+    reqs += [RdReq(addr=0x8000 + 4096 * t + 3, length=700, ram_addr=(t % 16) * REGION, tag=t) for t in range(3, 6)]
+    await tb.run_all(reqs, 50000)
+    assert all(tb.done[r.tag] == DMA_OK for r in reqs)
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms", skip=True)  # run by test_ep_dma_rd_bug6 (xfail)
+async def error_completion_credits_returned_twice(dut) -> None:
+    """BUGS.md #6. A malformed 2 KiB CplD (one completion, 16 beats) ends read A at its first beat:
+    A's tag 0 retires and releases all of A's credits, read B (4 KiB, waiting for header credits)
+    gets tag 0 at once, and when A's last beat is consumed its credits are returned again, this
+    time from B's reservation. The engine then counts one header (and 128 data credits) fewer
+    than B may still be sent and issues read C, although B's 64 RCB-sized completions plus C's 17
+    exceed the 80 completion headers of the buffer. Expected: C waits until B's completions come."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    tb.rcb, tb.cpl_max, tb.lat = 64, 64, (400, 400)  # good completions: one 64-byte RCB block each
+    await tb.reset(5)  # MRRS 4096: B is one MRd, 64 header / 256 data credits at worst
+    a = RdReq(addr=0x10_0000, length=2048, ram_addr=0, tag=0, inject="bigbc")
+    b = RdReq(addr=0x20_0000, length=4096, ram_addr=REGION, tag=1)
+    c = RdReq(addr=0x30_0000, length=1088, ram_addr=2 * REGION, tag=2)  # 17 headers at worst
+    await tb.run_all([a, b, c], 20000)  # on_mrd fails the test when C's MRd overfills the buffer
+    assert [tb.done[r.tag] for r in (a, b, c)] == [DMA_ERR_MALFORMED, DMA_OK, DMA_OK]
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("data_width", [256, 128])
 def test_ep_dma_rd(data_width: int) -> None:
@@ -586,4 +756,20 @@ def test_ep_dma_rd(data_width: int) -> None:
             "CplhFcLimit": CPLH_LIMIT,
             "CpldFcLimit": CPLD_LIMIT,
         },
+    )
+
+
+@pytest.mark.rtl
+@pytest.mark.xfail(strict=True, reason="tests/system/BUGS.md #6: error completion credits returned twice")
+def test_ep_dma_rd_bug6() -> None:
+    run_rtl(
+        "ep_dma_rd",
+        test_module=__name__,
+        parameters={
+            "DataWidth": 256,
+            "RamAddrWidth": RAM_ADDR_WIDTH,
+            "CplhFcLimit": CPLH_LIMIT,
+            "CpldFcLimit": CPLD_LIMIT,
+        },  # the build of test_ep_dma_rd[256]
+        testcase="error_completion_credits_returned_twice",
     )

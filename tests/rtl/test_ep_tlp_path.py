@@ -763,6 +763,48 @@ async def malformed_requests(dut: Any) -> None:
     assert (await tb.cfg_rd(0x48)) >> 16 == 0b1001
 
 
+@cocotb.test(timeout_time=500, timeout_unit="us")
+async def malformed_framing(dut: Any) -> None:
+    """Framing the length field cannot explain: an MRd (no data) streamed over two beats -> UR
+    completion with its tag; an MWr streaming far more than its length and than the payload buffer
+    (the DW counter saturates, extra beats are not stored) -> dropped; both logged as Malformed
+    (Fatal Error Detected), neither reaches the register bus, and the traffic behind them is
+    served. A zero-length MWr (1 DW, no byte enabled) is a legal no-op: no access, nothing logged."""
+    tb = Tb(dut)
+    await tb.reset()
+    await tb.enable()
+    lanes = tb.lanes
+    await tb.mem_wr(BAR0 + 0x80, [0x1234_5678])
+    assert await tb.mem_rd(BAR0 + 0x80, 1) == [0x1234_5678]
+    # MRd with sop but no eop, then a body beat with eop: malformed, UR, no register read
+    await tb.cfg_wr(0x48, 0x000F_2810)
+    n = tb.reg_count()
+    rd = tb.mem_frame(BAR0 + 0x80, 1, 0xF, 0)
+    await tb.raw_beats(rd.hdr, [(0, 0, True, False), (0, 0, False, True)])
+    c = await tb.expect_ur((rd.hdr >> 72) & 0xFF)
+    assert c.bc == 4, c
+    assert tb.reg_count() == n, "multi-beat MRd reached the register bus"
+    assert (await tb.cfg_rd(0x48)) >> 16 & 0b0100, "MRd over two beats: Fatal Error Detected not set"
+    # MWr of length 4 carrying 2400 DWs (> the 2047 the counter holds, > 128-DW payload buffer)
+    await tb.cfg_wr(0x48, 0x000F_2810)
+    big = tb.mem_frame(BAR0 + 0x80, 4, 0xF, 0xF, data=[0xBAD0_0000, 1, 2, 3])
+    big.data = [0xBAD0_0000 + i for i in range(2400)]
+    assert len(big.data) // lanes > 128 // lanes
+    tb.send(big)
+    assert await tb.mem_rd(BAR0 + 0x80, 1) == [0x1234_5678], "oversized MWr landed"
+    assert tb.reg_count() == n + 1  # only the read
+    assert (await tb.cfg_rd(0x48)) >> 16 & 0b0100, "oversized MWr: Fatal Error Detected not set"
+    # zero-length write: accepted and ignored, not an error
+    await tb.cfg_wr(0x48, 0x000F_2810)
+    n = tb.reg_count()
+    tb.send(tb.mem_frame(BAR0 + 0x80, 1, 0x0, 0, data=[0xFFFF_FFFF]))
+    await tb.no_cpl(30)
+    assert tb.reg_count() == n, "zero-length MWr reached the register bus"
+    assert (await tb.cfg_rd(0x48)) >> 16 == 0, "zero-length MWr logged as an error"
+    assert await tb.mem_rd(BAR0 + 0x80, 1) == [0x1234_5678]
+    assert not tb.sink.protocol_errors, tb.sink.protocol_errors
+
+
 @cocotb.test(timeout_time=200, timeout_unit="us")
 async def poisoned_and_status_logging(dut: Any) -> None:
     """Poisoned MWr dropped (Detected Parity Error), poisoned CfgWr -> UR; rx_cpl UR/CA logged."""

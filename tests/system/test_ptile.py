@@ -110,6 +110,48 @@ async def flr_handshake(dut: Any) -> None:
     assert not _ep(env).protocol_errors
 
 
+class _AsFunction1:
+    """Stands in for the model's tl_cfg_func handle: every function number it is given goes
+    out as 1, so the words that follow are those of another function."""
+
+    def __init__(self, sig: Any) -> None:
+        self.sig = sig
+
+    @property
+    def value(self) -> Any:
+        return self.sig.value
+
+    @value.setter
+    def value(self, _v: int) -> None:
+        self.sig.value = 1
+
+
+@cocotb.test(timeout_time=300, timeout_unit="us")
+async def tl_cfg_of_another_function_ignored(dut: Any) -> None:
+    """tl_cfg words the IP presents for another function (tl_cfg_func != 0, as an IP built with
+    more physical functions cycles through them) never reach the RTL's configuration state:
+    Bus Master Enable cleared while the words carry function 1 stays set in the RTL, and is
+    taken once they carry function 0 again."""
+    env, dev = await _up(dut)
+    ep = _ep(env)
+    await dev.config_write_word(pci.PCI_COMMAND, pci.PCI_COMMAND_MEMORY | pci.PCI_COMMAND_MASTER)
+    await ClockCycles(dut.coreclkout_hip, 80)
+    assert int(dut.u_fe.cfg_bus_master_en.value) == 1
+    real = ep.tl_cfg_func
+    ep.tl_cfg_func = _AsFunction1(real)
+    await ClockCycles(dut.coreclkout_hip, 80)  # the next round starts as function 1
+    assert int(dut.tl_cfg_func.value) == 1
+    await dev.config_write_word(pci.PCI_COMMAND, pci.PCI_COMMAND_MEMORY)
+    await ClockCycles(dut.coreclkout_hip, 120)
+    assert int(dut.u_fe.cfg_bus_master_en.value) == 1, "another function's Command reached the RTL"
+    assert int(dut.u_fe.cfg_mem_en.value) == 1
+    ep.tl_cfg_func = real
+    await ClockCycles(dut.coreclkout_hip, 120)
+    assert int(dut.u_fe.cfg_bus_master_en.value) == 0
+    assert await dev.bar_window[0].read_dword(0x0) == 0x53494F56
+    assert not ep.protocol_errors, ep.protocol_errors
+
+
 @cocotb.test(timeout_time=2000, timeout_unit="us")
 async def posted_credits_gate_dma(dut: Any) -> None:
     """The root port advertises 2 posted header / 40 data credits: DMA writes (MPS 512 B = 32 data
