@@ -58,6 +58,10 @@ MUTANTS = (
     Mutant("CPL_CREDIT_LEAK", "rtl/dma/ep_dma_rd.sv",
            "a retiring read tag never returns its unused completion credits (reads stall once they leak)",
            ("tests/rtl/test_ep_dma_rd.py", "tests/rtl/test_ep_dma.py")),
+    Mutant("CPL_CREDIT_TWICE", "rtl/dma/ep_dma_rd.sv",
+           "an error completion streaming in when its tag retires returns its credits twice, the second "
+           "time out of the reissued tag's reservation (BUGS.md #6)",
+           ("tests/rtl/test_ep_dma_rd.py",)),
     Mutant("WR_SPLIT_OFF_BY_ONE", "rtl/dma/ep_dma_wr.sv",
            "write split off by one DW: a MWr runs past its MPS / 4 KiB boundary",
            ("tests/rtl/test_ep_dma_wr.py",)),

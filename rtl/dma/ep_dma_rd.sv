@@ -496,15 +496,30 @@ module ep_dma_rd #(
   logic [9:0]    ret_ed;                    // data credits returned by it
   logic [7:0]    rel_rh, rel_th;            // rest released by retire / timeout
   logic [9:0]    rel_rd, rel_td;
+  // A tag retired (error) while one of its completions is still streaming in: the retire releases
+  // everything else, the credits of that completion stay reserved here, apart from the tag (which
+  // may be reissued at once), and go back at its eop (BUGS.md #6: they were returned twice, the
+  // second time out of the reissued tag's reservation).
+  logic          cr_orph_q, cr_orph_d;
+  logic          cr_oh_q, cr_oh_d;          // its header credit
+  logic [9:0]    cr_od_q, cr_od_d;          // its data credits
+  logic          keep_h;
+  logic [9:0]    keep_d;
+  logic          ret_oh;                    // orphaned credits returned at that eop
+  logic [9:0]    ret_od;
   logic [FcW-1:0] fc_h_used_d, fc_d_used_d;
 
   always_comb begin
     c_cpld = !c_has_data ? 10'd0 : (c_len == 10'd0) ? 10'd256 : 10'((c_len + 10'd3) >> 2);
     cr_valid_d = cr_valid_q;  cr_tag_d = cr_tag_q;  cr_d_d = cr_d_q;
+    cr_orph_d = cr_orph_q;  cr_oh_d = cr_oh_q;  cr_od_d = cr_od_q;
     ret_valid = 1'b0;
     ret_tag   = cr_tag_q;
     ret_d     = cr_d_q;
+    ret_oh    = 1'b0;
+    ret_od    = 10'd0;
     if (cpl_fire && rx_cpl_tlp_sop) begin
+      cr_orph_d = 1'b0;
       if (c_known) begin
         ret_valid = rx_cpl_tlp_eop;
         ret_tag   = c_tidx;
@@ -516,8 +531,11 @@ module ep_dma_rd #(
         cr_valid_d = 1'b0;
       end
     end else if (cpl_fire && rx_cpl_tlp_eop) begin
-      ret_valid  = cr_valid_q;
+      ret_valid  = cr_valid_q && !cr_orph_q;
+      ret_oh     = cr_valid_q && cr_orph_q && cr_oh_q;
+      ret_od     = (cr_valid_q && cr_orph_q) ? cr_od_q : 10'd0;
       cr_valid_d = 1'b0;
+      cr_orph_d  = 1'b0;
     end
     ret_eh = ret_valid && tag_cplh_q[ret_tag] != 8'd0;
     ret_ed = !ret_valid ? 10'd0 : (ret_d < tag_cpld_q[ret_tag]) ? ret_d : tag_cpld_q[ret_tag];
@@ -528,23 +546,38 @@ module ep_dma_rd #(
       rel_rd = tag_cpld_q[retire_tag] - ((ret_valid && ret_tag == retire_tag) ? ret_ed : 10'd0);
     end
 `endif
+    keep_h = 1'b0;
+    keep_d = 10'd0;
+`ifndef MUTANT_CPL_CREDIT_TWICE  // planted bug (make mutants): BUGS.md #6 back
+    if (retire_fire && cr_valid_q && !cr_orph_q && cr_tag_q == retire_tag && !(cpl_fire && rx_cpl_tlp_eop)) begin
+      keep_h = tag_cplh_q[retire_tag] != 8'd0;
+      keep_d = (cr_d_q < tag_cpld_q[retire_tag]) ? cr_d_q : tag_cpld_q[retire_tag];
+      rel_rh = rel_rh - 8'(keep_h);
+      rel_rd = rel_rd - keep_d;
+      cr_orph_d = 1'b1;
+      cr_oh_d   = keep_h;
+      cr_od_d   = keep_d;
+    end
+`endif
     if (tmo_fire) begin
       rel_th = tag_cplh_q[scan_q];
       rel_td = tag_cpld_q[scan_q];
     end
     fc_h_used_d = fc_h_used_q + (issue ? FcW'(need_h) : '0) - FcW'(ret_eh) - FcW'(rel_rh)
-                  - FcW'(rel_th);
+                  - FcW'(rel_th) - FcW'(ret_oh);
     fc_d_used_d = fc_d_used_q + (issue ? FcW'(need_d) : '0) - FcW'(ret_ed) - FcW'(rel_rd)
-                  - FcW'(rel_td);
+                  - FcW'(rel_td) - FcW'(ret_od);
   end
 
   always_ff @(posedge clk) begin
     if (rst) begin
       cr_valid_q  <= 1'b0;
+      cr_orph_q   <= 1'b0;
       fc_h_used_q <= '0;
       fc_d_used_q <= '0;
     end else begin
       cr_valid_q  <= cr_valid_d;
+      cr_orph_q   <= cr_orph_d;
       fc_h_used_q <= fc_h_used_d;
       fc_d_used_q <= fc_d_used_d;
     end
@@ -552,6 +585,8 @@ module ep_dma_rd #(
   always_ff @(posedge clk) begin
     cr_tag_q <= cr_tag_d;
     cr_d_q   <= cr_d_d;
+    cr_oh_q  <= cr_oh_d;
+    cr_od_q  <= cr_od_d;
     if (ret_valid) begin
       tag_cplh_q[ret_tag] <= tag_cplh_q[ret_tag] - 8'(ret_eh);
       tag_cpld_q[ret_tag] <= tag_cpld_q[ret_tag] - ret_ed;
@@ -681,8 +716,15 @@ module ep_dma_rd #(
         $error("ep_dma_rd: MRd withdrawn or changed before ready (%m)");
       if (32'(fc_h_used_q) > CplhFcLimit || 32'(fc_d_used_q) > CpldFcLimit)
         $error("ep_dma_rd: completion credits out of range (h %0d, d %0d) (%m)", fc_h_used_q, fc_d_used_q);
-      if (busy_tags == 0 && (fc_h_used_q != '0 || fc_d_used_q != '0))
+      if (busy_tags == 0 && !cr_orph_q && (fc_h_used_q != '0 || fc_d_used_q != '0))
         $error("ep_dma_rd: completion credits leaked (h %0d, d %0d) (%m)", fc_h_used_q, fc_d_used_q);
+      if (busy_tags == 0 && cr_orph_q && (fc_h_used_q != FcW'(cr_oh_q) || fc_d_used_q != FcW'(cr_od_q)))
+        $error("ep_dma_rd: completion credits leaked (h %0d, d %0d) beside an orphan (%m)", fc_h_used_q, fc_d_used_q);
+      if (cr_orph_q && !cr_valid_q)
+        $error("ep_dma_rd: orphaned completion credits without a completion in progress (%m)");
+      // BUGS.md #6: a reissued tag's reservation is never charged for an earlier completion
+      if (cpl_fire && rx_cpl_tlp_eop && !rx_cpl_tlp_sop && cr_orph_q && ret_valid)
+        $error("ep_dma_rd: orphaned completion returned through its (reissued) tag (%m)");
       if (alloc && !op_free_any)
         $error("ep_dma_rd: op table overflow (%m)");
     end
