@@ -251,7 +251,7 @@ class AdiScoreboard:
         self.model.run()
 
     def command(self, adi: int, cmd: Cmd, *, outstanding: int = 0) -> None:
-        """Mirror an ENABLE/DRAIN/RESET the test gave the ADI."""
+        """Mirror an ENABLE/DRAIN/RESET/QUIESCE/ABORT the test gave the ADI."""
         once(sample_adi_cmd, cmd.name, self.model.adis[adi].dyn.state.name)
         self.model.command(adi, cmd, outstanding=outstanding)
 

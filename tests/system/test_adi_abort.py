@@ -60,8 +60,8 @@ async def _start_big_copy(s: AdiSystem, a: int, tag: int) -> list[int]:
 
 @cocotb.test(timeout_time=200, timeout_unit="ms")
 async def abort_1mib_copy(dut: Any) -> None:
-    """ABORT mid 1 MiB COPY while other ADIs run: DISABLED within ABORT_NS, record ABORTED with
-    whole 2 KiB steps, exactly the model's data (nothing written outside the ADI's buffers: the
+    """DRAIN mid 1 MiB COPY waits for it (DRAINING); ABORT then, while other ADIs run: DISABLED
+    within ABORT_NS, record ABORTED with whole 2 KiB steps, exactly the model's data (nothing written outside the ADI's buffers: the
     whole data window is compared), drain_done; ABORT again on the DISABLED ADI is a no-op DRAIN;
     RESET + ENABLE: the ADI runs normally again."""
     s, a, others = await _setup(dut)
@@ -69,6 +69,11 @@ async def abort_1mib_copy(dut: Any) -> None:
         await s.submit(b, [random_desc(s, b) for _ in range(4)])
     slots = await _start_big_copy(s, a, 0x5A)
     await s.ctl.pf_events()  # clear old causes
+    page = s.bar0.adi_page(a)
+    await page.write(AdiPage.CMD, AdiPage.CMD.pack(cmd=int(Cmd.DRAIN)))  # would wait for the 1 MiB
+    await Timer(2000, unit="ns")
+    st = AdiPage.STATUS.unpack(await page.read(AdiPage.STATUS))
+    assert (st["state"], st["busy"]) == (AdiState.DRAINING, 1), st
     t0 = get_sim_time("ns")
     await s.ctl.abort(a)  # returns when DISABLED with nothing outstanding
     took = get_sim_time("ns") - t0
@@ -80,6 +85,7 @@ async def abort_1mib_copy(dut: Any) -> None:
     # the model: the DUT stopped after rec.bytes_done; the second descriptor never began
     m = s.model.model
     m.adis[a].dyn.tail = s.adis[a].tail
+    s.model.command(a, Cmd.DRAIN, outstanding=1)
     s.model.command(a, Cmd.ABORT, outstanding=1)
     assert m.step(a, abort_at=rec.bytes_done) == rec
     assert m.adis[a].dyn.state == AdiState.DISABLED and m.adis[a].dyn.head == 1
@@ -132,6 +138,7 @@ async def pasid_enable_cleared_mid_1mib_copy(dut: Any) -> None:
     pasid_ctl = s.pf.caps.pasid_cap + 6
     ctl = int.from_bytes(await s.bus.cfg_read(s.sid, pasid_ctl, 2), "little")
     await s.bus.cfg_write(s.sid, pasid_ctl, (ctl & ~1).to_bytes(2, "little"))
+    s.model.model.pasid_disable()
     t_off = cpl_ns[-1]  # the completion of the CfgWr that cleared PASID Enable left the RTL here
     await s.wait_idle([a, *others], timeout_us=50)
     s.ep.tap = None
@@ -152,7 +159,13 @@ async def pasid_enable_cleared_mid_1mib_copy(dut: Any) -> None:
     log.info("PASID Enable cleared after %d bytes of the 1 MiB COPY", k)
     # recovery: PASID Enable on, RESET, ENABLE, normal traffic against a fresh model
     await s.bus.cfg_write(s.sid, pasid_ctl, ctl.to_bytes(2, "little"))
+    s.model.model.pasid_enabled = True
     for b in [a, *others]:
+        assert s.model.model.adis[b].dyn.state == AdiState.ERROR
+        s.model.command(b, Cmd.ABORT)  # ERROR, nothing outstanding: DISABLED, reason kept
+        await s.ctl.abort(b)
+        regs = await s.read_regs(b)
+        assert (regs.state, regs.err) == (AdiState.DISABLED, ErrorCode.PASID_DISABLED), (b, regs)
         await s.reset(b)
     s.resync_model()
     s.irqs.clear()
