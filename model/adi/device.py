@@ -7,6 +7,12 @@ interrupt messages and PF events the hardware would raise. Descriptors are execu
 time, round-robin over the ADIs with work (the RTL overlaps several; the results are the same
 for descriptors that do not touch each other's memory, except the order in which SENDs from
 different senders fill one receive ring).
+
+Stopping a running descriptor is timing-dependent in the RTL, so the model takes the point as an
+input: ``step(adi, abort_at=n)`` (ABORT command: record ABORTED after the step in progress) and
+``step(adi, pasid_off_at=n)`` (PASID Enable cleared: no record, ERROR PASID_DISABLED), with ``n``
+the bytes the RTL moved; ``command(adi, Cmd.ABORT, outstanding=...)`` and ``pasid_disable()`` are
+the state-machine parts. Only COPY/FILL stop early (SEND is one step).
 """
 
 from __future__ import annotations
