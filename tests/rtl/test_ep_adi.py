@@ -427,13 +427,14 @@ async def abort_mid_copy(dut: Dut) -> None:
     mon = ReqMon(dut)
     mon.mark = True
     await tb.adi_wr(a, AdiPage.CMD, Cmd.ABORT)
-    for n in range(200):
+    polls = 0
+    while polls < 100:
         st = AdiPage.STATUS.unpack(await tb.adi_rd(a, AdiPage.STATUS))
         if st["state"] == AdiState.DISABLED and not st["busy"]:
             break
+        polls += 1
         await ClockCycles(dut.clk, 8)
-    assert (st["state"], st["busy"], st["err"]) == (AdiState.DISABLED, 0, 0), st
-    assert n < 100, f"ABORT took {n} polls"
+    assert (st["state"], st["busy"], st["err"]) == (AdiState.DISABLED, 0, 0), f"{st} after {polls} polls"
     assert int(dut.last_drain_adi.value) == a
     _, cpl = layout(a)
     rec = Completion.unpack(tb.spaces.mem(pa).read(cpl, 16))

@@ -61,9 +61,9 @@ async def _start_big_copy(s: AdiSystem, a: int, tag: int) -> list[int]:
 @cocotb.test(timeout_time=200, timeout_unit="ms")
 async def abort_1mib_copy(dut: Any) -> None:
     """DRAIN mid 1 MiB COPY waits for it (DRAINING); ABORT then, while other ADIs run: DISABLED
-    within ABORT_NS, record ABORTED with whole 2 KiB steps, exactly the model's data (nothing written outside the ADI's buffers: the
-    whole data window is compared), drain_done; ABORT again on the DISABLED ADI is a no-op DRAIN;
-    RESET + ENABLE: the ADI runs normally again."""
+    within ABORT_NS, record ABORTED with whole 2 KiB steps, exactly the model's data (nothing
+    written outside the ADI's buffers: the whole data window is compared), drain_done; ABORT again
+    on the DISABLED ADI is a no-op DRAIN; RESET + ENABLE: the ADI runs normally again."""
     s, a, others = await _setup(dut)
     for b in others:
         await s.submit(b, [random_desc(s, b) for _ in range(4)])
