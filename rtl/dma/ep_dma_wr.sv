@@ -453,8 +453,9 @@ module ep_dma_wr #(
     cand_v    = b_valid_q || out_valid;
     cand      = b_valid_q ? b_q : item;
     // PASID Enable gate likewise: a TLP with a PASID prefix starts only while PASID Enable is set
+    // (a prefix is 0 or 8'h91 in bits 31:24, so bit 31 tells, one LUT input instead of 32)
     cand_drop = cand.tok || (cand.beat.sop ? (!cfg_bus_master_en || req_drop_q
-                                              || (cand.beat.prfx != 32'h0 && !cfg_pasid_en))
+                                              || (cand.beat.prfx[31] && !cfg_pasid_en))
                                            : tlp_drop_q);
     cand_sts  = cand.req_end && cand.sts_en;
     a_sts_fire = a_valid_q && tx_wr_req_tlp_ready && a_sts_q;
