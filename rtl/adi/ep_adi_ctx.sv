@@ -142,9 +142,12 @@ module ep_adi_ctx #(
   wire cut     = cut_q || pcut;
   wire ab      = abort_q || cut;
   wire rsp_cut = rsp_prfx[31:24] == 8'h91 && !cfg_pasid_en;   // BEGIN answered after PASID fell
-  // err_q may take the abort code only where no presented request or op depends on it
-  wire ab_safe = owned && !(st_q == SAlloc || st_q == SRxDone || st_q == SCpl || st_q == SCplW
-                            || st_q == SComplete || st_q == SCompleteW);
+  // err_q may take the abort code only where no presented request or op depends on it; an
+  // ABORT no longer changes a SEND whose slot header is being written (it completes and is
+  // published), PASID Enable clear does (the header write may have been dropped: not published)
+  wire cut_safe = owned && !(st_q == SAlloc || st_q == SRxDone || st_q == SCpl || st_q == SCplW
+                             || st_q == SComplete || st_q == SCompleteW);
+  wire ab_safe  = cut_safe && !(st_q == SHdr || st_q == SHdrW || st_q == SRxDoneW);
 
   wire [7:0]  d_op    = desc_q[7:0];
   wire [7:0]  d_flags = desc_q[15:8];
@@ -352,7 +355,7 @@ module ep_adi_ctx #(
       end
     end
     // PASID Enable clear wins over every other reason (DMA statuses of the gated requests)
-    if (ab_safe && cut) err_q <= ErrPasidOff;
+    if (cut_safe && cut) err_q <= ErrPasidOff;
   end
 
   // abort flags: per descriptor, cleared when the context goes idle
