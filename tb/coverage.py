@@ -10,7 +10,7 @@ waivers of ``tests/cov_waivers.txt`` (``func <item> <bin> <reason>``).
 |---|---|---|
 | ``link.tlp.*`` | TLP kinds, PASID prefix, completion status per direction | link adapters (both links) |
 | ``adi.op_x_error`` | descriptor op x error code of every completion record | scoreboard |
-| ``adi.cmd_x_state`` | ENABLE/DRAIN/RESET/QUIESCE/doorbell x the ADI's state when it arrives | scoreboard |
+| ``adi.cmd_x_state`` | ENABLE/DRAIN/RESET/QUIESCE/ABORT/doorbell x the ADI's state when it arrives | scoreboard |
 | ``iommu.xlate`` | translation type (PGTT) x page size x read/write of DMA at the link | root complexes |
 | ``iommu.fault`` | fault reason of a DMA request blocked at the link | root complexes |
 | ``vdev.lifecycle`` | VDEV transition x driver kind (avf, pmd, sva) | the random regression |
@@ -71,8 +71,8 @@ def sample_adi_op(op: str, error: str) -> None:
 
 
 ADI_STATES = ["DISABLED", "ENABLED", "ERROR", "DRAINING"]
-#: BAR0 ``cmd`` values (datasheet section 2; 4 = QUIESCE, migration) and the portal doorbell
-ADI_CMDS = ["ENABLE", "DRAIN", "RESET", "QUIESCE", "DOORBELL"]
+#: BAR0 ``cmd`` values (datasheet section 2; 4 = QUIESCE, migration; 5 = ABORT) and the portal doorbell
+ADI_CMDS = ["ENABLE", "DRAIN", "RESET", "QUIESCE", "ABORT", "DOORBELL"]
 
 
 @CoverPoint("adi.cmd_x_state", xf=lambda c, s: (c, s), bins=[(c, s) for c in ADI_CMDS for s in ADI_STATES])

@@ -251,8 +251,8 @@ class AdiScoreboard:
         self.model.run()
 
     def command(self, adi: int, cmd: Cmd, *, outstanding: int = 0) -> None:
-        """Mirror an ENABLE/DRAIN/RESET/QUIESCE the test gave the ADI (``outstanding``: requests the
-        DUT had in flight when it arrived)."""
+        """Mirror an ENABLE/DRAIN/RESET/QUIESCE/ABORT the test gave the ADI (``outstanding``: requests
+        the DUT had in flight when it arrived)."""
         once(sample_adi_cmd, cmd.name, self.model.adis[adi].dyn.state.name)
         self.model.command(adi, cmd, outstanding=outstanding)
 

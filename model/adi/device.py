@@ -7,6 +7,12 @@ interrupt messages and PF events the hardware would raise. Descriptors are execu
 time, round-robin over the ADIs with work (the RTL overlaps several; the results are the same
 for descriptors that do not touch each other's memory, except the order in which SENDs from
 different senders fill one receive ring).
+
+Stopping a running descriptor is timing-dependent in the RTL, so the model takes the point as an
+input: ``step(adi, abort_at=n)`` (ABORT command: record ABORTED after the step in progress) and
+``step(adi, pasid_off_at=n)`` (PASID Enable cleared: no record, ERROR PASID_DISABLED), with ``n``
+the bytes the RTL moved; ``command(adi, Cmd.ABORT, outstanding=...)`` and ``pasid_disable()`` are
+the state-machine parts. Only COPY/FILL stop early (SEND is one step).
 """
 
 from __future__ import annotations
@@ -89,6 +95,7 @@ class AdiDynamic:
     ims_pending: bool = False
     quiesce: bool = False  # QUIESCE waits for an outstanding request (state DRAINING or ERROR)
     parked: bool = False  # stopped by QUIESCE from ENABLED: SENDs to it are dropped
+    pasid_on: bool = False  # enabled with a PASID prefix: stops if PASID Enable is cleared
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +157,7 @@ class AdiDevice:
                 self._error(adi, ErrorCode.NO_PASID, force=True)
             else:
                 d.state, d.err, d.parked = AdiState.ENABLED, 0, False
+                d.pasid_on = self.pasid_enabled and a.cfg.pasid_valid
                 self._schedule(adi)
         elif cmd == Cmd.QUIESCE:
             # stop at a descriptor boundary; ERROR stays ERROR, DISABLED stays DISABLED
@@ -161,6 +169,16 @@ class AdiDevice:
                 if d.state in (AdiState.ENABLED, AdiState.DRAINING):
                     d.state, d.parked = AdiState.DISABLED, True
                 self.pf_events.append(PfEvent("drain_done", adi))
+        elif cmd == Cmd.ABORT:
+            # DRAIN that also stops the descriptor in flight (its record: ABORTED, see step());
+            # overrides a QUIESCE in progress; with nothing outstanding DRAIN at once (ENABLED,
+            # DISABLED or ERROR -> DISABLED, status.err kept until RESET)
+            d.quiesce = False
+            if outstanding:
+                d.state = AdiState.DRAINING
+            else:
+                d.state = AdiState.DISABLED
+                self.pf_events.append(PfEvent("drain_done", adi))
         elif cmd not in (Cmd.DRAIN, Cmd.RESET):
             return
         elif outstanding:
@@ -170,6 +188,17 @@ class AdiDevice:
         else:
             d.state = AdiState.DISABLED
             self.pf_events.append(PfEvent("drain_done", adi))
+
+    def pasid_disable(self) -> None:
+        """PASID Enable cleared in config space: every ADI enabled with a PASID prefix that is
+        ENABLED or DRAINING (with no error yet) stops in ERROR PASID_DISABLED (PF event, IMS). A
+        descriptor running at that moment is modelled by ``step(adi, pasid_off_at=...)``."""
+        self.pasid_enabled = False
+        for n, a in enumerate(self.adis):
+            d = a.dyn
+            if d.pasid_on and d.state in (AdiState.ENABLED, AdiState.DRAINING) and d.err == 0:
+                self._error(n, ErrorCode.PASID_DISABLED)
+                self._interrupt(n)
 
     def outstanding_done(self, adi: int) -> None:
         """The ADI's last outstanding request finished (the RTL's COMPLETE with outstanding 1):
@@ -292,21 +321,46 @@ class AdiDevice:
             self._schedule(adi)
         return n
 
-    def step(self, adi: int) -> Completion:
-        """BEGIN + execute + completion record + COMPLETE for the descriptor at head."""
+    def step(self, adi: int, *, abort_at: int | None = None, pasid_off_at: int | None = None) -> Completion:
+        """BEGIN + execute + completion record + COMPLETE for the descriptor at head.
+
+        ``abort_at``: an ABORT of this ADI arrives once ``abort_at`` bytes were moved (the RTL
+        stops at a DMA request boundary: the step in progress finishes, so the bytes moved are
+        rounded up to the next ``CHUNK`` step): the record says ABORTED with the bytes moved, the
+        ADI ends DISABLED with drain_done, no counters, ``err_info`` = ring index, an IMS message
+        only if the descriptor asked for one (INTR). ``pasid_off_at``: PASID Enable is cleared
+        then instead: no further request, and no completion record (it would need the PASID
+        prefix); the ADI ends in ERROR PASID_DISABLED (IMS, PF event) and the returned record
+        (status ERROR, PASID_DISABLED) is what COMPLETE reports, not written to memory."""
         a = self.adis[adi]
         cfg, d = a.cfg, a.dyn
         idx = d.head
         d.head = (d.head + 1) & ((1 << cfg.log2_entries) - 1)
         space = self.space(adi)
+        stop_at = abort_at if abort_at is not None else pasid_off_at
         try:
             desc = Descriptor.unpack(self.mem.read(space, cfg.ring_base + DESC_SIZE * idx, DESC_SIZE))
         except DmaError as e:
             desc = Descriptor(0, 0)
             rec = Completion(CplStatus.ERROR, 0, 0, 0, e.code)
         else:
-            rec = self._execute(adi, desc)
+            rec = self._execute(adi, desc, stop_at)
+        if rec.status == CplStatus.ABORTED and pasid_off_at is not None:
+            rec = Completion(CplStatus.ERROR, rec.opcode, rec.bytes_done, rec.tag, ErrorCode.PASID_DISABLED)
+            self.pasid_disable()
+            d.err_info = idx
+            self._error(adi, ErrorCode.PASID_DISABLED)
+            return rec
         self.mem.write(space, cfg.cpl_base + CPL_SIZE * idx, rec.pack())
+        if rec.status == CplStatus.ABORTED:
+            d.err_info = idx
+            self.command(adi, Cmd.ABORT, outstanding=1)
+            self.outstanding_done(adi)
+            if desc.flags & 1:
+                self._interrupt(adi)
+            return rec
+        if abort_at is not None:  # the ABORT came after the last request: done, then DISABLED
+            self.command(adi, Cmd.ABORT, outstanding=1)
         if rec.status == CplStatus.ERROR:
             d.err_info = idx
             self._error(adi, ErrorCode(rec.error))
@@ -315,9 +369,11 @@ class AdiDevice:
             d.cnt_bytes = (d.cnt_bytes + rec.bytes_done) & 0xFFFF_FFFF
         if desc.flags & 1 or rec.status == CplStatus.ERROR:
             self._interrupt(adi)
+        if abort_at is not None:
+            self.outstanding_done(adi)
         return rec
 
-    def _execute(self, adi: int, desc: Descriptor) -> Completion:
+    def _execute(self, adi: int, desc: Descriptor, stop_at: int | None = None) -> Completion:
         cfg = self.adis[adi].cfg
         space = self.space(adi)
 
@@ -340,6 +396,8 @@ class AdiDevice:
             return fail(ErrorCode.HUGE_LENGTH)
         done = 0
         while done < desc.length:
+            if stop_at is not None and done >= stop_at:
+                return Completion(CplStatus.ABORTED, desc.opcode, done, desc.tag, ErrorCode.ABORTED)
             n = min(CHUNK, desc.length - done)
             if desc.opcode == Opcode.COPY:
                 try:

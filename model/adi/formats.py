@@ -39,6 +39,7 @@ class CplStatus(IntEnum):
     SUCCESS = 1
     ERROR = 2  # ``error`` holds the code; the ADI is in ERROR
     DROPPED = 3  # SEND: destination receive ring full, ``error`` = RX_FULL; the ADI keeps running
+    ABORTED = 4  # stopped by ABORT at a DMA request boundary, ``error`` = ABORTED, ``bytes`` = moved
 
 
 class AdiState(IntEnum):
@@ -53,6 +54,7 @@ class Cmd(IntEnum):
     DRAIN = 2
     RESET = 3
     QUIESCE = 4  # DRAIN that keeps (or enters) ERROR; migration (datasheet section 2)
+    ABORT = 5  # DRAIN that stops the descriptor in flight at its next DMA request (record ABORTED)
 
 
 class ErrorCode(IntEnum):
@@ -73,6 +75,7 @@ class ErrorCode(IntEnum):
     RX_FULL = 0x16  # completion record only (DROPPED), never an ADI error
     NO_PASID = 0x17
     PASID_DISABLED = 0x18  # PASID Enable cleared while the ADI ran with a PASID
+    ABORTED = 0x19  # completion record only (status ABORTED): the descriptor was stopped by ABORT
 
 
 @dataclass(frozen=True, slots=True)

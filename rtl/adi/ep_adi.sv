@@ -111,6 +111,8 @@ module ep_adi #(
   logic [63:0]     rsp_addr, rsp_cpl;
   logic [15:0]     rsp_idx, lk_addr;
   logic            lk_valid, lk_ready, res_valid, res_hit;
+  logic            abort_valid;
+  logic [AdiW-1:0] abort_adi;
 
   assign init_done = st_init_done && sw_init_done;
 
@@ -129,7 +131,8 @@ module ep_adi #(
     .m_op_rsp_port(rsp_port),
     .m_ims_addr, .m_ims_data, .m_ims_adi, .m_ims_valid, .m_ims_ready,
     .s_ims_drop_valid, .s_ims_drop_adi, .ims_hold,
-    .evt_adi_error, .evt_drain_done, .last_err_adi, .last_err_code, .last_drain_adi
+    .evt_adi_error, .evt_drain_done, .m_abort_valid(abort_valid), .m_abort_adi(abort_adi),
+    .last_err_adi, .last_err_code, .last_drain_adi
   );
 
   ep_adi_switch #(.NumAdi(NumAdi)) u_switch (
@@ -141,7 +144,7 @@ module ep_adi #(
   );
 
   ep_adi_engine #(.NumAdi(NumAdi), .DataWidth(DataWidth), .NumCtx(NumCtx)) u_engine (
-    .clk, .rst, .enable,
+    .clk, .rst, .enable, .cfg_pasid_en, .s_abort_valid(abort_valid), .s_abort_adi(abort_adi),
     .s_run_adi(run_adi), .s_run_valid(run_valid), .s_run_ready(run_ready),
     .m_op_valid(op_valid), .m_op_ready(op_ready), .m_op_code(op_code), .m_op_adi(op_adi),
     .m_op_err(op_err), .m_op_bytes(op_bytes), .m_op_irq(op_irq), .m_op_group(op_group),

@@ -5,6 +5,11 @@
 /// writes the completion record and reports COMPLETE. Every shared resource (run queue, state
 /// ops, switch lookup, DMA read, DMA write, fill unit, SEND lock) is a request held until its
 /// one-cycle grant; answers are routed back to this context by the engine (docs/datasheet.md).
+/// Abort: an ABORT of the ADI (abort_valid/abort_adi from ep_adi_state) or PASID Enable cleared
+/// under a descriptor that carries a PASID prefix stops the descriptor at its next DMA request
+/// boundary: a request already presented is not withdrawn (valid/ready), statuses of requests
+/// issued are still awaited (their data is discarded), then the record says ABORTED (ABORT) or
+/// no record is written (PASID Enable clear: it would need the prefix) and COMPLETE reports it.
 `resetall
 `default_nettype none
 module ep_adi_ctx #(
@@ -16,6 +21,10 @@ module ep_adi_ctx #(
 ) (
   input  wire logic                      clk,
   input  wire logic                      rst,          // synchronous, active-high
+  input  wire logic                      cfg_pasid_en, // PASID capability: PASID Enable
+  // ABORT of an ADI with a descriptor in flight (status: pulse, no ready)
+  input  wire logic                      abort_valid,
+  input  wire logic [$clog2(NumAdi)-1:0] abort_adi,
   // run queue
   output logic                           run_req,
   input  wire logic                      run_gnt,
@@ -93,8 +102,9 @@ module ep_adi_ctx #(
   localparam logic [1:0] OpBegin = 2'd0, OpComplete = 2'd1, OpRxAlloc = 2'd2, OpRxDone = 2'd3;
   localparam logic [7:0] OpNop = 8'd0, OpFill = 8'd2, OpSend = 8'd3;   // 1 = COPY
   localparam logic [7:0] ErrBadOp = 8'h10, ErrZeroLen = 8'h11, ErrHugeLen = 8'h12,
-                         ErrDenied = 8'h15, ErrRxFull = 8'h16;
-  localparam logic [7:0] CplSuccess = 8'd1, CplError = 8'd2, CplDropped = 8'd3;
+                         ErrDenied = 8'h15, ErrRxFull = 8'h16, ErrPasidOff = 8'h18,
+                         ErrAborted = 8'h19;
+  localparam logic [7:0] CplSuccess = 8'd1, CplError = 8'd2, CplDropped = 8'd3, CplAborted = 8'd4;
 
   typedef enum logic [4:0] {
     SIdle, SBegin, SBeginW, SFetch, SFetchW, SDecode, SLookup, SLookupW, SRd, SRdB, SRdW, SWaitB,
@@ -121,6 +131,23 @@ module ep_adi_ctx #(
   assign a_hit = adone_q || (rd_sts_valid && !rd_sts_sub);
   assign a_err = adone_q ? aerr_q : rd_sts_error;
   logic [3:0]      berr_q;
+
+  // ---- abort: the context owns its ADI's descriptor from the BEGIN response to COMPLETE (an
+  // abort pulse seen in SBegin/SBeginW belongs to an ABORT before this BEGIN, which then finds
+  // the ADI not ENABLED). `ab` redirects every transition into a new DMA request.
+  logic            abort_q;                 // ABORT command hit this descriptor
+  logic            cut_q;                   // PASID Enable cleared under its prefix (sticky)
+  wire owned   = (st_q != SIdle) && (st_q != SBegin) && (st_q != SBeginW);
+  wire pcut    = owned && prfx_q[31:24] == 8'h91 && !cfg_pasid_en;
+  wire cut     = cut_q || pcut;
+  wire ab      = abort_q || cut;
+  wire rsp_cut = rsp_prfx[31:24] == 8'h91 && !cfg_pasid_en;   // BEGIN answered after PASID fell
+  // err_q may take the abort code only where no presented request or op depends on it; an
+  // ABORT no longer changes a SEND whose slot header is being written (it completes and is
+  // published), PASID Enable clear does (the header write may have been dropped: not published)
+  wire cut_safe = owned && !(st_q == SAlloc || st_q == SRxDone || st_q == SCpl || st_q == SCplW
+                             || st_q == SComplete || st_q == SCompleteW);
+  wire ab_safe  = cut_safe && !(st_q == SHdr || st_q == SHdrW || st_q == SRxDoneW);
 
   wire [7:0]  d_op    = desc_q[7:0];
   wire [7:0]  d_flags = desc_q[15:8];
@@ -195,7 +222,8 @@ module ep_adi_ctx #(
         wr_len      = 16'd16;
         wr_imm_en   = 1'b1;
         wr_imm_data = {24'd0, drop_q ? ErrRxFull : err_q, d_tag, done_q, 16'd0, d_op,
-                       drop_q ? CplDropped : (err_q != 8'd0) ? CplError : CplSuccess};
+                       drop_q ? CplDropped : (err_q == ErrAborted) ? CplAborted
+                                           : (err_q != 8'd0) ? CplError : CplSuccess};
       end
       default: ;
     endcase
@@ -206,6 +234,11 @@ module ep_adi_ctx #(
   assign fill_len     = 13'(chunk);
   assign lock_rel     = ((st_q == SAllocW) && rsp_valid && !rsp_ok) || ((st_q == SRxDoneW) && rsp_valid);
 
+  // where a stopped or failed descriptor goes: its completion record, or straight to COMPLETE
+  // when PASID Enable is clear (the record would need the PASID prefix)
+  st_e end_st;
+  assign end_st = cut ? SComplete : SCpl;
+
   always_ff @(posedge clk) begin
     if (rst) begin
       st_q <= SIdle;
@@ -213,45 +246,46 @@ module ep_adi_ctx #(
       unique case (st_q)
         SIdle:    if (run_gnt) st_q <= SBegin;
         SBegin:   if (op_gnt) st_q <= SBeginW;
-        SBeginW:  if (rsp_valid) st_q <= rsp_ok ? SFetch : SIdle;
+        SBeginW:  if (rsp_valid) st_q <= !rsp_ok ? SIdle : rsp_cut ? SComplete : SFetch;
         SFetch:   if (rd_gnt) st_q <= SFetchW;
-        SFetchW:  if (rd_sts_valid) st_q <= (rd_sts_error != 4'd0) ? SCpl : SDecode;
+        SFetchW:  if (rd_sts_valid) st_q <= ab ? end_st : (rd_sts_error != 4'd0) ? SCpl : SDecode;
         SDecode: begin
-          if (d_op == OpNop) st_q <= SCpl;
+          if (ab) st_q <= end_st;
+          else if (d_op == OpNop) st_q <= SCpl;
           else if (d_op > OpSend || d_len == 32'd0) st_q <= SCpl;
           else if (is_send) st_q <= (d_len > 32'(Chunk) || !port_q[30]) ? SCpl : SLookup;
           else if (d_len > 32'h0010_0000) st_q <= SCpl;
           else st_q <= is_fill ? SFill : SRd;
         end
         SLookup:  if (lk_gnt) st_q <= SLookupW;
-        SLookupW: if (lk_valid) st_q <= lk_hit ? SRd : SCpl;
-        SRd:      if (rd_gnt) st_q <= (len_b != 21'd0) ? SRdB : SRdW;
+        SLookupW: if (lk_valid) st_q <= (lk_hit && !ab) ? SRd : end_st;
+        SRd:      if (rd_gnt) st_q <= (len_b != 21'd0 && !ab) ? SRdB : SRdW;
         SRdB:     if (rd_gnt) st_q <= SRdW;
         SRdW: if (a_hit) begin
-          if (a_err != 4'd0) st_q <= bpend_q ? SWaitB : SCpl;
+          if (a_err != 4'd0 || ab) st_q <= bpend_q ? SWaitB : end_st;
           else st_q <= is_send ? SLock : SWr;
         end
         SWaitB: if (bdone_q || (rd_sts_valid && rd_sts_sub)) begin
-          if (err_q != 8'd0 || (bdone_q ? berr_q : rd_sts_error) != 4'd0) st_q <= SCpl;
+          if (err_q != 8'd0 || ab || (bdone_q ? berr_q : rd_sts_error) != 4'd0) st_q <= end_st;
           else st_q <= SWr;                                 // second half
         end
         SFill:    if (fill_gnt) st_q <= SFillW;
-        SFillW:   if (fill_done) st_q <= SWr;
+        SFillW:   if (fill_done) st_q <= ab ? end_st : SWr;
         SWr:      if (wr_gnt) st_q <= SWrW;
         SWrW: if (wr_sts_valid) begin
           if (!phase_q && len_b != 21'd0) st_q <= SWaitB;   // first half written (or failed)
-          else if (wr_sts_error != 4'd0) st_q <= is_send ? SRxDone : SCpl;  // SEND: RX_DONE ends
-          else if (is_send) st_q <= SHdr;                                  // the receive (err_q set)
+          else if (wr_sts_error != 4'd0 || ab) st_q <= is_send ? SRxDone : end_st;  // SEND: RX_DONE
+          else if (is_send) st_q <= SHdr;                          // ends the receive (err_q set)
           else if (rem_q == chunk) st_q <= SCpl;
           else st_q <= is_fill ? SWr : SRd;
         end
         SLock:    if (lock_gnt) st_q <= SAlloc;
         SAlloc:   if (op_gnt) st_q <= SAllocW;
-        SAllocW:  if (rsp_valid) st_q <= rsp_ok ? SWr : SCpl;
+        SAllocW:  if (rsp_valid) st_q <= rsp_ok ? (ab ? SRxDone : SWr) : end_st;
         SHdr:     if (wr_gnt) st_q <= SHdrW;
         SHdrW:    if (wr_sts_valid) st_q <= SRxDone;
         SRxDone:  if (op_gnt) st_q <= SRxDoneW;
-        SRxDoneW: if (rsp_valid) st_q <= SCpl;
+        SRxDoneW: if (rsp_valid) st_q <= end_st;
         SCpl:     if (wr_gnt) st_q <= SCplW;
         SCplW:    if (wr_sts_valid) st_q <= SComplete;
         SComplete: if (op_gnt) st_q <= SCompleteW;
@@ -264,6 +298,8 @@ module ep_adi_ctx #(
   // datapath
   always_ff @(posedge clk) begin
     if (st_q == SIdle && run_gnt) adi_q <= run_adi;
+    // ABORT: the abort code, unless an error was found first (or in this same step)
+    if (ab_safe && abort_q && err_q == 8'd0) err_q <= ErrAborted;
     if (st_q == SBeginW && rsp_valid) begin
       src_q  <= rsp_addr;            // descriptor address
       cpl_q  <= rsp_cpl;
@@ -271,7 +307,7 @@ module ep_adi_ctx #(
       prfx_q <= rsp_prfx;
       port_q <= rsp_port;
       desc_q <= 256'd0;
-      err_q  <= 8'd0;
+      err_q  <= rsp_cut ? ErrPasidOff : 8'd0;
       drop_q <= 1'b0;
       done_q <= 32'd0;
       phase_q <= 1'b0;
@@ -318,6 +354,19 @@ module ep_adi_ctx #(
         phase_q <= 1'b0;
       end
     end
+    // PASID Enable clear wins over every other reason (DMA statuses of the gated requests)
+    if (cut_safe && cut) err_q <= ErrPasidOff;
+  end
+
+  // abort flags: per descriptor, cleared when the context goes idle
+  always_ff @(posedge clk) begin
+    if (rst || st_q == SIdle) begin
+      abort_q <= 1'b0;
+      cut_q   <= 1'b0;
+    end else begin
+      if (owned && abort_valid && abort_adi == adi_q) abort_q <= 1'b1;
+      if (pcut) cut_q <= 1'b1;
+    end
   end
 
   // second-half read bookkeeping (its status may come before the first half's)
@@ -351,6 +400,32 @@ module ep_adi_ctx #(
     end
   end
   always_ff @(posedge clk) if (st_q == SRdB && rd_sts_valid && !rd_sts_sub) aerr_q <= rd_sts_error;
+
+`ifndef SYNTHESIS
+  // ---- invariants: after an abort (ABORT or PASID Enable clear) no new DMA request of the
+  // descriptor is presented (the record of an ABORT excepted); with PASID Enable clear not even
+  // the record
+  st_e  prev_st_q;
+  logic prev_ab_q, prev_cut_q;
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      prev_st_q  <= SIdle;
+      prev_ab_q  <= 1'b0;
+      prev_cut_q <= 1'b0;
+    end else begin
+      prev_st_q  <= st_q;
+      prev_ab_q  <= ab;
+      prev_cut_q <= cut;
+      if (prev_ab_q && st_q != prev_st_q && (st_q == SFetch || st_q == SRd || st_q == SRdB
+                                             || st_q == SWr || st_q == SHdr || st_q == SLookup))
+        $error("ep_adi_ctx %0d: new DMA request (state %0d) for ADI %0d after its abort (%m)",
+               CtxId, st_q, adi_q);
+      if (prev_cut_q && st_q == SCpl && prev_st_q != SCpl)
+        $error("ep_adi_ctx %0d: completion record for ADI %0d after PASID Enable cleared (%m)",
+               CtxId, adi_q);
+    end
+  end
+`endif
 
   wire unused_ok = &{1'b0, d_flags[7:1], port_q[31], port_q[29:28], port_q[15:12], desc_q[255:224],
                      desc_q[31:16]};

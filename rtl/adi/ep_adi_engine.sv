@@ -17,6 +17,10 @@ module ep_adi_engine #(
   input  wire logic                          clk,
   input  wire logic                          rst,          // synchronous, active-high
   input  wire logic                          enable,       // pf_ctrl.enable: start new descriptors
+  input  wire logic                          cfg_pasid_en, // PASID Enable: prefixed descriptors stop
+  // ABORT of an ADI with a descriptor in flight (status: pulse, no ready; ep_adi_state)
+  input  wire logic                          s_abort_valid,
+  input  wire logic [$clog2(NumAdi)-1:0]     s_abort_adi,
   // run queue (sink)
   input  wire logic [$clog2(NumAdi)-1:0]     s_run_adi,
   input  wire logic                          s_run_valid,
@@ -123,7 +127,7 @@ module ep_adi_engine #(
       .NumAdi(NumAdi), .CtxId(c), .DataWidth(DataWidth), .RamAddrWidth(RamAddrWidth),
       .DescBase(DescBase)
     ) u_ctx (
-      .clk, .rst,
+      .clk, .rst, .cfg_pasid_en, .abort_valid(s_abort_valid), .abort_adi(s_abort_adi),
       .run_req(run_req[c]), .run_gnt(run_gnt[c]), .run_adi(s_run_adi),
       .op_req(op_req[c]), .op_gnt(op_gnt[c]), .op_code(c_op_code[c]), .op_adi(c_op_adi[c]),
       .op_err(c_op_err[c]), .op_bytes(c_op_bytes[c]), .op_irq(c_op_irq[c]), .op_group(c_op_group[c]),

@@ -74,6 +74,10 @@ module ep_adi_state #(
   // PF events (one-cycle pulses) and last-event registers
   output logic                           evt_adi_error,
   output logic                           evt_drain_done,
+  // ABORT of an ADI with a descriptor in flight (one-cycle pulse, no ready): the context that
+  // owns that ADI's descriptor stops it at its next request boundary (ep_adi_ctx)
+  output logic                           m_abort_valid,
+  output logic [$clog2(NumAdi)-1:0]      m_abort_adi,
   output logic [15:0]                    last_err_adi,
   output logic [7:0]                     last_err_code,
   output logic [15:0]                    last_drain_adi
@@ -89,6 +93,7 @@ module ep_adi_state #(
   localparam logic [7:0] ErrAlign     = 8'h14;   // ring/completion base not aligned
   localparam logic [7:0] ErrNoPasid   = 8'h17;   // enable with PASID on but no valid PASID
   localparam logic [7:0] ErrPasidOff  = 8'h18;   // PASID Enable cleared under an ADI using PASID
+  localparam logic [7:0] ErrAborted   = 8'h19;   // COMPLETE of a descriptor stopped by ABORT
   localparam logic [1:0] OpBegin = 2'd0, OpComplete = 2'd1, OpRxAlloc = 2'd2, OpRxDone = 2'd3;
 
   // ---- configuration word: DW k = BAR0 page offset 4k, k = 0..13 (ring_base_lo .. sw_port)
@@ -335,7 +340,7 @@ module ep_adi_state #(
   logic [15:0] rsp_idx;
   logic        ims_send;      // push an IMS message for b_adi_q
   logic        ims_event;     // an IMS message is due for b_adi_q (sent or deferred)
-  logic        e_err, e_drain, set_err, q_done;
+  logic        e_err, e_drain, e_abort, set_err, q_done;
   logic [7:0]  e_err_code;
   // load: the dynamic registers take restore writes only while DISABLED with nothing outstanding
   // "busy": a descriptor of this ADI in flight or a SEND into its receive ring in flight
@@ -372,6 +377,7 @@ module ep_adi_state #(
     run_push    = 1'b0;
     e_err       = 1'b0;
     e_drain     = 1'b0;
+    e_abort     = 1'b0;
     e_err_code  = 8'd0;
     set_err     = 1'b0;
     q_done      = 1'b0;
@@ -490,6 +496,19 @@ module ep_adi_state #(
                     e_drain = 1'b1;
                   end
                 end
+                3'd5: begin                                          // ABORT
+                  // DRAIN that also stops the descriptor in flight at its next DMA request
+                  // boundary (its record says ABORTED); overrides a QUIESCE in progress. A SEND
+                  // of another ADI into this receive ring (rx_busy) is waited for, not cut.
+                  d.quiesce = 1'b0;
+                  if (busy_rd) begin
+                    d.state = StDraining;
+                    e_abort = dyn_rd.outstanding != 8'd0;
+                  end else begin
+                    d.state = StDisabled;
+                    e_drain = 1'b1;
+                  end
+                end
                 default: ;
               endcase
             end
@@ -562,7 +581,9 @@ module ep_adi_state #(
               end else begin
                 d.sched = 1'b0;
               end
-              if (b_op_err_q != 8'd0) begin
+              if (b_op_err_q == ErrAborted) begin
+                d.err_info = b_op_bytes_q[15:0];                   // aborted: not an ADI error
+              end else if (b_op_err_q != 8'd0) begin
                 set_err    = 1'b1;
                 e_err_code = b_op_err_q;
                 d.err_info = b_op_bytes_q[15:0];                   // engine passes the ring index
@@ -570,7 +591,7 @@ module ep_adi_state #(
                 d.cnt_desc  = dyn_rd.cnt_desc + 32'd1;
                 d.cnt_bytes = dyn_rd.cnt_bytes + b_op_bytes_q;
               end
-              if (b_op_irq_q || b_op_err_q != 8'd0) begin
+              if (b_op_irq_q || (b_op_err_q != 8'd0 && b_op_err_q != ErrAborted)) begin
                 if (c_ims_mask) d.ims_pending = 1'b1;
                 else ims_event = 1'b1;
               end
@@ -691,6 +712,7 @@ module ep_adi_state #(
       m_op_rsp_valid <= 1'b0;
       evt_adi_error  <= 1'b0;
       evt_drain_done <= 1'b0;
+      m_abort_valid  <= 1'b0;
       last_err_adi   <= 16'd0;
       last_err_code  <= 8'd0;
       last_drain_adi <= 16'd0;
@@ -701,6 +723,7 @@ module ep_adi_state #(
       m_op_rsp_valid <= rsp_valid;
       evt_adi_error  <= e_err;
       evt_drain_done <= e_drain;
+      m_abort_valid  <= e_abort;
       if (e_err)   begin last_err_adi <= 16'(b_adi_q); last_err_code <= e_err_code; end
       if (e_drain) last_drain_adi <= 16'(b_adi_q);
     end
@@ -716,6 +739,7 @@ module ep_adi_state #(
     m_op_rsp_idx       <= rsp_idx;
     m_op_rsp_prfx      <= prfx;
     m_op_rsp_port      <= c_dw[13];
+    m_abort_adi        <= b_adi_q;
   end
 
 `ifndef SYNTHESIS
@@ -732,6 +756,9 @@ module ep_adi_state #(
       // one descriptor in flight per ADI
       if (b_op_q == OpBegin && rsp_ok && dyn_rd.outstanding != 8'd0)
         $error("ep_adi_state: second BEGIN for ADI %0d (%m)", b_adi_q);
+      // an aborted descriptor is reported only by an ADI that was told to abort (DRAINING)
+      if (b_op_q == OpComplete && b_op_err_q == ErrAborted && dyn_rd.state != StDraining)
+        $error("ep_adi_state: ABORTED COMPLETE for ADI %0d in state %0d (%m)", b_adi_q, dyn_rd.state);
       // a quiescing or parked receiver never gets a receive slot; one SEND at a time (lock)
       if (b_op_q == OpRxAlloc && rsp_ok && (rx_park || dyn_rd.rx_busy))
         $error("ep_adi_state: RX_ALLOC granted to ADI %0d (parked %0d, rx_busy %0d) (%m)",

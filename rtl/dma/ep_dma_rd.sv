@@ -172,7 +172,7 @@ module ep_dma_rd #(
   logic [3:0]   fbe, lbe;
   logic [127:0] mrd_hdr;
   logic [31:0]  mrd_prfx;
-  logic         plan_err_bme;
+  logic         plan_err_bme, plan_err_pasid, pasid_off;
   logic [7:0]   need_h;
   logic [9:0]   need_d;
   logic         fc_ok;
@@ -226,10 +226,15 @@ module ep_dma_rd #(
                && (32'(fc_d_used_q) + 32'(need_d) <= CpldFcLimit);
 
     out_free = !tx_rd_req_tlp_valid || tx_rd_req_tlp_ready;
+    // a request with a PASID sends no MRd while PASID Enable is clear (neither with the prefix
+    // nor without it, which would reach the PF's RID_PASID domain): DMA_ERR_PASID, as for BME
+    pasid_off = req_head.pasid_valid && !cfg_pasid_en;
     stop     = req_head_valid && (op_err_q[req_head.op] != ep_dma_pkg::DMA_OK || !cfg_bus_master_en
-                                  || req_head.len == '0);
+                                  || pasid_off || req_head.len == '0);
     plan_err_bme = stop && !cfg_bus_master_en && req_head.len != '0
                    && op_err_q[req_head.op] == ep_dma_pkg::DMA_OK;
+    plan_err_pasid = stop && cfg_bus_master_en && pasid_off && req_head.len != '0
+                     && op_err_q[req_head.op] == ep_dma_pkg::DMA_OK;
     issue    = req_head_valid && !stop && tag_any && out_free && fc_ok;
     req_head_ready = stop || (issue && is_last);
     off_d = off_q;
@@ -664,6 +669,8 @@ module ep_dma_rd #(
           op_err_q[i] <= ep_dma_pkg::DMA_ERR_TIMEOUT;
         end else if (plan_err_bme && req_head.op == OW'(i)) begin
           op_err_q[i] <= ep_dma_pkg::DMA_ERR_BME;
+        end else if (plan_err_pasid && req_head.op == OW'(i)) begin
+          op_err_q[i] <= ep_dma_pkg::DMA_ERR_PASID;
         end
       end
     end
@@ -712,6 +719,8 @@ module ep_dma_rd #(
       if (issue && req_head.pasid_valid && cfg_pasid_en
           && mrd_prfx != {ep_pcie_pkg::PRFX_PASID, req_head.pmr && cfg_pasid_priv_en, 1'b0, 2'b00, req_head.pasid})
         $error("ep_dma_rd: ADI read without its PASID prefix (%m)");
+      if (issue && req_head.pasid_valid && !cfg_pasid_en)
+        $error("ep_dma_rd: MRd of a PASID request issued with PASID Enable clear (%m)");
       if (prev_hold_q && (!tx_rd_req_tlp_valid || tx_rd_req_tlp_hdr != prev_hdr_q))
         $error("ep_dma_rd: MRd withdrawn or changed before ready (%m)");
       if (32'(fc_h_used_q) > CplhFcLimit || 32'(fc_d_used_q) > CpldFcLimit)

@@ -196,7 +196,10 @@ module ep_dma_wr #(
     is_last  = (32'(rem) <= 32'(to_bound));
     n        = is_last ? 13'(rem) : to_bound;
     is_first = (off_q == '0);
-    start_skip = is_first && (req_head.len == '0 || !cfg_bus_master_en);
+    // a request with a PASID sends no TLP while PASID Enable is clear (DMA_ERR_PASID, like BME);
+    // one that loses PASID Enable midway is cut at the output gate
+    start_skip = is_first && (req_head.len == '0 || !cfg_bus_master_en
+                              || (req_head.pasid_valid && !req_head.msi && !cfg_pasid_en));
     a_lo     = a[1:0];
     e_lo     = 2'(a[1:0] + n[1:0] - 2'd1);
     dw_full  = (15'(a_lo) + 15'(n) + 15'd3) >> 2;
@@ -217,12 +220,15 @@ module ep_dma_wr #(
     plan_in.last   = is_last || start_skip;
     plan_in.p_off  = p0[BW-1:0];
     plan_in.skip   = start_skip;
-    plan_in.err    = (req_head.len != '0 && !cfg_bus_master_en) ? ep_dma_pkg::DMA_ERR_BME : ep_dma_pkg::DMA_OK;
+    plan_in.err    = (req_head.len == '0) ? ep_dma_pkg::DMA_OK
+                   : !cfg_bus_master_en ? ep_dma_pkg::DMA_ERR_BME
+                   : (req_head.pasid_valid && !req_head.msi && !cfg_pasid_en) ? ep_dma_pkg::DMA_ERR_PASID
+                   : ep_dma_pkg::DMA_OK;
     plan_in.tag    = req_head.tag;
     plan_in.sts_en = !req_head.msi;
     plan_in.msi    = req_head.msi;
     plan_in.mtag   = req_head.mtag;
-    plan_in.prfx   = (req_head.pasid_valid && cfg_pasid_en && !req_head.msi)
+    plan_in.prfx   = (req_head.pasid_valid && !req_head.msi)
                      ? {ep_pcie_pkg::PRFX_PASID, req_head.pmr && cfg_pasid_priv_en, 1'b0, 2'b00, req_head.pasid}
                      : 32'h0;
     plan_in.hdr[127:125] = (a[63:32] != 32'h0) ? ep_pcie_pkg::FMT_4DW_DATA : ep_pcie_pkg::FMT_3DW_DATA;
@@ -457,7 +463,11 @@ module ep_dma_wr #(
     a_free    = !a_valid_q || tx_wr_req_tlp_ready;
     cand_v    = b_valid_q || out_valid;
     cand      = b_valid_q ? b_q : item;
-    cand_drop = cand.tok || (cand.beat.sop ? (!cfg_bus_master_en || req_drop_q) : tlp_drop_q);
+    // PASID Enable gate likewise: a TLP with a PASID prefix starts only while PASID Enable is set
+    // (a prefix is 0 or 8'h91 in bits 31:24, so bit 31 tells, one LUT input instead of 32)
+    cand_drop = cand.tok || (cand.beat.sop ? (!cfg_bus_master_en || req_drop_q
+                                              || (cand.beat.prfx[31] && !cfg_pasid_en))
+                                           : tlp_drop_q);
     cand_sts  = cand.req_end && cand.sts_en;
     a_sts_fire = a_valid_q && tx_wr_req_tlp_ready && a_sts_q;
     // a discarded last item reports at once: not in the clock a status leaves `a`, and not
@@ -473,7 +483,7 @@ module ep_dma_wr #(
     sts_v_d    = take && cand_drop && cand_sts;
     sts_err_d  = cand.err;
     if (cand.err == ep_dma_pkg::DMA_OK && (req_drop_q || (cand_drop && !cand.tok))) begin
-      sts_err_d = ep_dma_pkg::DMA_ERR_BME;
+      sts_err_d = cfg_bus_master_en ? ep_dma_pkg::DMA_ERR_PASID : ep_dma_pkg::DMA_ERR_BME;
     end
     msi_drop_d = take && cand.msi && cand_drop && (!cand.tok || cand.err != ep_dma_pkg::DMA_OK);
   end
@@ -533,6 +543,8 @@ module ep_dma_wr #(
       prev_a_q    <= a_q;
       if (a_free && take && !cand_drop && cand.beat.sop && !cfg_bus_master_en)
         $error("ep_dma_wr: MWr started with Bus Master Enable clear (%m)");
+      if (a_free && take && !cand_drop && cand.beat.sop && cand.beat.prfx != 32'h0 && !cfg_pasid_en)
+        $error("ep_dma_wr: MWr with a PASID prefix started with PASID Enable clear (%m)");
       if (prev_hold_q && (!tx_wr_req_tlp_valid || a_q != prev_a_q))
         $error("ep_dma_wr: MWr beat withdrawn or changed before ready (%m)");
       if (a_sts_fire && sts_v_d)

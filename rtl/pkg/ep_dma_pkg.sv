@@ -12,5 +12,7 @@ package ep_dma_pkg;
   localparam logic [3:0] DMA_ERR_MALFORMED = 4'd5;  // completion inconsistent with its request
   localparam logic [3:0] DMA_ERR_BME       = 4'd6;  // Bus Master Enable clear: no TLP was sent
   localparam logic [3:0] DMA_ERR_CPL_OTHER = 4'd7;  // completion status CRS or reserved
+  localparam logic [3:0] DMA_ERR_PASID     = 4'd8;  // request with a PASID while PASID Enable is
+                                                    // clear: no TLP was sent (never without it)
 endpackage
 `resetall

@@ -166,7 +166,18 @@ class AdiControl(Protocol):
     async def enable(self, adi: int) -> None: ...
 
     async def drain(self, adi: int) -> None:
-        """Abort/drain: stop fetching, return once the device reports no outstanding request."""
+        """Stop fetching; the descriptor in flight finishes completely (data, record, counters,
+        IMS); return once the device reports no outstanding request. Raises
+        :class:`~siov_sim.sw.driver.pf.PfError` on a timeout."""
+
+    async def abort(self, adi: int) -> None:
+        """Stop the ADI now (ADI command ABORT): no new descriptor, and the descriptor in flight
+        stops at its next DMA request boundary -- requests already issued complete, its record
+        says ABORTED with the bytes moved, nothing more of it is moved. Returns once the ADI is
+        DISABLED (an ERROR ADI too, its reason kept until :meth:`reset`) with nothing outstanding
+        -- at most a few 4 KiB steps, where :meth:`drain` waits for a whole descriptor (up to
+        1 MiB). For resets and teardown; migration uses :meth:`quiesce`. Raises
+        :class:`~siov_sim.sw.driver.pf.PfError` on a timeout (requests that never complete)."""
 
     async def reset(self, adi: int) -> None:
         """Back to DISABLED with configuration, error and counters cleared (after a drain)."""

@@ -133,6 +133,17 @@ class RegAdiControl:
             await self.bus.runtime.sleep(self.poll_ns)
         raise PfError(f"ADI {adi} did not drain (state {state.name}, busy {busy})")
 
+    async def abort(self, adi: int) -> None:
+        state, _, busy = await self._state(adi)
+        if state is not AdiState.DISABLED or busy:
+            await self._page(adi).write(AdiPage.CMD, AdiPage.CMD.pack(cmd=Cmd.ABORT))
+        for _ in range(self.poll_limit):
+            state, _, busy = await self._state(adi)
+            if state is AdiState.DISABLED and not busy:
+                return
+            await self.bus.runtime.sleep(self.poll_ns)
+        raise PfError(f"ADI {adi} did not drain after ABORT (state {state.name}, busy {busy})")
+
     async def reset(self, adi: int) -> None:
         self._quiesced.pop(adi, None)
         await self._page(adi).write(AdiPage.CMD, AdiPage.CMD.pack(cmd=Cmd.RESET))

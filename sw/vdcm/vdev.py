@@ -278,10 +278,10 @@ class Vdev:
                 return
             master = self.config.bus_master
             self.config.write(off, data)
-            if master and not self.config.bus_master:  # bus mastering off: the queues stop
-                for q in range(self.num_queues):
+            if master and not self.config.bus_master:  # bus mastering off: the queues stop now
+                for q in range(self.num_queues):  # (no DMA may start after BME clears: ABORT)
                     if self._queues[q].enabled:
-                        await self._quiesce(q)
+                        await self._quiesce(q, abort=True)
             self._msix_state_changed()
             return
         if index == u.VFIO_PCI_BAR0_REGION_INDEX:
@@ -434,7 +434,7 @@ class Vdev:
                 errno.EBUSY,
             )
         if value & CTRL_RESET:
-            await self._quiesce(q)
+            await self._quiesce(q, abort=True)
             vq.regs = self._queue_reset_regs()
             return
         if value & CTRL_ENABLE and not vq.enabled:
@@ -502,19 +502,25 @@ class Vdev:
             rx_slot_bytes=slot,
         )
 
-    async def _quiesce(self, q: int) -> None:
-        """Drain the ADI (no request outstanding), then reset it to DISABLED."""
+    async def _quiesce(self, q: int, *, abort: bool = False) -> None:
+        """Stop the ADI (no request outstanding), then reset it to DISABLED. ``abort``: the
+        descriptor in flight is cut at its next DMA request (record ABORTED), for resets and
+        teardown where waiting for a whole descriptor (up to 1 MiB) is wrong; otherwise it is
+        drained (finishes completely), for the guest's own queue disable."""
         adi = self.adis[q]
         st = await self.pf.adi.status(adi)
-        if st.state != AdiState.DISABLED:
+        if abort and (st.state != AdiState.DISABLED or st.busy):
+            await self.pf.adi.abort(adi)
+        elif st.state != AdiState.DISABLED:
             await self.pf.adi.drain(adi)
         await self.pf.adi.reset(adi)
         await self.pf.adi.set_switch_port(adi, self.group, self.sw_addrs[q], send=False, recv=False)
         self._queues[q].enabled = False
 
     async def quiesce_all(self) -> None:
+        """Reset (FLR) and teardown: every ADI aborted (ABORT, not DRAIN) and reset."""
         for q in range(self.num_queues):
-            await self._quiesce(q)
+            await self._quiesce(q, abort=True)
 
     def queue_enabled(self, q: int) -> bool:
         return self._queues[q].enabled

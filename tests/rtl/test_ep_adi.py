@@ -6,7 +6,7 @@ from typing import Any
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, RisingEdge
 
 from siov_sim.model.adi import (
     AdiDevice,
@@ -509,6 +509,132 @@ async def queued_adi_drained_before_begin(dut: Dut) -> None:
     assert model.run() == 2
     check_memory(tb, model)
     await check_dynamic(tb, model, x)
+
+
+class ReqMon:
+    """Counts the DMA request handshakes (read and write) per PASID after a mark."""
+
+    def __init__(self, dut: Dut) -> None:
+        self.dut = dut
+        self.mark = False
+        self.after: list[tuple[str, int | None, int]] = []  # (rd/wr, pasid, addr)
+        cocotb.start_soon(self._run())
+
+    async def _run(self) -> None:
+        d = self.dut
+        while True:
+            await RisingEdge(d.clk)
+            if not self.mark:
+                continue
+            for ch in ("rd", "wr"):
+                if getattr(d, f"m_{ch}_req_valid").value and getattr(d, f"m_{ch}_req_ready").value:
+                    pv = getattr(d, f"m_{ch}_req_pasid_valid").value
+                    pasid = getattr(d, f"m_{ch}_req_pasid").value.to_unsigned() if pv else None
+                    self.after.append((ch, pasid, getattr(d, f"m_{ch}_req_addr").value.to_unsigned()))
+
+
+def copied_prefix(tb: AdiTb, pasid: int, src: bytes, dst: int) -> int:
+    """Bytes of ``src`` found at ``dst`` from the start (the rest must still be zero)."""
+    got = tb.spaces.mem(pasid).read(dst, len(src))
+    k = next((i for i in range(len(src)) if got[i] != src[i]), len(src))
+    assert got[k:] == bytes(len(src) - k), "data beyond the copied prefix"
+    return k
+
+
+MIB = 1 << 20
+
+
+@cocotb.test(timeout_time=40, timeout_unit="ms")
+async def abort_mid_copy(dut: Dut) -> None:
+    """ABORT while a 1 MiB COPY runs: the ADI is DISABLED within a few chunks' time, at most the
+    requests already presented follow (no new one: the RTL asserts it), the record says ABORTED
+    with the whole 2 KiB steps moved (the same as the golden model stopped there), drain-done,
+    no counters; ENABLE runs the next descriptor. Another ADI's COPY is untouched."""
+    tb = AdiTb(dut)
+    await tb.start()
+    a, b = 0, tb.num_adi - 1
+    pa, pb = 0x71, 0x72
+    model = await setup(tb, [a, b], {a: pa, b: pb})
+    src = bytes((i * 7 + 3) & 0xFF for i in range(MIB))
+    for sp in (tb.spaces, model.mem):
+        sp.write(pa, DATA, src)  # type: ignore[attr-defined]
+        sp.write(pb, DATA, src[:0x8000])  # type: ignore[attr-defined]
+    dst = DATA + 2 * MIB
+    await submit(tb, model, a, [Descriptor(Opcode.COPY, MIB, DATA, dst, tag=0xAB),
+                                Descriptor(Opcode.COPY, 0x3000, DATA, DATA + 4 * MIB, tag=0xCD, flags=1)])
+    await submit(tb, model, b, [Descriptor(Opcode.COPY, 0x8000, DATA, DATA + 0x10_0000, tag=i) for i in range(3)])
+    await tb.wait_until(lambda: sum(1 for w in tb.writes if w[0] == pa) >= 20, cycles=400_000, step=16)
+    mon = ReqMon(dut)
+    mon.mark = True
+    await tb.adi_wr(a, AdiPage.CMD, Cmd.ABORT)
+    polls = 0
+    while polls < 100:
+        st = AdiPage.STATUS.unpack(await tb.adi_rd(a, AdiPage.STATUS))
+        if st["state"] == AdiState.DISABLED and not st["busy"]:
+            break
+        polls += 1
+        await ClockCycles(dut.clk, 8)
+    assert (st["state"], st["busy"], st["err"]) == (AdiState.DISABLED, 0, 0), f"{st} after {polls} polls"
+    assert int(dut.last_drain_adi.value) == a
+    _, cpl = layout(a)
+    rec = Completion.unpack(tb.spaces.mem(pa).read(cpl, 16))
+    assert (rec.status, rec.error, rec.tag, rec.opcode) == (CplStatus.ABORTED, ErrorCode.ABORTED, 0xAB, Opcode.COPY)
+    assert 0 < rec.bytes_done < MIB and rec.bytes_done % 2048 == 0, rec
+    assert copied_prefix(tb, pa, src, dst) == rec.bytes_done
+    a_reqs = [r for r in mon.after if r[1] == pa]
+    assert len([r for r in a_reqs if r[2] != cpl]) <= 2, a_reqs  # requests presented before it
+    assert await tb.adi_rd(a, AdiPage.ERR_INFO) == 0 and await tb.adi_rd(a, AdiPage.CNT_DESC) == 0
+    assert model.step(a, abort_at=rec.bytes_done) == rec
+    await check_dynamic(tb, model, a)
+    # resume: the next descriptor runs (INTR)
+    await tb.adi_wr(a, AdiPage.CMD, Cmd.ENABLE)
+    model.command(a, Cmd.ENABLE)
+    await tb.wait_until(lambda: all_done(tb, model, [(a, 1), (b, 2)]), cycles=400_000, step=64)
+    await tb.wait_idle()
+    model.run()
+    check_memory(tb, model)
+    for adi in (a, b):
+        await check_dynamic(tb, model, adi)
+    assert (0xFEE0_0000, a) in tb.ims
+
+
+@cocotb.test(timeout_time=40, timeout_unit="ms")
+async def pasid_enable_cleared_mid_copy(dut: Dut) -> None:
+    """PASID Enable cleared while a 1 MiB COPY runs with its PASID prefix: at most the one
+    request already presented is taken afterwards, no request with that PASID starts later, no
+    completion record is written (it would need the prefix), the ADI ends ERROR PASID_DISABLED
+    and not busy; the data moved is a whole number of 2 KiB steps, as the golden model says."""
+    tb = AdiTb(dut)
+    await tb.start()
+    a = 1
+    pa = 0x73
+    model = await setup(tb, [a], {a: pa})
+    src = bytes((i * 13 + 1) & 0xFF for i in range(MIB))
+    for sp in (tb.spaces, model.mem):
+        sp.write(pa, DATA, src)  # type: ignore[attr-defined]
+    dst = DATA + 2 * MIB
+    await submit(tb, model, a, [Descriptor(Opcode.COPY, MIB, DATA, dst, tag=0x5A)])
+    await tb.wait_until(lambda: sum(1 for w in tb.writes if w[0] == pa) >= 20, cycles=400_000, step=16)
+    mon = ReqMon(dut)
+    await ClockCycles(dut.clk, tb.rng.randrange(1, 40))
+    mon.mark = True
+    dut.cfg_pasid_en.value = 0
+    for _ in range(100):
+        st = AdiPage.STATUS.unpack(await tb.adi_rd(a, AdiPage.STATUS))
+        if not st["busy"]:
+            break
+        await ClockCycles(dut.clk, 8)
+    await tb.wait_idle()
+    assert (st["state"], st["err"], st["busy"]) == (AdiState.ERROR, ErrorCode.PASID_DISABLED, 0), st
+    assert len(mon.after) <= 1, mon.after  # only a request presented before the cut
+    _, cpl = layout(a)
+    assert tb.spaces.mem(pa).read(cpl, 16) == bytes(16), "completion record written without PASID"
+    k = copied_prefix(tb, pa, src, dst)
+    assert 0 < k < MIB and k % 2048 == 0, k
+    rec = model.step(a, pasid_off_at=k)
+    assert (rec.status, rec.error, rec.bytes_done) == (CplStatus.ERROR, ErrorCode.PASID_DISABLED, k)
+    check_memory(tb, model)
+    await check_dynamic(tb, model, a)
 
 
 @pytest.mark.rtl

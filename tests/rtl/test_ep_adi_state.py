@@ -632,6 +632,102 @@ async def first_error_kept_and_masked_interrupts(dut: Dut) -> None:
     assert sorted(m[1] for m in tb.ims) == [b, c]
 
 
+ABORT = 5
+ABORTED = 0x19  # ErrorCode.ABORTED: COMPLETE of a descriptor stopped by ABORT
+
+
+@cocotb.test()
+async def abort_command(dut: Dut) -> None:
+    """ABORT (cmd 5): with a descriptor in flight the ADI goes DRAINING at once, the owning
+    context is told (m_abort_valid/m_abort_adi pulse) and no BEGIN is granted; the COMPLETE with
+    ABORTED ends it DISABLED + drain-done (last_drain), err_info = the ring index, no counters, no
+    error state, no IMS unless the descriptor asked for one; ENABLE resumes after it. With nothing
+    in flight it acts as DRAIN at once (ENABLED/DISABLED/ERROR -> DISABLED, err kept); it
+    overrides a QUIESCE in progress; a SEND into its receive ring is waited for, not cut."""
+    tb = Tb(dut)
+    await tb.start()
+    aborts: list[int] = []
+
+    async def mon() -> None:
+        while True:
+            await RisingEdge(dut.clk)
+            if dut.m_abort_valid.value:
+                aborts.append(int(dut.m_abort_adi.value))
+
+    cocotb.start_soon(mon())
+    a, b = 1, tb.n - 1
+    await configure(tb, a, ring=0x10000, log2=3, pasid=0x11)
+    await tb.portal(a, PortalPage.DOORBELL, 4)
+    assert await tb.pop_run() == a
+    r = await tb.op(BEGIN, a)
+    assert (r.ok, r.idx) == (1, 0)
+    await tb.wr(a, AdiPage.CMD, ABORT)
+    st = await tb.state(a)
+    assert (st["state"], st["busy"]) == (AdiState.DRAINING, 1) and tb.events == []
+    assert aborts == [a], aborts
+    assert (await tb.op(BEGIN, a)).ok == 0  # nothing new begins
+    await tb.op(COMPLETE, a, err=ABORTED, nbytes=r.idx)
+    st = await tb.state(a)
+    assert (st["state"], st["busy"], st["err"]) == (AdiState.DISABLED, 0, 0), st
+    assert tb.events == ["drain"] and int(dut.last_drain_adi.value) == a
+    assert await tb.rd(a, AdiPage.CNT_DESC) == 0 and await tb.rd(a, AdiPage.ERR_INFO) == 0
+    assert await tb.portal(a, PortalPage.HEAD) == 1
+    await ClockCycles(dut.clk, 4)
+    assert tb.ims == [] and await tb.pop_run() is None
+    # ENABLE resumes at the descriptor after the aborted one; INTR on an aborted one interrupts
+    await tb.wr(a, AdiPage.CMD, 1)
+    assert await tb.pop_run() == a
+    r = await tb.op(BEGIN, a)
+    assert (r.ok, r.idx) == (1, 1)
+    await tb.wr(a, AdiPage.CMD, ABORT)
+    await tb.op(COMPLETE, a, err=ABORTED, nbytes=r.idx, irq=1)
+    await ClockCycles(dut.clk, 4)
+    assert tb.ims == [(0xFEE0_0000 | a << 4, a)] and await tb.rd(a, AdiPage.ERR_INFO) == 1
+    assert aborts == [a, a] and tb.events == ["drain", "drain"]
+    # ABORT overrides a QUIESCE in progress: ends DISABLED, not parked-by-quiesce ERROR logic
+    await tb.wr(a, AdiPage.CMD, 1)
+    assert await tb.pop_run() == a
+    r = await tb.op(BEGIN, a)
+    assert (r.ok, r.idx) == (1, 2)
+    await tb.wr(a, AdiPage.CMD, QUIESCE)
+    st = await tb.state(a)
+    assert (st["state"], st["busy"]) == (AdiState.DRAINING, 1), st
+    await tb.wr(a, AdiPage.CMD, ABORT)
+    await ClockCycles(dut.clk, 2)
+    assert aborts == [a, a, a]
+    await tb.op(COMPLETE, a, err=ABORTED, nbytes=r.idx)
+    st = await tb.state(a)
+    assert (st["state"], st["err"], st["flush"]) == (AdiState.DISABLED, 0, 0), st
+    assert tb.events[-1] == "drain"
+    # nothing in flight: at once, no abort pulse. ENABLED idle -> DISABLED; DISABLED stays
+    n = len(tb.events)
+    await tb.wr(a, AdiPage.CMD, 1)
+    assert await tb.pop_run() == a  # queued (head != tail) but not begun
+    await tb.wr(a, AdiPage.CMD, ABORT)
+    assert (await tb.state(a))["state"] == AdiState.DISABLED and tb.events[n:] == ["drain"]
+    assert (await tb.op(BEGIN, a)).ok == 0
+    await tb.wr(a, AdiPage.CMD, ABORT)
+    assert (await tb.state(a))["state"] == AdiState.DISABLED and tb.events[n:] == ["drain", "drain"]
+    # ERROR with nothing in flight: DISABLED, the reason kept until RESET
+    await configure(tb, b, ring=0x20000, log2=2, pasid=0x22)
+    await tb.portal(b, PortalPage.DOORBELL, 7)  # beyond the ring: ERROR
+    await tb.wr(b, AdiPage.CMD, ABORT)
+    st = await tb.state(b)
+    assert (st["state"], st["err"]) == (AdiState.DISABLED, ErrorCode.DOORBELL_RANGE), st
+    assert tb.events[-1] == "drain"
+    # a SEND into its receive ring (another ADI's descriptor) is waited for, not cut
+    await tb.wr(b, AdiPage.CMD, 3)
+    await configure(tb, b, ring=0x20000, log2=2, pasid=0x22, port=1 << 31 | 7, rx=0x40000)
+    r = await tb.op(RX_ALLOC, b, group=7, nbytes=16)
+    assert r.ok == 1
+    n_ab = len(aborts)
+    await tb.wr(b, AdiPage.CMD, ABORT)
+    assert (await tb.state(b))["state"] == AdiState.DRAINING and len(aborts) == n_ab
+    await tb.op(RX_DONE, b)
+    assert (await tb.state(b))["state"] == AdiState.DISABLED and tb.events[-1] == "drain"
+    assert aborts == [a, a, a]
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("num_adi", [4, 1024])
 def test_ep_adi_state(num_adi: int) -> None:

@@ -488,6 +488,66 @@ async def bus_master_cleared_mid_request(dut, backpressure: bool) -> None:
         assert tb.done[r.tag] == DMA_OK, f"request {r.tag} after BME set again: {tb.done[r.tag]}"
 
 
+DMA_ERR_PASID = 8
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+@cocotb.parametrize(backpressure=[False, True])
+async def pasid_enable_cleared_mid_request(dut, backpressure: bool) -> None:
+    """PASID Enable drops while multi-MRd reads with a PASID are queued: no MRd that was not
+    already presented goes out after that (neither with the prefix nor without it, which would
+    reach the PF's RID_PASID domain); MRds already sent complete and free their tags; cut and
+    later PASID requests report DMA_ERR_PASID. Requests without a PASID still run while it is
+    clear; PASID Enable set again: normal reads with the prefix."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = RdBench(dut, rng)
+    await tb.reset(0)  # MRRS 128: a 4 KiB read is 32+ MRds
+    if backpressure:
+        tb.p_req_ready, tb.p_cpl_valid, tb.p_ram_ready = 0.5, 0.6, 0.7
+    reqs = [RdReq(addr=0x3_0000_0000 + rng.randint(0, 64), length=4096, ram_addr=rng.randint(0, 64), tag=0,
+                  pasid=0x1234)]
+    for t in range(1, 10):
+        r = tb.random_req(t)
+        r.pasid = rng.getrandbits(20)
+        reqs.append(r)
+    for r in reqs:
+        tb.add(r)
+    while tb.first_mrd is None:
+        await tb.step()
+    for _ in range(rng.randint(0, 60)):
+        await tb.step()
+    sent = sum(r.next_chunk for r in tb.reqs)
+    dut.cfg_pasid_en.value = 0  # tb.pasid_en stays 1: an MRd presented before still has its prefix
+    await tb.step()
+    presented = tb.presented_mrd
+    for _ in range(CPL_TIMEOUT // 2):
+        if len(tb.done) == len(reqs) and not tb.pending and not tb.cur_beats and not int(dut.m_rd_busy.value):
+            break
+        await tb.step()
+    assert len(tb.done) == len(reqs), "requests without status"
+    assert not tb.pending and not tb.cur_beats and int(dut.m_rd_busy.value) == 0
+    assert not tb.outstanding, "MRds without completion"
+    late = sum(r.next_chunk for r in tb.reqs) - sent
+    assert late <= int(presented), f"{late} MRds after PASID Enable was cleared (presented: {presented})"
+    for r in reqs:
+        exp = DMA_OK if r.next_chunk == len(r.chunks) else DMA_ERR_PASID
+        assert tb.done[r.tag] == exp, f"request {r.tag}: {tb.done[r.tag]} != {exp}"
+    assert any(v == DMA_ERR_PASID for v in tb.done.values())
+    # PASID Enable clear: requests without a PASID run; then set again: prefixed reads
+    for pasid_en in (0, 1):
+        tb.pasid_en = pasid_en
+        dut.cfg_pasid_en.value = pasid_en
+        tb.done.clear()
+        tb.reqs.clear()
+        tb.mrd_ptr = 0
+        again = [tb.random_req(t) for t in range(10)]
+        for r in again:
+            r.pasid = None if not pasid_en else rng.getrandbits(20)
+        await tb.run_all(again, tb.cycle + 100000)
+        for r in again:
+            assert tb.done[r.tag] == DMA_OK, f"request {r.tag} (PASID Enable {pasid_en}): {tb.done[r.tag]}"
+
+
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def throughput_4k(dut) -> None:
     """32 x 4 KiB at MRRS 512, completions of 64..512 bytes interleaved: completion beats per clock."""

@@ -397,6 +397,64 @@ async def bus_master_cleared_mid_request(dut, backpressure: bool) -> None:
     await tb.run(30000)
 
 
+DMA_ERR_PASID = 8
+
+
+@cocotb.test(timeout_time=3, timeout_unit="ms")
+@cocotb.parametrize(backpressure=[False, True])
+async def pasid_enable_cleared_mid_request(dut, backpressure: bool) -> None:
+    """PASID Enable drops while multi-TLP writes with a PASID are queued: no TLP with a prefix
+    that was not already presented starts after that (and none goes out without its prefix);
+    the cut request and every later PASID write report DMA_ERR_PASID, no TLP is cut. While it
+    is clear, writes without a PASID and messages go out; set again: normal prefixed writes."""
+    rng = random.Random(cocotb.RANDOM_SEED)
+    tb = WrBench(dut, rng)
+    await tb.reset(0)  # MPS 128: a 4 KiB write is 32+ TLPs
+    if backpressure:
+        tb.p_tx_ready, tb.p_cmd_ready, tb.max_lat = 0.6, 0.7, 4
+    reqs = [WrReq(addr=0x1000 + rng.randint(0, 64), length=4096, ram_addr=rng.getrandbits(16), tag=0, pasid=0x55)]
+    for t in range(1, 12):
+        r = tb.random_req(t)
+        while r.msi:
+            r = tb.random_req(t)
+        r.pasid = rng.getrandbits(20)
+        reqs.append(r)
+    tb.todo.extend(reqs)
+    while not tb.tlps and tb.cur is None:
+        await tb.step()
+    for _ in range(rng.randint(0, 160)):
+        await tb.step()
+    n_tlps, in_tlp = len(tb.tlps), tb.cur is not None
+    dut.cfg_pasid_en.value = 0  # tb.pasid_en stays 1: a TLP already presented keeps its prefix
+    await tb.step()
+    presented = tb.presented_sop
+    for _ in range(3000):
+        await tb.step()
+        if not tb.todo and int(dut.m_wr_busy.value) == 0:
+            break
+    assert not tb.todo and int(dut.m_wr_busy.value) == 0, "engine did not drain with PASID Enable clear"
+    assert tb.cur is None, "a TLP was cut"
+    late = len(tb.tlps) - n_tlps
+    assert late <= int(in_tlp) + int(presented), f"{late} TLPs started after PASID Enable was cleared"
+    assert all(t.prfx != 0 for t in tb.tlps), "a PASID write went out without its prefix"
+    exp = [(r.tag, DMA_OK if r.length == 0 or r.off == r.length else DMA_ERR_PASID) for r in reqs]
+    assert tb.sts == exp, f"statuses {tb.sts} != {exp}"
+    assert any(e == DMA_ERR_PASID for _, e in exp), "PASID Enable dropped too late to cut anything"
+    # PASID Enable clear: writes without a PASID and messages; then set again: prefixed writes
+    for pasid_en in (0, 1):
+        tb.pasid_en = pasid_en
+        dut.cfg_pasid_en.value = pasid_en
+        tb.expect.clear()
+        tb.sts.clear()
+        tb.sts_expect.clear()
+        again = [tb.random_req(t) for t in range(100, 130)]
+        if not pasid_en:
+            for r in again:
+                r.pasid = None
+        tb.todo.extend(again)
+        await tb.run(tb.cycle + 30000)
+
+
 @cocotb.test(timeout_time=2, timeout_unit="ms")
 @cocotb.parametrize(aligned=[True, False])
 async def throughput_4k(dut, aligned: bool) -> None:

@@ -189,6 +189,9 @@ class FakeSiovDevice:
             self.msix[16 * v + 12] = 1  # masked at reset
         self.stalled: set[int] = set()  # ADIs whose requests never complete (until release)
         self.busy: set[int] = set()  # stalled ADIs with a request "outstanding"
+        # ADIs whose descriptor runs "for ever" (a huge COPY): DRAIN waits for it (until release),
+        # ABORT cuts it at once (record ABORTED, as the RTL does at its next request boundary)
+        self.long: set[int] = set()
 
     # ---- config space -------------------------------------------------------------------------
     def _put(self, off: int, value: int, size: int, wmask: int = 0) -> None:
@@ -367,7 +370,11 @@ class FakeSiovDevice:
             c.send_en, c.recv_en = bool(f["send_en"]), bool(f["recv_en"])
         elif r == AdiPage.CMD.offset:
             cmd = AdiPage.CMD.field("cmd").get(v)
-            if cmd in iter(Cmd):
+            if cmd == Cmd.ABORT and n in self.busy and n in self.long and n not in self.stalled:
+                self.busy.discard(n)
+                self.long.discard(n)
+                self.model.step(n, abort_at=0)  # cut before its first data request
+            elif cmd in iter(Cmd):
                 self.model.command(n, Cmd(cmd), outstanding=busy)
         elif r == AdiPage.STATUS.offset:
             self.model.restore(n, "status", v & 0xFF03, outstanding=busy)
@@ -464,8 +471,8 @@ class FakeSiovDevice:
                 d = a.dyn
                 if d.state != AdiState.ENABLED or d.head == d.tail:
                     continue
-                if n in self.stalled:
-                    self.busy.add(n)  # its first request never completes
+                if n in self.stalled or n in self.long:
+                    self.busy.add(n)  # its first request never completes / it never ends
                     continue
                 self.model.step(n)
                 ran = True
@@ -488,6 +495,7 @@ class FakeSiovDevice:
         """Outstanding requests of a stalled ADI complete (test helper). The model has no
         "last outstanding request done" input, so DRAINING -> DISABLED + drain_done is done here."""
         self.stalled.discard(n)
+        self.long.discard(n)
         if n in self.busy:
             self.busy.discard(n)
             self.model.outstanding_done(n)

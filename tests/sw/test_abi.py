@@ -48,6 +48,7 @@ DATASHEET_ERRORS = {
     "RX_FULL": 0x16,
     "NO_PASID": 0x17,
     "PASID_DISABLED": 0x18,
+    "ABORTED": 0x19,
 }
 
 
@@ -61,7 +62,7 @@ def test_sw_abi_is_the_model_definition() -> None:
 
 def test_values_follow_the_datasheet() -> None:
     assert {e.name: int(e) for e in ErrorCode} == DATASHEET_ERRORS
-    assert {e.name: int(e) for e in CplStatus} == {"PENDING": 0, "SUCCESS": 1, "ERROR": 2, "DROPPED": 3}
+    assert {e.name: int(e) for e in CplStatus} == {"PENDING": 0, "SUCCESS": 1, "ERROR": 2, "DROPPED": 3, "ABORTED": 4}
     assert {e.name: int(e) for e in Opcode} == {"NOP": 0, "COPY": 1, "FILL": 2, "SEND": 3}
     assert {e.name: int(e) for e in AdiState} == {"DISABLED": 0, "ENABLED": 1, "ERROR": 2, "DRAINING": 3}
 

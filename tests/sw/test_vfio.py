@@ -344,3 +344,69 @@ def test_mapped_pages_stay_pinned_after_munmap_until_unmap() -> None:
         assert hpa is not None
 
     run(body())
+
+
+def test_abort_cuts_a_descriptor_drain_would_wait_for() -> None:
+    """AdiControl.abort: a descriptor that would run for ages (the fake's ``long``) is cut, its
+    record says ABORTED, the ADI is DISABLED with nothing outstanding; drain would time out."""
+
+    async def body() -> None:
+        from siov_sim.sw.driver import PfError
+        from siov_sim.sw.driver.abi import Completion, CplStatus, ErrorCode
+
+        st = await build()
+        proc, c, dev, uid = await opened(st)
+        drv = DpdkPmd(proc, c, dev, st.host.runtime)
+        await drv.start()
+        adi = st.vdcm.get(uid).adis[0]
+        st.host.dev.long.add(adi)
+        q = drv.queues[0]
+        src, dst = await drv.mem.alloc(4096), await drv.mem.alloc(4096)
+        slot = await q.submit(Descriptor(Opcode.COPY, 4096, src, dst, tag=0x77))
+        assert st.host.dev.adis[adi].busy
+        st.pf.adi.poll_limit = 20  # type: ignore[attr-defined]
+        with pytest.raises(PfError, match="did not drain"):
+            await st.pf.adi.drain(adi)
+        assert st.host.dev.adis[adi].state == AdiState.DRAINING
+        await st.pf.adi.abort(adi)
+        a = st.host.dev.adis[adi]
+        assert (a.state, a.busy, a.err) == (AdiState.DISABLED, False, 0)
+        rec = Completion.unpack(drv.mem.read(q.cpl + 16 * slot, 16))
+        assert (rec.status, rec.error, rec.tag) == (CplStatus.ABORTED, ErrorCode.ABORTED, 0x77)
+        await st.pf.adi.abort(adi)  # DISABLED, nothing outstanding: nothing to do
+
+    run(body())
+
+
+def test_device_reset_and_remove_abort_long_descriptors() -> None:
+    """VFIO_DEVICE_RESET (virtual FLR) and teardown do not wait for a descriptor in flight:
+    they ABORT it (a DRAIN would wait for the whole 1 MiB COPY), then reset the ADI."""
+
+    async def body() -> None:
+        st = await build()
+        st.pf.adi.poll_limit = 20  # type: ignore[attr-defined]
+        proc, c, dev, uid = await opened(st)
+        drv = DpdkPmd(proc, c, dev, st.host.runtime)
+        await drv.start()
+        vdev = st.vdcm.get(uid)
+        adi = vdev.adis[0]
+        st.host.dev.long.add(adi)
+        src, dst = await drv.mem.alloc(4096), await drv.mem.alloc(4096)
+        await drv.queues[0].submit(Descriptor(Opcode.COPY, 4096, src, dst))
+        assert st.host.dev.adis[adi].busy
+        await dev.ioctl(u.VFIO_DEVICE_RESET)
+        a = st.host.dev.adis[adi]
+        assert (a.state, a.busy) == (AdiState.DISABLED, False) and not vdev.queue_enabled(0)
+        # again with a queue running at teardown: close (reset) and remove
+        drv.queues.clear()
+        await drv.start()
+        st.host.dev.long.add(adi)
+        await drv.queues[0].submit(Descriptor(Opcode.COPY, 4096, src, dst))
+        assert st.host.dev.adis[adi].busy
+        await vfio_close(st.vfio, st.vdcm.group_id(uid), c, dev)
+        assert not st.host.dev.adis[adi].busy
+        await proc.exit()
+        await st.vdcm.remove(uid)
+        assert st.vdcm.usage().pasids_in_use == 0
+
+    run(body())

@@ -430,13 +430,13 @@ class AdiPage:
     )
     CMD: Final[Reg] = Reg(
         'cmd', 0x00038, (
-            Field('cmd', 0, 3, 'wo', 0, '1 = ENABLE (from DISABLED), 2 = DRAIN (stop fetching, let the descriptor in flight finish, then DISABLED and a drain-done interrupt), 3 = RESET (from DISABLED or ERROR: clear state, DISABLED), 4 = QUIESCE (as DRAIN, but an ERROR ADI stays in ERROR and a descriptor failing meanwhile leaves the ADI in ERROR; status.flush reports its interrupt message still queued). Other values are ignored.'),
+            Field('cmd', 0, 3, 'wo', 0, '1 = ENABLE (from DISABLED), 2 = DRAIN (stop fetching, let the descriptor in flight finish, then DISABLED and a drain-done interrupt), 3 = RESET (from DISABLED or ERROR: clear state, DISABLED), 4 = QUIESCE (as DRAIN, but an ERROR ADI stays in ERROR and a descriptor failing meanwhile leaves the ADI in ERROR; status.flush reports its interrupt message still queued), 5 = ABORT (as DRAIN, but the descriptor in flight stops at its next DMA request boundary and its completion record says ABORTED; on a DISABLED or ERROR ADI with nothing in flight it acts as DRAIN). Other values are ignored.'),
         ),
         'Command (write only, reads 0). Accepted in any state; see the ADI state machine.',
     )
     STATUS: Final[Reg] = Reg(
         'status', 0x0003C, (
-            Field('state', 0, 2, 'rw', 0, '0 DISABLED, 1 ENABLED, 2 ERROR, 3 DRAINING (DRAIN or QUIESCE in progress).'),
+            Field('state', 0, 2, 'rw', 0, '0 DISABLED, 1 ENABLED, 2 ERROR, 3 DRAINING (DRAIN, QUIESCE or ABORT in progress).'),
             Field('err', 8, 8, 'rw', 0, 'Error reason (see datasheet error codes), 0 = none.'),
             Field('busy', 16, 1, 'ro', 0, 'Requests of this ADI outstanding in the DMA engine: its descriptor in flight, or a SEND into its receive ring between slot grant and publish.'),
             Field('flush', 17, 1, 'ro', 0, 'An interrupt message of a finished DRAIN or QUIESCE (of any ADI) is still queued for the interrupt path, or a deferred IMS message is being resent, or a message dropped by the DMA engine (Bus Master Enable cleared) is being made pending. A quiesce is complete when state is DISABLED or ERROR and busy and flush are 0.'),

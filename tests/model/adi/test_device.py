@@ -16,6 +16,7 @@ from siov_sim.model.adi import (
     DmaError,
     ErrorCode,
     Opcode,
+    PfEvent,
     RxHeader,
     fill_bytes,
 )
@@ -180,3 +181,69 @@ def test_ims_mask_pending() -> None:
     assert dev.ims == [] and dev.adis[0].dyn.ims_pending
     dev.set_ims_mask(0, False)
     assert len(dev.ims) == 1 and not dev.adis[0].dyn.ims_pending
+
+
+def test_abort_stops_a_copy_at_a_step_boundary() -> None:
+    """ABORT mid-COPY: the data up to the step in progress is moved, the record says ABORTED with
+    those bytes, the ADI ends DISABLED + drain_done without counting the descriptor; ENABLE
+    resumes after it. ABORT with nothing outstanding is DRAIN (ERROR -> DISABLED, reason kept)."""
+    dev, sp = make()
+    rng = random.Random(2)
+    src = rng.randbytes(64 * 1024)
+    sp.write(0x10, DATA, src)
+    submit(dev, sp, 0, [Descriptor(Opcode.COPY, len(src), DATA, DATA + 0x10_0000, tag=7),
+                        Descriptor(Opcode.NOP, 0, tag=8)])
+    rec = dev.step(0, abort_at=5000)
+    assert rec == Completion(CplStatus.ABORTED, Opcode.COPY, 3 * 2048, 7, ErrorCode.ABORTED)
+    assert record(dev, sp, 0, 0) == rec
+    assert sp.mem(0x10).read(DATA + 0x10_0000, 6144) == src[:6144]
+    assert sp.mem(0x10).read(DATA + 0x10_0000 + 6144, 16) == bytes(16)  # nothing past the stop
+    d = dev.adis[0].dyn
+    assert (d.state, d.err, d.err_info, d.head, d.cnt_desc) == (AdiState.DISABLED, 0, 0, 1, 0)
+    assert [(e.kind, e.adi) for e in dev.pf_events] == [("drain_done", 0)] and dev.ims == []
+    dev.command(0, Cmd.ENABLE)
+    assert dev.run() == 1 and record(dev, sp, 0, 1).status == CplStatus.SUCCESS
+    # an ABORT after the last request: the descriptor completes, then DISABLED
+    submit(dev, sp, 0, [Descriptor(Opcode.FILL, 100, 0xAB, DATA, tag=9, flags=1)])
+    assert dev.step(0, abort_at=1 << 20).status == CplStatus.SUCCESS
+    assert dev.adis[0].dyn.state == AdiState.DISABLED and dev.pf_events[-1].kind == "drain_done"
+    # nothing outstanding: DRAIN at once; ERROR -> DISABLED with its reason
+    dev.doorbell(1, 99)
+    assert dev.adis[1].dyn.state == AdiState.ERROR
+    dev.command(1, Cmd.ABORT)
+    d1 = dev.adis[1].dyn
+    assert (d1.state, d1.err) == (AdiState.DISABLED, ErrorCode.DOORBELL_RANGE)
+    assert dev.pf_events[-1] == PfEvent("drain_done", 1)
+    # ABORT overrides a QUIESCE in progress
+    dev.command(2, Cmd.QUIESCE, outstanding=1)
+    dev.command(2, Cmd.ABORT, outstanding=1)
+    dev.outstanding_done(2)
+    d2 = dev.adis[2].dyn
+    assert (d2.state, d2.quiesce, d2.parked) == (AdiState.DISABLED, False, False)
+
+
+def test_pasid_cleared_mid_copy_writes_no_record() -> None:
+    """PASID Enable cleared during a COPY: no more requests, no completion record (it would
+    need the PASID prefix), the ADI ends ERROR PASID_DISABLED; every other ADI enabled with a
+    PASID stops too; an ADI enabled while PASID was off is not affected."""
+    dev, sp = make()
+    src = bytes(range(256)) * 64
+    sp.write(0x10, DATA, src)
+    submit(dev, sp, 0, [Descriptor(Opcode.COPY, len(src), DATA, DATA + 0x10_0000, tag=1)])
+    rec = dev.step(0, pasid_off_at=2048)
+    assert (rec.status, rec.error, rec.bytes_done) == (CplStatus.ERROR, ErrorCode.PASID_DISABLED, 2048)
+    assert record(dev, sp, 0, 0).status == CplStatus.PENDING
+    assert sp.mem(0x10).read(DATA + 0x10_0000 + 2048, 16) == bytes(16)
+    for adi in range(4):
+        d = dev.adis[adi].dyn
+        assert (d.state, d.err) == (AdiState.ERROR, ErrorCode.PASID_DISABLED), adi
+    assert dev.adis[0].dyn.err_info == 0
+    assert sorted(e.adi for e in dev.pf_events if e.kind == "adi_error") == [0, 1, 2, 3]
+    # enabled while PASID Enable is clear: no prefix, runs on
+    dev.command(1, Cmd.RESET)
+    dev.command(1, Cmd.ENABLE)
+    assert (dev.adis[1].dyn.state, dev.adis[1].dyn.pasid_on) == (AdiState.ENABLED, False)
+    assert dev.space(1) is None  # requests without a prefix
+    submit(dev, sp, 1, [Descriptor(Opcode.FILL, 8, 0x55, DATA, tag=2)])
+    dev.pasid_disable()  # again: nothing to stop
+    assert dev.run() == 1 and dev.adis[1].dyn.state == AdiState.ENABLED
