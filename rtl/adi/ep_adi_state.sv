@@ -591,7 +591,11 @@ module ep_adi_state #(
                 d.cnt_desc  = dyn_rd.cnt_desc + 32'd1;
                 d.cnt_bytes = dyn_rd.cnt_bytes + b_op_bytes_q;
               end
-              if (b_op_irq_q || (b_op_err_q != 8'd0 && b_op_err_q != ErrAborted)) begin
+              // an error interrupts, except the abort code and a descriptor cut by PASID Enable
+              // whose ADI-level PASID_DISABLED error the scan has already reported (one error,
+              // one interrupt, whichever of the scan and this COMPLETE comes first)
+              if (b_op_irq_q || (b_op_err_q != 8'd0 && b_op_err_q != ErrAborted
+                                 && !(b_op_err_q == ErrPasidOff && dyn_rd.err != 8'd0))) begin
                 if (c_ims_mask) d.ims_pending = 1'b1;
                 else ims_event = 1'b1;
               end

@@ -6,7 +6,7 @@ from typing import Any
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge, Timer
 
 from siov_sim.model.adi import (
     AdiDevice,
@@ -635,6 +635,109 @@ async def pasid_enable_cleared_mid_copy(dut: Dut) -> None:
     assert (rec.status, rec.error, rec.bytes_done) == (CplStatus.ERROR, ErrorCode.PASID_DISABLED, k)
     check_memory(tb, model)
     await check_dynamic(tb, model, a)
+
+
+CTX_STATES = (
+    "SIdle SBegin SBeginW SFetch SFetchW SDecode SLookup SLookupW SRd SRdB SRdW SWaitB SFill SFillW "
+    "SWr SWrW SLock SAlloc SAllocW SHdr SHdrW SRxDone SRxDoneW SCpl SCplW SComplete SCompleteW").split()
+
+
+class CutAt:
+    """White-box: clears PASID Enable in the first cycle a descriptor context (ep_adi_ctx.st_q) is
+    in ``target`` (with ``on_rsp``: the cycle its state-op answer arrives there) -- a window of
+    one or a few cycles that no port-level timing reaches reliably -- then records the state that
+    context goes to next."""
+
+    def __init__(self, dut: Dut, target: str, *, on_rsp: bool = False) -> None:
+        self.dut, self.target, self.on_rsp = dut, CTX_STATES.index(target), on_rsp
+        self.next_state: str | None = None
+        self.ctxs = [dut.u_engine.gen_ctx[c].u_ctx for c in range(8)]
+        self._task = cocotb.start_soon(self._run())
+
+    async def _run(self) -> None:
+        ctx = None
+        while ctx is None:
+            await RisingEdge(self.dut.clk)
+            await Timer(1, unit="ns")  # registers settled, before the next edge
+            for c in self.ctxs:
+                if int(c.st_q.value) == self.target and (not self.on_rsp or c.rsp_valid.value):
+                    ctx = c
+                    self.dut.cfg_pasid_en.value = 0
+                    break
+        while int(ctx.st_q.value) == self.target:
+            await RisingEdge(self.dut.clk)
+            await Timer(1, unit="ns")
+        self.next_state = CTX_STATES[int(ctx.st_q.value)]
+
+
+async def wait_not_busy(tb: AdiTb, adi: int) -> dict[str, int]:
+    for _ in range(200):
+        st = AdiPage.STATUS.unpack(await tb.adi_rd(adi, AdiPage.STATUS))
+        if not st["busy"] and st["state"] != AdiState.ENABLED:
+            return st
+        await ClockCycles(tb.dut.clk, 8)
+    raise AssertionError(f"ADI {adi} still busy: {st}")
+
+
+@cocotb.test(timeout_time=40, timeout_unit="ms")
+@cocotb.parametrize(target=["SBeginW", "SFetchW", "SDecode", "SFillW"])
+async def pasid_cut_in_each_window(dut: Dut, target: str) -> None:
+    """PASID Enable cleared while a context is in a one-or-few-cycle window of a FILL before its
+    first write (the BEGIN answer arriving, the descriptor fetch, the decode cycle, the pattern
+    fill): the context goes straight to COMPLETE (no record: it would need the prefix, no data
+    write), the ADI ends ERROR PASID_DISABLED with err_info = the ring index, not busy, and head,
+    counters and interrupts are exactly the golden model's."""
+    tb = AdiTb(dut)
+    await tb.start()
+    a, pa = tb.num_adi - 1, 0x5C
+    model = await setup(tb, [a], {a: pa})
+    dst = DATA + 0x1_0000
+    cut = CutAt(dut, target, on_rsp=target == "SBeginW")
+    await submit(tb, model, a, [Descriptor(Opcode.FILL, 3 * 4096, 0x0123_4567_89AB_CDEF, dst, tag=0x3C)])
+    st = await wait_not_busy(tb, a)
+    await tb.wait_idle()
+    assert cut.next_state == "SComplete", f"{target} -> {cut.next_state} (the window was missed)"
+    assert (st["state"], st["err"]) == (AdiState.ERROR, ErrorCode.PASID_DISABLED), st
+    _, cpl = layout(a)
+    assert tb.spaces.mem(pa).read(cpl, 16) == bytes(16), "completion record written without PASID"
+    assert not [w for w in tb.writes if w[0] == pa], "data written after the cut"
+    rec = model.step(a, pasid_off_at=0)
+    assert (rec.status, rec.error, rec.bytes_done) == (CplStatus.ERROR, ErrorCode.PASID_DISABLED, 0), rec
+    assert sorted(tb.ims) == sorted((m.addr, m.data) for m in model.ims), (tb.ims, model.ims)
+    check_memory(tb, model)
+    await check_dynamic(tb, model, a)
+    assert await tb.adi_rd(a, AdiPage.ERR_INFO) == 0
+
+
+@cocotb.test(timeout_time=40, timeout_unit="ms")
+async def pasid_cut_while_send_allocates(dut: Dut) -> None:
+    """PASID Enable cleared while a SEND waits for its receive slot (RX_ALLOC): the context gives
+    the slot back with RX_DONE (nothing published: the receiver's rx_tail stays 0, no payload or
+    header in its ring), writes no record, and both ADIs end ERROR PASID_DISABLED, not busy, with
+    one interrupt each for that error."""
+    tb = AdiTb(dut)
+    await tb.start()
+    a, b = 0, 1
+    pasids = {a: 0x11, b: 0x22}
+    model = await send_setup(tb, {a: b}, pasids)
+    payload = tb.rng.randbytes(0x80)
+    for sp in (tb.spaces, model.mem):
+        sp.write(pasids[a], DATA, payload)  # type: ignore[attr-defined]
+    cut = CutAt(dut, "SAllocW")
+    await submit(tb, model, a, [Descriptor(Opcode.SEND, 0x80, DATA, b - 1, tag=9)])
+    sa = await wait_not_busy(tb, a)
+    await tb.wait_idle()
+    assert cut.next_state == "SRxDone", f"SAllocW -> {cut.next_state} (the window was missed)"
+    sb = AdiPage.STATUS.unpack(await tb.adi_rd(b, AdiPage.STATUS))
+    for st in (sa, sb):
+        assert (st["state"], st["err"], st["busy"]) == (AdiState.ERROR, ErrorCode.PASID_DISABLED, 0), (sa, sb)
+    assert await tb.adi_rd(b, AdiPage.RX_IDX) == 0, "a cut receive was published"
+    rx_lo = 0x40_0000 + b * 0x1_0000
+    assert tb.spaces.mem(pasids[b]).read(rx_lo, 0x400) == bytes(0x400), "payload or header written"
+    assert tb.spaces.mem(pasids[a]).read(layout(a)[1], 16) == bytes(16), "record written without PASID"
+    assert all(p != pasids[b] for p, _, _ in tb.writes)
+    # one interrupt each, for its PASID_DISABLED error (none for a receive)
+    assert sorted(tb.ims) == [(0xFEE0_0000, 0x100 + a), (0xFEE0_0000, 0x100 + b)], tb.ims
 
 
 @pytest.mark.rtl

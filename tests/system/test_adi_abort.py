@@ -59,21 +59,27 @@ async def _start_big_copy(s: AdiSystem, a: int, tag: int) -> list[int]:
 
 
 @cocotb.test(timeout_time=200, timeout_unit="ms")
-async def abort_1mib_copy(dut: Any) -> None:
-    """DRAIN mid 1 MiB COPY waits for it (DRAINING); ABORT then, while other ADIs run: DISABLED
-    within ABORT_NS, record ABORTED with whole 2 KiB steps, exactly the model's data (nothing
-    written outside the ADI's buffers: the whole data window is compared), drain_done; ABORT again
-    on the DISABLED ADI is a no-op DRAIN; RESET + ENABLE: the ADI runs normally again."""
+@cocotb.parametrize(drain_first=[True, False])
+async def abort_1mib_copy(dut: Any, drain_first: bool) -> None:
+    """ABORT mid 1 MiB COPY while other ADIs run, from DRAINING (a DRAIN first, which waits for
+    the COPY) or straight from ENABLED: DISABLED within ABORT_NS, record ABORTED with whole 2 KiB
+    steps, exactly the model's data (nothing written outside the ADI's buffers: the whole data
+    window is compared), drain_done; ABORT again on the DISABLED ADI is a no-op DRAIN; RESET +
+    ENABLE: the ADI runs normally again."""
     s, a, others = await _setup(dut)
     for b in others:
         await s.submit(b, [random_desc(s, b) for _ in range(4)])
     slots = await _start_big_copy(s, a, 0x5A)
     await s.ctl.pf_events()  # clear old causes
     page = s.bar0.adi_page(a)
-    await page.write(AdiPage.CMD, AdiPage.CMD.pack(cmd=int(Cmd.DRAIN)))  # would wait for the 1 MiB
-    await Timer(2000, unit="ns")
-    st = AdiPage.STATUS.unpack(await page.read(AdiPage.STATUS))
-    assert (st["state"], st["busy"]) == (AdiState.DRAINING, 1), st
+    if drain_first:
+        await page.write(AdiPage.CMD, AdiPage.CMD.pack(cmd=int(Cmd.DRAIN)))  # would wait for the 1 MiB
+        await Timer(2000, unit="ns")
+        st = AdiPage.STATUS.unpack(await page.read(AdiPage.STATUS))
+        assert (st["state"], st["busy"]) == (AdiState.DRAINING, 1), st
+    else:
+        st = AdiPage.STATUS.unpack(await page.read(AdiPage.STATUS))
+        assert (st["state"], st["busy"]) == (AdiState.ENABLED, 1), st
     t0 = get_sim_time("ns")
     await s.ctl.abort(a)  # returns when DISABLED with nothing outstanding
     took = get_sim_time("ns") - t0
@@ -85,7 +91,8 @@ async def abort_1mib_copy(dut: Any) -> None:
     # the model: the DUT stopped after rec.bytes_done; the second descriptor never began
     m = s.model.model
     m.adis[a].dyn.tail = s.adis[a].tail
-    s.model.command(a, Cmd.DRAIN, outstanding=1)
+    if drain_first:
+        s.model.command(a, Cmd.DRAIN, outstanding=1)
     s.model.command(a, Cmd.ABORT, outstanding=1)
     assert m.step(a, abort_at=rec.bytes_done) == rec
     assert m.adis[a].dyn.state == AdiState.DISABLED and m.adis[a].dyn.head == 1
