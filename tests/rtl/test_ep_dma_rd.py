@@ -786,13 +786,16 @@ async def whole_4k_completion(dut) -> None:
 
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")
-async def error_completion_credits_returned_twice(dut) -> None:
+@cocotb.parametrize(a_offset=[0, 12])
+async def error_completion_credits_returned_twice(dut, a_offset: int) -> None:
     """BUGS.md #6 (fixed: the streaming completion's credits stay reserved apart from the retired tag
-    and go back once, at its eop; this test failed before the fix)."""
-    await _error_completion_credits(dut)
+    and go back once, at its eop; this test failed before the fix). ``a_offset`` 12: read A starts
+    12 bytes into a 16-byte block, so its tag reserved one data credit more (129) than the
+    malformed completion carries (128): only the completion's own credits stay reserved."""
+    await _error_completion_credits(dut, a_offset)
 
 
-async def _error_completion_credits(dut) -> None:
+async def _error_completion_credits(dut, a_offset: int = 0) -> None:
     """BUGS.md #6. A malformed 2 KiB CplD (one completion, 16 beats) ends read A at its first beat:
     A's tag 0 retires and releases all of A's credits, read B (4 KiB, waiting for header credits)
     gets tag 0 at once, and when A's last beat is consumed its credits are returned again, this
@@ -803,7 +806,7 @@ async def _error_completion_credits(dut) -> None:
     tb = RdBench(dut, rng)
     tb.rcb, tb.cpl_max, tb.lat = 64, 64, (400, 400)  # good completions: one 64-byte RCB block each
     await tb.reset(5)  # MRRS 4096: B is one MRd, 64 header / 256 data credits at worst
-    a = RdReq(addr=0x10_0000, length=2048, ram_addr=0, tag=0, inject="bigbc")
+    a = RdReq(addr=0x10_0000 + a_offset, length=2048, ram_addr=0, tag=0, inject="bigbc")
     b = RdReq(addr=0x20_0000, length=4096, ram_addr=REGION, tag=1)
     c = RdReq(addr=0x30_0000, length=1088, ram_addr=2 * REGION, tag=2)  # 17 headers at worst
     await tb.run_all([a, b, c], 20000)  # on_mrd fails the test when C's MRd overfills the buffer

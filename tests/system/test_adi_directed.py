@@ -164,7 +164,10 @@ async def commands_while_draining(dut: Any) -> None:
     lo = cc.data + 0x200
     s.ep.add_cpl_fault(CplFault(status=None, pasid=cc.pasid, addr_lo=lo, addr_hi=lo + 0x40))
     s.model.spaces.add_read_fault(cc.pasid, lo, lo + 0x40, int(ErrorCode.DMA_TIMEOUT))
-    await s.submit(c, [random_desc(s, c), Descriptor(Opcode.SEND, 100, lo, d, 0x5E4D), random_desc(s, c)])
+    # a FILL first: a random COPY could read the stalled range itself and time out before the
+    # SEND (seed 1796522482 did)
+    await s.submit(c, [random_desc(s, c, ops=("FILL",)), Descriptor(Opcode.SEND, 100, lo, d, 0x5E4D),
+                       random_desc(s, c)])
     assert (m.adis[c].dyn.state, m.adis[c].dyn.err) == (AdiState.ERROR, ErrorCode.DMA_TIMEOUT)
     await _timeout_over(s, c, in_flight=False)
     await s.check([c, d])  # the receive ring of d is in the compared window: untouched
