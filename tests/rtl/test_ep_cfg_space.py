@@ -510,13 +510,14 @@ async def control_bytes_need_their_byte_enable(dut: Any) -> None:
     await tb.wr(0x104, 0, be=0x4)
     assert (dut.cfg_msix_en.value, dut.cfg_msix_func_mask.value) == (0, 0)
     assert (dut.cfg_pasid_en.value, dut.cfg_pasid_priv_en.value) == (0, 0)
-    # the byte-0 fields of Interrupt Line, DevCtl (MPS, error reporting), LinkCtl and LinkCtl2
-    # (Target Link Speed) keep their value when byte 0 is not enabled, whatever the other bytes do
-    for off in (0x3C, 0x48, 0x50, 0x70):
+    # a field keeps its value when its byte is not enabled, whatever the other bytes do: Command
+    # byte 1 (SERR#, Interrupt Disable), Cache Line Size, Interrupt Line, DevCtl byte 0 (MPS, error
+    # reporting), LinkCtl and LinkCtl2 (Target Link Speed) byte 0
+    for off, byte in ((0x04, 1), (0x0C, 0), (0x3C, 0), (0x48, 0), (0x50, 0), (0x70, 0)):
         before = await tb.rd(off)
-        await tb.wr(off, ~before & 0xFFFF_FFFF, be=0xE)
+        await tb.wr(off, ~before & 0xFFFF_FFFF, be=0xF & ~(1 << byte))
         after = await tb.rd(off)
-        assert after & 0xFF == before & 0xFF, f"{off:#x}: byte 0 {before:#010x} -> {after:#010x}"
+        assert (after ^ before) >> 8 * byte & 0xFF == 0, f"{off:#x}: byte {byte} {before:#010x} -> {after:#010x}"
     assert dut.cfg_max_payload.value == 0
 
 
