@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import cocotb
@@ -637,9 +639,15 @@ async def pasid_enable_cleared_mid_copy(dut: Dut) -> None:
     await check_dynamic(tb, model, a)
 
 
-CTX_STATES = (
-    "SIdle SBegin SBeginW SFetch SFetchW SDecode SLookup SLookupW SRd SRdB SRdW SWaitB SFill SFillW "
-    "SWr SWrW SLock SAlloc SAllocW SHdr SHdrW SRxDone SRxDoneW SCpl SCplW SComplete SCompleteW").split()
+def _ctx_states() -> list[str]:
+    """The descriptor context's state names in encoding order, read from its ``st_e`` enum."""
+    src = (Path(__file__).resolve().parents[2] / "rtl/adi/ep_adi_ctx.sv").read_text()
+    body = re.search(r"typedef enum logic \[\d+:0\] \{([^}]*)\} st_e;", src)
+    assert body, "ep_adi_ctx.sv: st_e not found"
+    return [name.strip() for name in body.group(1).split(",")]
+
+
+CTX_STATES = _ctx_states()
 
 
 class CutAt:
