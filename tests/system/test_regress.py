@@ -8,8 +8,10 @@ Every seed runs two simulations, each fully determined by the seed (``COCOTB_RAN
   COPY/FILL/SEND mixes and sizes, random backpressure on all five streams, reordered and
   RCB-split completions, random MPS/MRRS, injected UR/CA/poisoned completions and IOMMU faults
   (DMA outside the ADI's mapping) on one victim ADI per epoch, which is then reset and re-enabled,
-  and Bus Master Enable dropped in the middle of traffic in some epochs (ADIs end ENABLED or in
-  ERROR NO_BUS_MASTER, nothing is written outside the ADIs' memory, RESET recovers). Every
+  Bus Master Enable dropped in the middle of traffic in some epochs (ADIs end ENABLED or in
+  ERROR NO_BUS_MASTER, nothing is written outside the ADIs' memory, RESET recovers), and PASID
+  Enable cleared in the middle of traffic in others (no request without its prefix, every ADI
+  ERROR PASID_DISABLED, nothing written outside the ADIs' memory, ABORT/RESET recovers). Every
   completion record, ADI register, IMS message and the whole DMA window are checked against the
   golden model (tb/scoreboard.py) after each epoch.
 * ``vdev`` -- fast link (proven equal to the accurate one by tests/system/test_link_modes.py; the
@@ -154,10 +156,76 @@ async def _bme_phase(s: AdiSystem, active: list[int]) -> None:
     assert (s.rc.stats["wr_fault"], s.rc.stats["rd_fault"]) == faults0, "DMA faulted while BME was off"
 
 
+async def _pasid_phase(s: AdiSystem, active: list[int]) -> None:
+    """PASID Enable cleared in config space while the ADIs have work (every ADI here is enabled
+    with a PASID): after the completion of that CfgWr no request TLP leaves except the tail of one
+    already started, and never one without its PASID prefix (interrupt messages aside); every ADI
+    ends ERROR PASID_DISABLED and not busy; nothing outside the ADIs' memory changes and nothing
+    faults. PASID Enable set again, every ADI (ABORT +) RESET and re-enabled, the model restarted
+    from memory (it cannot predict where the cut fell)."""
+    before = snapshot_outside(s.mem, SW_LO, DATA_HI)
+    for a in active:
+        ctx = s.adis[a]
+        k = min(s.rng.randint(1, 5), ctx.ring_size - 1 - len(ctx.outstanding))
+        if k > 0:
+            await s.submit(a, [random_desc(s, a, max_len=12000) for _ in range(k)])
+    await Timer(s.rng.randint(0, 3000), unit="ns")
+    req: list[tuple[float, bool]] = []  # (time at eop, prefixed) of request TLPs, no MSI/IMS
+    cpl_ns: list[float] = []
+
+    def tap(f: Any, stream: str) -> bool:
+        if stream == "tx_cpl_tlp":
+            cpl_ns.append(get_sim_time("ns"))
+        elif not (stream == "tx_wr_req_tlp" and not f.prfx and f.header_dws == 3 and (f.hdr >> 52) & 0xFFF == 0xFEE):
+            req.append((get_sim_time("ns"), bool(f.prfx)))
+        return False
+
+    s.ep.tap = tap
+    faults0 = (s.rc.stats["wr_fault"], s.rc.stats["rd_fault"])
+    pasid_ctl = s.pf.caps.pasid_cap + 6
+    ctl = int.from_bytes(await s.bus.cfg_read(s.sid, pasid_ctl, 2), "little")
+    await s.bus.cfg_write(s.sid, pasid_ctl, (ctl & ~1).to_bytes(2, "little"))
+    t_off = cpl_ns[-1]  # the CfgWr's completion left the RTL here
+    await s.wait_idle(active)
+    s.ep.tap = None
+    late = [(round(t - t_off), p) for t, p in req if t > t_off]
+    log.info("PASID Enable off: %d request TLPs after it (ns, prefixed): %s", len(late), late)
+    assert len(late) <= 1 and all(t < BME_DRAIN_NS for t, _ in late), f"requests after PASID Enable fell: {late}"
+    assert all(p for _, p in late), "an ADI request without its PASID prefix after PASID Enable fell"
+    # an idle ADI is stopped by the walk over all ADIs that PASID Enable's fall starts, at the
+    # lowest priority of the ADI state pipe (an ADI every 2 cycles at best: >= 8 us at 1024 ADIs);
+    # until then it is ENABLED, and its next descriptor fetch would stop it
+    deadline = get_sim_time("ns") + s.num_adi * 4 * 4 + 5000
+    pending = set(active)
+    while pending:
+        for a in sorted(pending):
+            regs = await s.read_regs(a)
+            if regs.state != AdiState.ENABLED or get_sim_time("ns") > deadline:
+                assert (regs.state, regs.err) == (AdiState.ERROR, ErrorCode.PASID_DISABLED), (a, regs)
+                pending.discard(a)
+        await Timer(1000, unit="ns")
+    log.info("PASID Enable off: every ADI in ERROR PASID_DISABLED %d ns after it", get_sim_time("ns") - t_off)
+    await s.bus.cfg_write(s.sid, pasid_ctl, ctl.to_bytes(2, "little"))
+    await Timer(2000, unit="ns")
+    assert changed_outside(s.mem, before, SW_LO, DATA_HI) == [], "PASID off: memory outside software + ADIs changed"
+    assert (s.rc.stats["wr_fault"], s.rc.stats["rd_fault"]) == faults0, "DMA faulted while PASID Enable was off"
+    for a in active:
+        if s.rng.random() < 0.5:
+            await s.ctl.abort(a)  # ERROR, nothing outstanding: DISABLED, the error kept until RESET
+            regs = await s.read_regs(a)
+            assert (regs.state, regs.err) == (AdiState.DISABLED, ErrorCode.PASID_DISABLED), (a, regs)
+        await s.reset(a)
+    s.resync_model()
+    s.irqs.clear()
+    for a in active:
+        assert await s.enable(a)
+
+
 async def adi_regress(dut: Any) -> None:
     s = AdiSystem(dut)
     await s.start()
     rng = s.rng
+    side = random.Random(cocotb.RANDOM_SEED ^ 0x9A51D)  # the PASID Enable phase's draw
     if rng.random() < 0.8:
         s.ep.set_backpressure(random.Random(rng.getrandbits(64)), tx_pause=rng.choice([0.1, 0.3, 0.6]))
     if rng.random() < 0.8:
@@ -206,6 +274,11 @@ async def adi_regress(dut: Any) -> None:
         if len(active) >= 3 and ep and rng.random() < 0.3:
             log.info("epoch %d: BME cleared during traffic", ep)
             await _bme_phase(s, active)
+            await s.check()
+            continue
+        if ep and side.random() < 0.25:  # own generator: seeds without this phase run as before
+            log.info("epoch %d: PASID Enable cleared during traffic", ep)
+            await _pasid_phase(s, active)
             await s.check()
             continue
         victim = rng.choice(active) if len(active) > 1 and rng.random() < 0.6 else None
