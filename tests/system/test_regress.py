@@ -90,6 +90,8 @@ async def _victim_fault(s: AdiSystem, victim: int, descs: list[Descriptor]) -> N
     if way == "iommu":  # source outside the ADI's mapping: the IOMMU answers UR; just past the
         # mapping (not present), beyond the address width, or non-canonical (first stage)
         lo = s.rng.choice([v.iova + v.size + 0x10_0000, 1 << 52, 0x8000_0000_0000])
+        if v.domain.kind == DomainKind.PASS_THROUGH:  # no table: all host memory is reachable, only
+            lo = 1 << s.rc.iommu.caps.haw  # the address width faults (seed 231 read past the ADI)
         descs.append(Descriptor(Opcode.COPY, s.rng.randint(1, 3000), lo + s.rng.randrange(0x100), v.data + half, 7))
         return
     # a read fault on a range of the second half (random descriptors only read the first half)
