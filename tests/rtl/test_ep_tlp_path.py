@@ -427,16 +427,24 @@ async def pipelined_mixed_stream(dut: Any) -> None:
     dut.stall.value = 1
     tb.sink.set_pause_generator(iter(lambda: tb.rng.random() < 0.4, None))  # type: ignore[arg-type]
     expect: list[tuple[str, int, Any]] = []  # (kind, tag, expected DWs / None)
+    reads: list[tuple[int, int]] = []  # byte ranges of the reads queued so far (all still pending)
     for _ in range(120):
         kind = tb.rng.choice(("wr", "wr", "rd", "rd", "cfg", "ur", "bad"))
         bar = tb.rng.choice((BAR0, BAR2))
         length = tb.rng.choice((1, 2, 5, 16, 64))
         off = tb.rng.randrange(0, 0x1000 - 4 * length + 1, 4)
+        lo, hi = bar + off, bar + off + 4 * length
         if kind == "wr":
+            # a posted write may pass a read queued before it (PCIe ordering; the front end lets
+            # it while the read waits): one into a pending read's range makes that read's data
+            # either value (seed 1796529338, DataWidth 64), so such writes are left out
+            if any(lo < r_hi and r_lo < hi for r_lo, r_hi in reads):
+                continue
             await tb.mem_wr(bar + off, [tb.rng.getrandbits(32) for _ in range(length)])
         elif kind == "rd":
             f = tb.mem_frame(bar + off, length, 0xF, 0xF if length > 1 else 0)
             expect.append(("rd", (f.hdr >> 72) & 0xFF, tb.expected(bar + off, length)))
+            reads.append((lo, hi))
             tb.send(f)
         elif kind == "cfg":
             f, tag = tb.cfg_frame(0x00, False)
