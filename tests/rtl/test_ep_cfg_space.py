@@ -511,9 +511,10 @@ async def control_bytes_need_their_byte_enable(dut: Any) -> None:
     assert (dut.cfg_msix_en.value, dut.cfg_msix_func_mask.value) == (0, 0)
     assert (dut.cfg_pasid_en.value, dut.cfg_pasid_priv_en.value) == (0, 0)
     # a field keeps its value when its byte is not enabled, whatever the other bytes do: Command
-    # byte 1 (SERR#, Interrupt Disable), Cache Line Size, Interrupt Line, DevCtl byte 0 (MPS, error
-    # reporting), LinkCtl and LinkCtl2 (Target Link Speed) byte 0
-    for off, byte in ((0x04, 1), (0x0C, 0), (0x3C, 0), (0x48, 0), (0x50, 0), (0x70, 0)):
+    # byte 0 (Memory Space, Bus Master, Parity Error Response) and byte 1 (SERR#, Interrupt
+    # Disable), Cache Line Size, Interrupt Line, DevCtl byte 0 (MPS, error reporting), LinkCtl and
+    # LinkCtl2 (Target Link Speed) byte 0
+    for off, byte in ((0x04, 0), (0x04, 1), (0x0C, 0), (0x3C, 0), (0x48, 0), (0x50, 0), (0x70, 0)):
         before = await tb.rd(off)
         await tb.wr(off, ~before & 0xFFFF_FFFF, be=0xF & ~(1 << byte))
         after = await tb.rd(off)
