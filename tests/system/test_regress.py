@@ -124,7 +124,7 @@ async def _bme_phase(s: AdiSystem, active: list[int]) -> None:
         k = min(s.rng.randint(1, 5), ctx.ring_size - 1 - len(ctx.outstanding))
         if k > 0:
             await s.submit(a, [random_desc(s, a) for _ in range(k)])
-    await Timer(s.rng.randint(0, 3000), unit="ns")
+    await Timer(s.rng.randint(1, 3000), unit="ns")
     req_ns: list[float] = []
 
     def tap(f: Any, stream: str) -> bool:
@@ -175,7 +175,7 @@ async def _pasid_phase(s: AdiSystem, active: list[int]) -> None:
         k = min(s.rng.randint(1, 5), ctx.ring_size - 1 - len(ctx.outstanding))
         if k > 0:
             await s.submit(a, [random_desc(s, a, max_len=12000) for _ in range(k)])
-    await Timer(s.rng.randint(0, 3000), unit="ns")
+    await Timer(s.rng.randint(1, 3000), unit="ns")
     req: list[tuple[float, bool]] = []  # (time at eop, prefixed) of request TLPs, no MSI/IMS
     cpl_ns: list[float] = []
 
