@@ -36,6 +36,11 @@ def layout(adi: int) -> tuple[int, int]:
     return RING + adi * 0x2000, CPL + adi * 0x1000
 
 
+def rx_base(adi: int) -> int:
+    """Receive ring base of an ADI set up as a SEND receiver."""
+    return 0x40_0000 + adi * 0x1_0000
+
+
 async def submit(tb: AdiTb, model: AdiDevice, adi: int, descs: list[Descriptor], start: int = 0) -> int:
     pasid = model.space(adi)
     ring, _ = layout(adi)
@@ -223,7 +228,7 @@ async def send_through_switch(dut: Dut) -> None:
             ring=ring,
             log2_entries=4,
             cpl=cpl,
-            rx=0x40_0000 + adi * 0x1_0000,
+            rx=rx_base(adi),
             rx_log2=2,
             slot_log2=10,
             ims=(0xFEE0_0000, 0x100 + adi),
@@ -250,9 +255,9 @@ async def send_through_switch(dut: Dut) -> None:
     await tb.wait_until(lambda: all_done(tb, model, [(a, 0)]))
     await tb.wait_idle()
     model.run()
-    hdr = RxHeader.unpack(tb.spaces.mem(pasids[b]).read(0x40_0000 + b * 0x1_0000, 16))
+    hdr = RxHeader.unpack(tb.spaces.mem(pasids[b]).read(rx_base(b), 16))
     assert hdr == RxHeader(0x300, a + 7, 1), hdr
-    assert tb.spaces.mem(pasids[b]).read(0x40_0000 + b * 0x1_0000 + 16, 0x300) == payload
+    assert tb.spaces.mem(pasids[b]).read(rx_base(b) + 16, 0x300) == payload
     assert await tb.portal(b, PortalPage.RX_TAIL) == 1
     # fill b's ring: 2 more fit (4 slots, one kept empty), the third is dropped
     await submit(tb, model, a, descs[3:], start=1)
@@ -380,7 +385,7 @@ async def send_setup(tb: AdiTb, pairs: dict[int, int], pasids: dict[int, int]) -
         ring, cpl = layout(adi)
         await tb.setup_adi(
             model, adi, pasid=pasids[adi], ring=ring, log2_entries=4, cpl=cpl,
-            rx=0x40_0000 + adi * 0x1_0000, rx_log2=4, slot_log2=10,
+            rx=rx_base(adi), rx_log2=4, slot_log2=10,
             ims=(0xFEE0_0000, 0x100 + adi), ims_mask=False, group=5, port_addr=adi + 7,
             send=adi in pairs, recv=adi not in pairs,
         )  # fmt: skip
@@ -388,6 +393,18 @@ async def send_setup(tb: AdiTb, pairs: dict[int, int], pasids: dict[int, int]) -
         await tb.sw_wr(rx - 1, 1 << 31 | rx)
         model.set_forwarding(rx - 1, rx)
     return model
+
+
+async def one_sender(dut: Dut) -> tuple[AdiTb, AdiDevice, dict[int, int], bytes]:
+    """ADI 0 sends to ADI 1 (``send_setup``), 0x80 random payload bytes at DATA of the sender."""
+    tb = AdiTb(dut)
+    await tb.start()
+    pasids = {0: 0x11, 1: 0x22}
+    model = await send_setup(tb, {0: 1}, pasids)
+    payload = tb.rng.randbytes(0x80)
+    for sp in (tb.spaces, model.mem):
+        sp.write(pasids[0], DATA, payload)  # type: ignore[attr-defined]
+    return tb, model, pasids, payload
 
 
 @cocotb.test(timeout_time=20, timeout_unit="ms")
@@ -435,15 +452,9 @@ async def send_payload_write_fails(dut: Dut) -> None:
     cleared): the receive ends without being published (receiver's rx_tail and state unchanged,
     not busy, no interrupt for it), the sender halts in ERROR NO_BUS_MASTER with an error record
     and its interrupt; after RESET + ENABLE of the sender the next SEND is delivered."""
-    tb = AdiTb(dut)
-    await tb.start()
+    tb, model, pasids, payload = await one_sender(dut)
     a, b = 0, 1
-    pasids = {a: 0x11, b: 0x22}
-    model = await send_setup(tb, {a: b}, pasids)
-    payload = tb.rng.randbytes(0x80)
-    for sp in (tb.spaces, model.mem):
-        sp.write(pasids[a], DATA, payload)  # type: ignore[attr-defined]
-    rx_lo = 0x40_0000 + b * 0x1_0000
+    rx_lo = rx_base(b)
     failed: list[int] = []
 
     def fault(pasid: int | None, addr: int, length: int) -> int:
@@ -723,14 +734,8 @@ async def pasid_cut_while_send_allocates(dut: Dut) -> None:
     the slot back with RX_DONE (nothing published: the receiver's rx_tail stays 0, no payload or
     header in its ring), writes no record, and both ADIs end ERROR PASID_DISABLED, not busy, with
     one interrupt each for that error."""
-    tb = AdiTb(dut)
-    await tb.start()
+    tb, model, pasids, _ = await one_sender(dut)
     a, b = 0, 1
-    pasids = {a: 0x11, b: 0x22}
-    model = await send_setup(tb, {a: b}, pasids)
-    payload = tb.rng.randbytes(0x80)
-    for sp in (tb.spaces, model.mem):
-        sp.write(pasids[a], DATA, payload)  # type: ignore[attr-defined]
     cut = CutAt(dut, "SAllocW")
     await submit(tb, model, a, [Descriptor(Opcode.SEND, 0x80, DATA, b - 1, tag=9)])
     sa = await wait_not_busy(tb, a)
@@ -740,7 +745,7 @@ async def pasid_cut_while_send_allocates(dut: Dut) -> None:
     for st in (sa, sb):
         assert (st["state"], st["err"], st["busy"]) == (AdiState.ERROR, ErrorCode.PASID_DISABLED, 0), (sa, sb)
     assert await tb.adi_rd(b, AdiPage.RX_IDX) == 0, "a cut receive was published"
-    rx_lo = 0x40_0000 + b * 0x1_0000
+    rx_lo = rx_base(b)
     assert tb.spaces.mem(pasids[b]).read(rx_lo, 0x400) == bytes(0x400), "payload or header written"
     assert tb.spaces.mem(pasids[a]).read(layout(a)[1], 16) == bytes(16), "record written without PASID"
     assert all(p != pasids[b] for p, _, _ in tb.writes)

@@ -354,6 +354,12 @@ class AdiSystem:
         return v["adi"], v["err"]
 
 
+def is_msi(f: Any, stream: str) -> bool:
+    """An interrupt message at the RTL boundary (``EpDevice.tap``): a 3-DW MWr to 0xFEEx_xxxx
+    without a PASID prefix (IMS or MSI-X)."""
+    return stream == "tx_wr_req_tlp" and not f.prfx and f.header_dws == 3 and (f.hdr >> 52) & 0xFFF == 0xFEE
+
+
 def snapshot_outside(mem: HostMemory, lo: int, hi: int) -> dict[int, bytes]:
     """Every populated page of ``mem`` outside ``[lo, hi)``."""
     return {p: bytes(b) for p, b in mem._pages.items() if not lo >> 12 <= p < hi >> 12}

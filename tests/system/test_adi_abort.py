@@ -15,7 +15,7 @@ from cocotb.utils import get_sim_time
 from siov_sim.model.adi import AdiState, Cmd, Completion, CplStatus, Descriptor, ErrorCode, Opcode
 from siov_sim.sw.regs import AdiPage
 from siov_sim.tb.runner import run_rtl
-from tests.system.adi_sys import AdiSystem, fill_sources, random_desc
+from tests.system.adi_sys import AdiSystem, fill_sources, is_msi, random_desc
 
 log = logging.getLogger(f"cocotb.{__name__}")
 
@@ -137,8 +137,7 @@ async def pasid_enable_cleared_mid_1mib_copy(dut: Any) -> None:
         if stream == "tx_cpl_tlp":
             cpl_ns.append(now)
         else:
-            msi = stream == "tx_wr_req_tlp" and not f.prfx and f.header_dws == 3 and (f.hdr >> 52) & 0xFFF == 0xFEE
-            req.append((now, bool(f.prfx), int(msi)))
+            req.append((now, bool(f.prfx), int(is_msi(f, stream))))
         return False
 
     s.ep.tap = tap

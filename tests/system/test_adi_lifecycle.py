@@ -19,7 +19,7 @@ from siov_sim.model.adi import AdiState, Cmd, CplStatus, DescFlags, Descriptor, 
 from siov_sim.sw.regs import AdiPage, Bar0
 from siov_sim.tb.pcie.ep_device import CplFault
 from siov_sim.tb.runner import run_rtl
-from tests.system.adi_sys import AdiSystem, fill_sources, random_desc
+from tests.system.adi_sys import AdiSystem, fill_sources, is_msi, random_desc
 
 log = logging.getLogger(f"cocotb.{__name__}")
 
@@ -188,7 +188,7 @@ async def _bme(dut: Any, *, strict: bool) -> None:
             cpl_ns.append(now)
             return False
         req_ns.append(now)
-        if stream == "tx_wr_req_tlp" and not f.prfx and f.header_dws == 3 and (f.hdr >> 52) & 0xFFF == 0xFEE:
+        if is_msi(f, stream):
             msi_ns.append(now)
         return False
 

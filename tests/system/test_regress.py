@@ -58,7 +58,16 @@ from siov_sim.tb.pcie.ep_device import CplFault
 from siov_sim.tb.pcie.host_bus import as_host_bus
 from siov_sim.tb.pcie.iommu_rc import LOW_RAM_END, IommuRootComplex
 from siov_sim.tb.runner import run_rtl
-from tests.system.adi_sys import DATA_HI, SW_LO, AdiSystem, changed_outside, fill_sources, random_desc, snapshot_outside
+from tests.system.adi_sys import (
+    DATA_HI,
+    SW_LO,
+    AdiSystem,
+    changed_outside,
+    fill_sources,
+    is_msi,
+    random_desc,
+    snapshot_outside,
+)
 
 log = logging.getLogger(f"cocotb.{__name__}")
 
@@ -112,6 +121,28 @@ async def _victim_fault(s: AdiSystem, victim: int, descs: list[Descriptor]) -> N
     descs.append(Descriptor(Opcode.COPY, min(n, v.data + v.data_size - src), src, v.data, 7))
 
 
+async def _queue_work(s: AdiSystem, active: list[int], max_len: int = 6000) -> None:
+    """1-5 random COPY/FILLs on every ADI (as far as its ring has room), then a random wait: the
+    work a BME or PASID Enable clear lands in."""
+    for a in active:
+        ctx = s.adis[a]
+        k = min(s.rng.randint(1, 5), ctx.ring_size - 1 - len(ctx.outstanding))
+        if k > 0:
+            await s.submit(a, [random_desc(s, a, max_len=max_len) for _ in range(k)])
+    await Timer(s.rng.randint(1, 3000), unit="ns")
+
+
+async def _restart(s: AdiSystem, active: list[int]) -> None:
+    """After a phase the model cannot follow step by step: every ADI reset, the model restarted
+    from memory, interrupts seen so far dropped, every ADI enabled again."""
+    for a in active:
+        await s.reset(a)
+    s.resync_model()
+    s.irqs.clear()
+    for a in active:
+        assert await s.enable(a)
+
+
 async def _bme_phase(s: AdiSystem, active: list[int]) -> None:
     """BME cleared while the ADIs have work: requests stop (bounded by what was in flight), ADIs end
     ENABLED or in ERROR NO_BUS_MASTER, nothing outside the ADIs' memory changes; BME set again,
@@ -119,12 +150,7 @@ async def _bme_phase(s: AdiSystem, active: list[int]) -> None:
     descriptor BME cut)."""
     # the PF driver's and the IOMMU's memory (SW_LO..SW_HI) legitimately changes (PF event ring)
     before = snapshot_outside(s.mem, SW_LO, DATA_HI)
-    for a in active:
-        ctx = s.adis[a]
-        k = min(s.rng.randint(1, 5), ctx.ring_size - 1 - len(ctx.outstanding))
-        if k > 0:
-            await s.submit(a, [random_desc(s, a) for _ in range(k)])
-    await Timer(s.rng.randint(1, 3000), unit="ns")
+    await _queue_work(s, active)
     req_ns: list[float] = []
 
     def tap(f: Any, stream: str) -> bool:
@@ -153,12 +179,7 @@ async def _bme_phase(s: AdiSystem, active: list[int]) -> None:
     await s.set_bus_master(True)
     await Timer(20_000, unit="ns")  # held interrupts go out (one scan over all ADIs)
     assert changed_outside(s.mem, before, SW_LO, DATA_HI) == [], "BME off: memory outside software + ADIs changed"
-    for a in active:
-        await s.reset(a)
-    s.resync_model()
-    s.irqs.clear()
-    for a in active:
-        assert await s.enable(a)
+    await _restart(s, active)
     assert (s.rc.stats["wr_fault"], s.rc.stats["rd_fault"]) == faults0, "DMA faulted while BME was off"
 
 
@@ -170,19 +191,14 @@ async def _pasid_phase(s: AdiSystem, active: list[int]) -> None:
     faults. PASID Enable set again, every ADI (ABORT +) RESET and re-enabled, the model restarted
     from memory (it cannot predict where the cut fell)."""
     before = snapshot_outside(s.mem, SW_LO, DATA_HI)
-    for a in active:
-        ctx = s.adis[a]
-        k = min(s.rng.randint(1, 5), ctx.ring_size - 1 - len(ctx.outstanding))
-        if k > 0:
-            await s.submit(a, [random_desc(s, a, max_len=12000) for _ in range(k)])
-    await Timer(s.rng.randint(1, 3000), unit="ns")
+    await _queue_work(s, active, max_len=12000)
     req: list[tuple[float, bool]] = []  # (time at eop, prefixed) of request TLPs, no MSI/IMS
     cpl_ns: list[float] = []
 
     def tap(f: Any, stream: str) -> bool:
         if stream == "tx_cpl_tlp":
             cpl_ns.append(get_sim_time("ns"))
-        elif not (stream == "tx_wr_req_tlp" and not f.prfx and f.header_dws == 3 and (f.hdr >> 52) & 0xFFF == 0xFEE):
+        elif not is_msi(f, stream):
             req.append((get_sim_time("ns"), bool(f.prfx)))
         return False
 
@@ -220,11 +236,7 @@ async def _pasid_phase(s: AdiSystem, active: list[int]) -> None:
             await s.ctl.abort(a)  # ERROR, nothing outstanding: DISABLED, the error kept until RESET
             regs = await s.read_regs(a)
             assert (regs.state, regs.err) == (AdiState.DISABLED, ErrorCode.PASID_DISABLED), (a, regs)
-        await s.reset(a)
-    s.resync_model()
-    s.irqs.clear()
-    for a in active:
-        assert await s.enable(a)
+    await _restart(s, active)
 
 
 async def adi_regress(dut: Any) -> None:
